@@ -1,0 +1,55 @@
+package provider
+
+import (
+	"github.com/updraft-dev/updraft/provider/driver"
+)
+
+func configFromDriver(c driver.Config) Config {
+	return Config{
+		Runtime: c.Runtime, Entrypoint: c.Entrypoint, CodeDigest: c.CodeDigest, CodeSize: c.CodeSize,
+		MemoryMB: c.MemoryMB, Timeout: c.Timeout, Architecture: c.Architecture,
+		MaxConcurrency: cloneInt(c.MaxConcurrency), Env: cloneMap(c.Env), Secrets: cloneMap(c.Secrets),
+		Tracing: c.Tracing, LogFormat: c.LogFormat, Labels: cloneMap(c.Labels), Identity: c.Identity,
+	}
+}
+
+func revisionFromDriver(r *driver.Revision) *Revision {
+	if r == nil {
+		return nil
+	}
+	return &Revision{ID: r.ID, CodeDigest: r.CodeDigest, Created: r.Created, Config: configFromDriver(r.Config)}
+}
+
+func markerFromDriver(m *driver.Marker) *Marker {
+	if m == nil {
+		return nil
+	}
+	return &Marker{ID: m.ID, Holder: m.Holder, Stable: m.Stable, Candidate: m.Candidate, Step: m.Step, Percent: m.Percent, Started: m.Started}
+}
+
+func markerToDriver(m *Marker) *driver.Marker {
+	if m == nil {
+		return nil
+	}
+	return &driver.Marker{ID: m.ID, Holder: m.Holder, Stable: m.Stable, Candidate: m.Candidate, Step: m.Step, Percent: m.Percent, Started: m.Started}
+}
+
+func stateFromDriver(s *driver.State) *State {
+	out := &State{Name: s.Name, Config: configFromDriver(s.Config), ETag: s.ETag, Endpoint: s.Endpoint,
+		Routes: make(map[string]*Route, len(s.Routes))}
+	if s.Triggers != nil {
+		out.Triggers = append(out.Triggers, s.Triggers...)
+	}
+	for name, r := range s.Routes {
+		if r == nil {
+			continue
+		}
+		rt := &Route{Name: r.Name, Traffic: Traffic(r.Traffic), ETag: r.ETag, Marker: markerFromDriver(r.Marker)}
+		if r.Provisioned != nil {
+			p := Provisioned(*r.Provisioned)
+			rt.Provisioned = &p
+		}
+		out.Routes[name] = rt
+	}
+	return out
+}

@@ -1,0 +1,336 @@
+// Package driver defines the interface that provider adapters implement
+// (awslambda, gcpfunctions, azurefunctions, localprovider, memprovider).
+//
+// Application code should use package provider: its *provider.Function
+// validates specs, fills defaults, builds code bundles, wraps errors with
+// codes and enforces Close, so drivers only talk to their cloud. The types
+// here are the driver's own copies of the portable ones; they are not
+// aliases, so each side can document and change them for its audience.
+package driver
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"time"
+
+	"github.com/updraft-dev/updraft/bundle"
+	"github.com/updraft-dev/updraft/trigger"
+)
+
+// ErrorCode classifies an error. The numbers are stable: they may be stored.
+type ErrorCode int
+
+// The error codes, named after gRPC's.
+const (
+	OK                 ErrorCode = 0
+	Unknown            ErrorCode = 1
+	NotFound           ErrorCode = 2
+	AlreadyExists      ErrorCode = 3
+	InvalidArgument    ErrorCode = 4
+	Internal           ErrorCode = 5
+	Unimplemented      ErrorCode = 6
+	FailedPrecondition ErrorCode = 7
+	PermissionDenied   ErrorCode = 8
+	ResourceExhausted  ErrorCode = 9
+	Canceled           ErrorCode = 10
+	DeadlineExceeded   ErrorCode = 11
+)
+
+var codeNames = [...]string{"OK", "Unknown", "NotFound", "AlreadyExists", "InvalidArgument", "Internal",
+	"Unimplemented", "FailedPrecondition", "PermissionDenied", "ResourceExhausted", "Canceled", "DeadlineExceeded"}
+
+// String returns the code's name, such as "NotFound".
+func (c ErrorCode) String() string {
+	if c >= 0 && int(c) < len(codeNames) {
+		return codeNames[c]
+	}
+	return "ErrorCode(" + strconv.Itoa(int(c)) + ")"
+}
+
+// Error is an error that already carries its code. Drivers whose "cloud"
+// is their own code (memprovider, localprovider) return it; cloud drivers
+// return raw SDK errors and map them in ErrorCode.
+type Error struct {
+	Code ErrorCode
+	Msg  string
+}
+
+func (e *Error) Error() string { return e.Msg }
+
+// NewError returns an *Error with code and message.
+func NewError(code ErrorCode, msg string) error { return &Error{Code: code, Msg: msg} }
+
+// CodeOf returns the code of the first *Error in err's chain, or Unknown.
+func CodeOf(err error) ErrorCode {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Code
+	}
+	return Unknown
+}
+
+// Range is an inclusive range of integers with a step.
+type Range struct{ Min, Max, Step int }
+
+// Capabilities describe what a target supports and its limits. The
+// portable type validates every Spec against them before any call.
+type Capabilities struct {
+	// Provider is the adapter's name, used in messages ("awslambda").
+	Provider string
+	// Memory is the allowed memory in MB. When MemoryValues is non-empty
+	// only those values are allowed and Memory is ignored.
+	Memory       Range
+	MemoryValues []int
+	// DefaultMemoryMB and DefaultTimeout fill a Spec's zero values.
+	DefaultMemoryMB int
+	DefaultTimeout  time.Duration
+	// MaxTimeout is the longest invocation timeout; MaxEventTimeout, when
+	// non-zero, the longest for functions with non-HTTP triggers.
+	MaxTimeout, MaxEventTimeout time.Duration
+	// Runtimes lists the portable runtime ids the target accepts.
+	Runtimes []string
+	// Architectures lists the accepted architectures ("amd64", "arm64");
+	// the first is the default.
+	Architectures []string
+	// Triggers lists the trigger kinds the target can map.
+	Triggers []trigger.Kind
+	// WeightedTraffic is true when a route can split traffic by percent;
+	// false means swap only (blue/green).
+	WeightedTraffic bool
+	// Provisioned and MaxConcurrency say whether those settings are supported;
+	// MaxProvisioned bounds Provisioned (0 = no bound).
+	Provisioned, MaxConcurrency bool
+	MaxProvisioned              int
+	// Secrets says whether secret references are supported.
+	Secrets bool
+	// MaxEnvBytes bounds the total size of environment keys and values (0 = none).
+	MaxEnvBytes int
+	// CodeForm is the bundle form the target deploys. When its GOARCH is
+	// empty the portable type fills it from the Spec's architecture.
+	CodeForm bundle.Form
+	// CodeLimits are the target's package size limits.
+	CodeLimits bundle.Limits
+}
+
+// Concurrency is the driver's copy of provider.Concurrency.
+type Concurrency struct {
+	Provisioned *int
+	Max         *int
+}
+
+// Spec is the driver's copy of provider.Spec, validated and with defaults
+// filled in. Nil maps and slices mean "not managed": leave what is live.
+// Empty non-nil ones mean "clear".
+type Spec struct {
+	Runtime      string
+	Entrypoint   string
+	Bundle       *bundle.Bundle // code in this target's CodeForm; nil = code not managed
+	MemoryMB     int
+	Timeout      time.Duration
+	Architecture string
+	Concurrency  Concurrency
+	Env          map[string]string
+	Secrets      map[string]string // env var name → secret reference
+	Triggers     []trigger.Trigger // normalized
+	Tracing      bool
+	LogFormat    string
+	Labels       map[string]string
+	Identity     string
+	Route        string // never empty
+}
+
+// Config is the live configuration of a function, as the driver reads it.
+type Config struct {
+	Runtime        string
+	Entrypoint     string
+	CodeDigest     string
+	CodeSize       int64
+	MemoryMB       int
+	Timeout        time.Duration
+	Architecture   string
+	MaxConcurrency *int
+	Env            map[string]string
+	Secrets        map[string]string
+	Tracing        bool
+	LogFormat      string
+	Labels         map[string]string
+	Identity       string
+}
+
+// Revision is an immutable published version of code and configuration.
+type Revision struct {
+	ID         string
+	CodeDigest string
+	Created    time.Time
+	Config     Config
+}
+
+// Traffic is a two-way split on a route. Candidate is "" when all traffic
+// goes to Stable.
+type Traffic struct {
+	Stable           string
+	Candidate        string
+	CandidatePercent int
+}
+
+// Marker is the rollout record stored on a route in the cloud itself.
+type Marker struct {
+	ID        string
+	Holder    string
+	Stable    string
+	Candidate string
+	Step      int
+	Percent   int
+	Started   time.Time
+}
+
+// Provisioned is the status of provisioned concurrency on a route.
+type Provisioned struct {
+	Requested int
+	Ready     int
+	// Status is "READY", "IN_PROGRESS" or "FAILED".
+	Status string
+	Reason string
+}
+
+// Route is a named, weighted pointer to revisions (Lambda alias, Cloud Run
+// traffic, Azure slot).
+type Route struct {
+	Name    string
+	Traffic Traffic
+	// ETag changes on every update; pass it back in IfMatch.
+	ETag        string
+	Marker      *Marker
+	Provisioned *Provisioned
+}
+
+// State is what is live for one function.
+type State struct {
+	Name   string
+	Config Config
+	// ETag of the function's configuration, for Apply's IfMatch.
+	ETag   string
+	Routes map[string]*Route
+	// Triggers are the triggers updraft owns (by key), normalized.
+	Triggers []trigger.Trigger
+	// Endpoint is the function's HTTPS endpoint, if it has one.
+	Endpoint string
+}
+
+// ApplyOptions is the driver's copy of provider.ApplyOptions.
+type ApplyOptions struct {
+	// Publish asks for a new immutable revision when code or configuration
+	// changed (or when none exists yet).
+	Publish bool
+	// IfMatch, when non-empty, must equal State.ETag or Apply fails with
+	// FailedPrecondition.
+	IfMatch string
+	// BeforeApply, when non-nil, is called with an asFunc over the native
+	// request(s) right before they are sent.
+	BeforeApply func(asFunc func(any) bool) error
+}
+
+// ApplyResult reports what Apply did.
+type ApplyResult struct {
+	// Revision is the newest published revision matching the spec (nil
+	// when Publish was false).
+	Revision *Revision
+	// Created is true when the function did not exist before.
+	Created bool
+	// Changed is true when code or configuration was updated.
+	Changed bool
+	// Published is true when a new revision was published.
+	Published bool
+	// UploadedBytes is how many code bytes were sent (0 when unchanged).
+	UploadedBytes int64
+}
+
+// ConditionOptions carry an optimistic-concurrency precondition.
+type ConditionOptions struct {
+	// IfMatch, when non-empty, must equal the route's ETag.
+	IfMatch string
+}
+
+// InvokeRequest asks to run the function once.
+type InvokeRequest struct {
+	// Revision runs that revision directly; "" runs Route.
+	Revision string
+	Route    string
+	Payload  []byte
+}
+
+// InvokeResult is one invocation's outcome. A function error is reported
+// in FunctionError, not as an error.
+type InvokeResult struct {
+	Revision      string
+	Payload       []byte
+	FunctionError string
+	Duration      time.Duration
+}
+
+// MetricsQuery selects invocations of one revision (or all when "").
+type MetricsQuery struct {
+	Route    string
+	Revision string
+	Since    time.Time
+	Until    time.Time
+}
+
+// Metrics are invocation counts from the provider's monitoring.
+type Metrics struct {
+	Invocations int64
+	Errors      int64
+	Throttles   int64
+}
+
+// Function is one function on one target. Unless stated otherwise the
+// portable type guarantees: ctx is not done on entry, option pointers are
+// non-nil, a Spec is validated against Capabilities with defaults filled,
+// and the Function is not closed.
+type Function interface {
+	// Name is the function's name on the target.
+	Name() string
+	// Capabilities reports limits and supported features. No I/O.
+	Capabilities() Capabilities
+	// Get reads the live state. NotFound if the function does not exist.
+	Get(ctx context.Context) (*State, error)
+	// Apply creates or updates the function so it matches s and returns
+	// only once the cloud reports it ready. It reconciles the triggers
+	// updraft owns and provisioned concurrency on s.Route, creating the
+	// route at 100% on the published revision if it does not exist (which
+	// needs Publish). Applying the same spec twice changes nothing and
+	// uploads nothing. Transient conflicts are retried inside the driver.
+	// FailedPrecondition when opts.IfMatch is stale.
+	Apply(ctx context.Context, s *Spec, opts *ApplyOptions) (*ApplyResult, error)
+	// ListRevisions lists published revisions, oldest first. NotFound if
+	// the function does not exist.
+	ListRevisions(ctx context.Context) ([]*Revision, error)
+	// SetTraffic points route at t, creating the route if needed.
+	// NotFound for an unknown revision; FailedPrecondition when
+	// opts.IfMatch is stale; Unimplemented when t.CandidatePercent is
+	// strictly between 0 and 100 and the target has no weighted traffic.
+	SetTraffic(ctx context.Context, route string, t Traffic, opts *ConditionOptions) error
+	// SetMarker stores m on route, or clears it when m is nil.
+	// NotFound if the route does not exist; FailedPrecondition when
+	// opts.IfMatch is stale.
+	SetMarker(ctx context.Context, route string, m *Marker, opts *ConditionOptions) error
+	// DeleteRevision deletes one revision. FailedPrecondition if a route
+	// or provisioned concurrency references it; NotFound if absent.
+	DeleteRevision(ctx context.Context, id string) error
+	// Delete deletes the function with its routes and owned triggers.
+	// NotFound if absent.
+	Delete(ctx context.Context) error
+	// Invoke runs the function once. Unimplemented if the driver cannot.
+	Invoke(ctx context.Context, req *InvokeRequest) (*InvokeResult, error)
+	// Metrics returns invocation counts. Unimplemented if unavailable.
+	Metrics(ctx context.Context, q *MetricsQuery) (*Metrics, error)
+	// ErrorCode maps an error returned by this driver to a code.
+	ErrorCode(error) ErrorCode
+	// As converts i to a native type; see the adapter's package doc.
+	As(i any) bool
+	// ErrorAs converts err to a native error type.
+	ErrorAs(err error, i any) bool
+	// Close releases resources. The portable type calls it once.
+	Close() error
+}

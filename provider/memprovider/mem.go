@@ -1,0 +1,678 @@
+package memprovider
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"net/url"
+	"reflect"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/updraft-dev/updraft/bundle"
+	"github.com/updraft-dev/updraft/provider"
+	"github.com/updraft-dev/updraft/provider/driver"
+	"github.com/updraft-dev/updraft/trigger"
+)
+
+// Scheme is the URL scheme memprovider registers: mem://NAME.
+const Scheme = "mem"
+
+func init() {
+	provider.DefaultURLMux().RegisterFunction(Scheme, &URLOpener{Cloud: NewCloud(nil)})
+}
+
+// URLOpener opens mem:// URLs on one Cloud. The opener registered for the
+// default mux has a Cloud of its own, so every mem://NAME opened through
+// provider.Open in one process refers to the same function.
+type URLOpener struct {
+	Cloud *Cloud
+}
+
+// OpenFunctionURL implements provider.FunctionURLOpener. The URL is
+// mem://NAME with no query parameters.
+func (o *URLOpener) OpenFunctionURL(ctx context.Context, u *url.URL) (*provider.Function, error) {
+	if len(u.Query()) > 0 {
+		return nil, fmt.Errorf("mem://%s: unknown query parameters %q: mem:// takes none", u.Host, u.RawQuery)
+	}
+	if u.Path != "" && u.Path != "/" {
+		return nil, fmt.Errorf("mem URL %q: write mem://NAME with no path", u.Redacted())
+	}
+	return o.Cloud.OpenFunction(ctx, u.Host)
+}
+
+var nameRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+
+// OpenFunction returns a handle to the function name on c. The function
+// need not exist yet: Apply creates it.
+func (c *Cloud) OpenFunction(ctx context.Context, name string) (*provider.Function, error) {
+	d, err := c.openDriver(name)
+	if err != nil {
+		return nil, err
+	}
+	return provider.NewFunction(d), nil
+}
+
+// OpenDriver returns the driver for name, for conformance harnesses.
+func (c *Cloud) OpenDriver(name string) (driver.Function, error) { return c.openDriver(name) }
+
+func (c *Cloud) openDriver(name string) (*memFunction, error) {
+	if !nameRE.MatchString(name) {
+		return nil, &provider.Error{Code: provider.InvalidArgument, Target: "mem://" + name, Op: "Open",
+			Hint: "use 1 to 64 letters, digits, '-' and '_'"}
+	}
+	caps := Capabilities()
+	if c.opts.Capabilities != nil {
+		c.opts.Capabilities(&caps)
+	}
+	return &memFunction{c: c, name: name, caps: caps}, nil
+}
+
+// Capabilities returns what a mem function supports by default: Lambda's
+// limits, every trigger kind, weighted traffic and provisioned concurrency.
+func Capabilities() provider.Capabilities {
+	return provider.Capabilities{
+		Provider:        "mem",
+		Memory:          provider.Range{Min: 128, Max: 10240, Step: 1},
+		DefaultMemoryMB: 128,
+		DefaultTimeout:  3 * time.Second,
+		MaxTimeout:      15 * time.Minute,
+		Runtimes:        []string{"go", "nodejs22", "nodejs20", "python3.13", "python3.12", "java21"},
+		Architectures:   []string{"amd64", "arm64"},
+		Triggers:        trigger.Kinds(),
+		WeightedTraffic: true,
+		Provisioned:     true,
+		MaxConcurrency:  true,
+		MaxProvisioned:  1000,
+		Secrets:         true,
+		MaxEnvBytes:     4096,
+		CodeForm:        bundle.Form{GoBuild: true, GOOS: "linux", Binary: "bootstrap"},
+		CodeLimits:      bundle.Limits{Target: "mem", MaxZipBytes: 50 << 20, MaxUnzippedBytes: 250 << 20},
+	}
+}
+
+type function struct {
+	name      string
+	config    driver.Config
+	etag      string
+	revisions []*driver.Revision
+	nextRev   int
+	routes    map[string]*route
+	triggers  map[string]trigger.Trigger
+	foreign   map[string]trigger.Trigger
+}
+
+type route struct {
+	driver.Route
+	readyAt    time.Time
+	failReason string
+}
+
+// refresh moves provisioned concurrency on once its delay has passed.
+func (r *route) refresh(now time.Time) {
+	p := r.Provisioned
+	if p == nil || p.Status != "IN_PROGRESS" || now.Before(r.readyAt) {
+		return
+	}
+	if r.failReason != "" {
+		p.Status, p.Reason, p.Ready = "FAILED", r.failReason, 0
+		return
+	}
+	p.Status, p.Ready = "READY", p.Requested
+}
+
+type memFunction struct {
+	c    *Cloud
+	name string
+	caps driver.Capabilities
+}
+
+func (m *memFunction) Name() string                      { return m.name }
+func (m *memFunction) Capabilities() driver.Capabilities { return m.caps }
+func (m *memFunction) ErrorCode(err error) driver.ErrorCode {
+	return driver.CodeOf(err)
+}
+func (m *memFunction) As(any) bool             { return false }
+func (m *memFunction) ErrorAs(error, any) bool { return false }
+func (m *memFunction) Close() error            { return nil }
+
+func (m *memFunction) notFound() error {
+	return driver.NewError(driver.NotFound, fmt.Sprintf("function %s does not exist: Apply a spec to create it", m.name))
+}
+
+func (m *memFunction) Get(ctx context.Context) (*driver.State, error) {
+	if err := m.c.begin(ctx, OpGet, m.name); err != nil {
+		return nil, err
+	}
+	m.c.mu.Lock()
+	defer m.c.mu.Unlock()
+	f := m.c.fns[m.name]
+	if f == nil {
+		return nil, m.notFound()
+	}
+	return f.state(time.Now()), nil
+}
+
+func (f *function) state(now time.Time) *driver.State {
+	s := &driver.State{Name: f.name, Config: cloneConfig(f.config), ETag: f.etag, Routes: map[string]*driver.Route{}}
+	for name, r := range f.routes {
+		r.refresh(now)
+		cp := r.Route
+		if r.Marker != nil {
+			mk := *r.Marker
+			cp.Marker = &mk
+		}
+		if r.Provisioned != nil {
+			p := *r.Provisioned
+			cp.Provisioned = &p
+		}
+		s.Routes[name] = &cp
+	}
+	for _, k := range slices.Sorted(maps.Keys(f.triggers)) {
+		s.Triggers = append(s.Triggers, f.triggers[k])
+		if f.triggers[k].Kind() == trigger.KindHTTP {
+			s.Endpoint = "https://" + strings.ToLower(f.name) + ".mem.invalid/"
+		}
+	}
+	return s
+}
+
+func cloneConfig(c driver.Config) driver.Config {
+	c.Env = maps.Clone(c.Env)
+	c.Secrets = maps.Clone(c.Secrets)
+	c.Labels = maps.Clone(c.Labels)
+	if c.MaxConcurrency != nil {
+		v := *c.MaxConcurrency
+		c.MaxConcurrency = &v
+	}
+	return c
+}
+
+func emptyToNil(m map[string]string) map[string]string {
+	if len(m) == 0 {
+		return nil
+	}
+	return maps.Clone(m)
+}
+
+// desired is the configuration live would have after applying s.
+func desired(live driver.Config, s *driver.Spec) driver.Config {
+	c := cloneConfig(live)
+	c.Runtime, c.Entrypoint, c.MemoryMB, c.Timeout = s.Runtime, s.Entrypoint, s.MemoryMB, s.Timeout
+	c.Architecture, c.Tracing, c.LogFormat, c.Identity = s.Architecture, s.Tracing, s.LogFormat, s.Identity
+	if s.Bundle != nil {
+		c.CodeDigest, c.CodeSize = s.Bundle.Digest, s.Bundle.Size
+	}
+	if s.Env != nil {
+		c.Env = emptyToNil(s.Env)
+	}
+	if s.Secrets != nil {
+		c.Secrets = emptyToNil(s.Secrets)
+	}
+	if s.Labels != nil {
+		c.Labels = emptyToNil(s.Labels)
+	}
+	if s.Concurrency.Max != nil {
+		v := *s.Concurrency.Max
+		c.MaxConcurrency = &v
+	}
+	return c
+}
+
+// waitReady polls until the function is no longer busy.
+func (m *memFunction) waitReady(ctx context.Context) error {
+	for {
+		m.c.mu.Lock()
+		busy := m.c.notReady[m.name] > 0
+		if busy {
+			m.c.notReady[m.name]--
+		}
+		m.c.mu.Unlock()
+		if !busy {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("waiting for function %s to be ready: %w", m.name, ctx.Err())
+		case <-time.After(m.c.opts.PollInterval):
+		}
+	}
+}
+
+// step runs one Apply step: readiness, fault check, the mutation, readiness.
+func (m *memFunction) step(ctx context.Context, op string, mutate func(f *function) error) error {
+	if err := m.waitReady(ctx); err != nil {
+		return err
+	}
+	if err := m.c.begin(ctx, op, m.name); err != nil {
+		return err
+	}
+	m.c.mu.Lock()
+	f := m.c.fns[m.name]
+	if f == nil && op != OpCreate {
+		m.c.mu.Unlock()
+		return driver.NewError(driver.NotFound, fmt.Sprintf("function %s was deleted during Apply", m.name))
+	}
+	err := mutate(f)
+	m.c.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	return m.waitReady(ctx)
+}
+
+func (m *memFunction) Apply(ctx context.Context, s *driver.Spec, opts *driver.ApplyOptions) (*driver.ApplyResult, error) {
+	res := &driver.ApplyResult{}
+	if opts.BeforeApply != nil {
+		// mem has no native request; asFunc never converts.
+		if err := opts.BeforeApply(func(any) bool { return false }); err != nil {
+			return nil, err
+		}
+	}
+	m.c.mu.Lock()
+	f := m.c.fns[m.name]
+	var live driver.Config
+	if f != nil {
+		live = f.config
+		if opts.IfMatch != "" && opts.IfMatch != f.etag {
+			m.c.mu.Unlock()
+			return nil, driver.NewError(driver.FailedPrecondition, fmt.Sprintf("function %s changed since it was read (etag %s, now %s)", m.name, opts.IfMatch, f.etag))
+		}
+	}
+	m.c.mu.Unlock()
+
+	want := desired(live, s)
+	if f == nil {
+		if s.Bundle == nil {
+			return nil, driver.NewError(driver.InvalidArgument, fmt.Sprintf("function %s does not exist and the spec has no code: set Spec.Code to create it", m.name))
+		}
+		err := m.step(ctx, OpCreate, func(*function) error {
+			if m.c.fns[m.name] != nil {
+				return driver.NewError(driver.AlreadyExists, fmt.Sprintf("function %s was created concurrently", m.name))
+			}
+			m.c.fns[m.name] = &function{name: m.name, config: want, etag: m.c.nextETag(), nextRev: 1,
+				routes: map[string]*route{}, triggers: map[string]trigger.Trigger{}, foreign: map[string]trigger.Trigger{}}
+			m.c.uploaded += s.Bundle.Size
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+		res.Created, res.Changed, res.UploadedBytes = true, true, s.Bundle.Size
+	} else {
+		if s.Bundle != nil && s.Bundle.Digest != live.CodeDigest {
+			err := m.step(ctx, OpUpdateCode, func(f *function) error {
+				f.config.CodeDigest, f.config.CodeSize = s.Bundle.Digest, s.Bundle.Size
+				f.etag = m.c.nextETag()
+				m.c.uploaded += s.Bundle.Size
+				return nil
+			})
+			if err != nil {
+				return nil, err
+			}
+			res.Changed, res.UploadedBytes = true, s.Bundle.Size
+		}
+		if !sameConfig(withCode(live, want), want) {
+			err := m.step(ctx, OpUpdateConf, func(f *function) error {
+				f.config = cloneConfig(want)
+				f.etag = m.c.nextETag()
+				return nil
+			})
+			if err != nil {
+				return nil, err
+			}
+			res.Changed = true
+		}
+	}
+
+	if opts.Publish {
+		m.c.mu.Lock()
+		f = m.c.fns[m.name]
+		var newest *driver.Revision
+		if f != nil && len(f.revisions) > 0 {
+			newest = f.revisions[len(f.revisions)-1]
+		}
+		needed := f != nil && (newest == nil || !sameConfig(newest.Config, f.config))
+		m.c.mu.Unlock()
+		if needed {
+			err := m.step(ctx, OpPublish, func(f *function) error {
+				r := &driver.Revision{ID: fmt.Sprint(f.nextRev), CodeDigest: f.config.CodeDigest, Created: time.Now(), Config: cloneConfig(f.config)}
+				f.nextRev++
+				f.revisions = append(f.revisions, r)
+				newest = r
+				return nil
+			})
+			if err != nil {
+				return nil, err
+			}
+			res.Published = true
+		}
+		if newest != nil {
+			r := *newest
+			r.Config = cloneConfig(r.Config)
+			res.Revision = &r
+		}
+	}
+
+	if err := m.applyRoute(ctx, s, res); err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// withCode is live with want's code, so code and config compare apart.
+func withCode(live, want driver.Config) driver.Config {
+	live.CodeDigest, live.CodeSize = want.CodeDigest, want.CodeSize
+	return live
+}
+
+func sameConfig(a, b driver.Config) bool {
+	a.Env, b.Env = emptyToNil(a.Env), emptyToNil(b.Env)
+	a.Secrets, b.Secrets = emptyToNil(a.Secrets), emptyToNil(b.Secrets)
+	a.Labels, b.Labels = emptyToNil(a.Labels), emptyToNil(b.Labels)
+	return reflect.DeepEqual(a, b)
+}
+
+// applyRoute creates the route if needed and reconciles triggers and
+// provisioned concurrency on it.
+func (m *memFunction) applyRoute(ctx context.Context, s *driver.Spec, res *driver.ApplyResult) error {
+	m.c.mu.Lock()
+	f := m.c.fns[m.name]
+	r := f.routes[s.Route]
+	var curTriggers map[string]trigger.Trigger
+	curTriggers = maps.Clone(f.triggers)
+	curProv := 0
+	if r != nil && r.Provisioned != nil {
+		curProv = r.Provisioned.Requested
+	}
+	m.c.mu.Unlock()
+
+	needsRoute := len(s.Triggers) > 0 || (s.Concurrency.Provisioned != nil && *s.Concurrency.Provisioned > 0)
+	if r == nil {
+		switch {
+		case res.Revision != nil:
+			rev := res.Revision.ID
+			err := m.step(ctx, OpCreateRoute, func(f *function) error {
+				if f.routes[s.Route] == nil {
+					f.routes[s.Route] = &route{Route: driver.Route{Name: s.Route, Traffic: driver.Traffic{Stable: rev}, ETag: m.c.nextETag()}}
+				}
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+		case needsRoute:
+			return driver.NewError(driver.FailedPrecondition, fmt.Sprintf("route %s of %s does not exist, so triggers and provisioned concurrency have nothing to attach to: apply with Publish", s.Route, m.name))
+		}
+	}
+
+	if s.Triggers != nil {
+		want := map[string]trigger.Trigger{}
+		for _, t := range s.Triggers {
+			want[t.TriggerKey()] = t
+		}
+		if !reflect.DeepEqual(want, curTriggers) && !(len(want) == 0 && len(curTriggers) == 0) {
+			err := m.step(ctx, OpTriggers, func(f *function) error {
+				f.triggers = want
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+			res.Changed = true
+		}
+	}
+
+	if p := s.Concurrency.Provisioned; p != nil && *p != curProv {
+		want := *p
+		err := m.step(ctx, OpProvisioned, func(f *function) error {
+			r := f.routes[s.Route]
+			if r == nil {
+				return driver.NewError(driver.NotFound, fmt.Sprintf("route %s of %s was deleted during Apply", s.Route, m.name))
+			}
+			r.ETag = m.c.nextETag()
+			if want == 0 {
+				r.Provisioned = nil
+				return nil
+			}
+			r.Provisioned = &driver.Provisioned{Requested: want, Status: "IN_PROGRESS"}
+			r.readyAt = time.Now().Add(m.c.opts.ProvisionDelay)
+			r.failReason = m.c.failProv[m.name]
+			delete(m.c.failProv, m.name)
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		res.Changed = true
+		if want > 0 {
+			if err := m.waitProvisioned(ctx, s.Route); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// waitProvisioned polls a route's provisioned concurrency to READY or FAILED.
+func (m *memFunction) waitProvisioned(ctx context.Context, routeName string) error {
+	for {
+		m.c.mu.Lock()
+		var p driver.Provisioned
+		if f := m.c.fns[m.name]; f != nil && f.routes[routeName] != nil && f.routes[routeName].Provisioned != nil {
+			r := f.routes[routeName]
+			r.refresh(time.Now())
+			p = *r.Provisioned
+		}
+		m.c.mu.Unlock()
+		switch p.Status {
+		case "READY", "":
+			return nil
+		case "FAILED":
+			return driver.NewError(driver.Internal, fmt.Sprintf("provisioned concurrency %d on route %s of %s FAILED: %s", p.Requested, routeName, m.name, p.Reason))
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("waiting for provisioned concurrency on %s: %w", routeName, ctx.Err())
+		case <-time.After(m.c.opts.PollInterval):
+		}
+	}
+}
+
+func (m *memFunction) ListRevisions(ctx context.Context) ([]*driver.Revision, error) {
+	if err := m.c.begin(ctx, OpListRevisions, m.name); err != nil {
+		return nil, err
+	}
+	m.c.mu.Lock()
+	defer m.c.mu.Unlock()
+	f := m.c.fns[m.name]
+	if f == nil {
+		return nil, m.notFound()
+	}
+	out := make([]*driver.Revision, len(f.revisions))
+	for i, r := range f.revisions {
+		cp := *r
+		cp.Config = cloneConfig(r.Config)
+		out[i] = &cp
+	}
+	return out, nil
+}
+
+func (f *function) revision(id string) *driver.Revision {
+	for _, r := range f.revisions {
+		if r.ID == id {
+			return r
+		}
+	}
+	return nil
+}
+
+func (m *memFunction) SetTraffic(ctx context.Context, routeName string, t driver.Traffic, opts *driver.ConditionOptions) error {
+	if err := m.c.begin(ctx, OpSetTraffic, m.name); err != nil {
+		return err
+	}
+	m.c.mu.Lock()
+	defer m.c.mu.Unlock()
+	f := m.c.fns[m.name]
+	if f == nil {
+		return m.notFound()
+	}
+	for _, id := range []string{t.Stable, t.Candidate} {
+		if id != "" && f.revision(id) == nil {
+			return driver.NewError(driver.NotFound, fmt.Sprintf("revision %s of %s does not exist", id, m.name))
+		}
+	}
+	r := f.routes[routeName]
+	if r == nil {
+		if opts.IfMatch != "" {
+			return driver.NewError(driver.FailedPrecondition, fmt.Sprintf("route %s of %s does not exist, so etag %s cannot match", routeName, m.name, opts.IfMatch))
+		}
+		r = &route{Route: driver.Route{Name: routeName}}
+		f.routes[routeName] = r
+	} else if opts.IfMatch != "" && opts.IfMatch != r.ETag {
+		return driver.NewError(driver.FailedPrecondition, fmt.Sprintf("route %s of %s changed since it was read (etag %s, now %s)", routeName, m.name, opts.IfMatch, r.ETag))
+	}
+	r.Traffic = t
+	r.ETag = m.c.nextETag()
+	return nil
+}
+
+func (m *memFunction) SetMarker(ctx context.Context, routeName string, mk *driver.Marker, opts *driver.ConditionOptions) error {
+	if err := m.c.begin(ctx, OpSetMarker, m.name); err != nil {
+		return err
+	}
+	m.c.mu.Lock()
+	defer m.c.mu.Unlock()
+	f := m.c.fns[m.name]
+	if f == nil {
+		return m.notFound()
+	}
+	r := f.routes[routeName]
+	if r == nil {
+		return driver.NewError(driver.NotFound, fmt.Sprintf("route %s of %s does not exist", routeName, m.name))
+	}
+	if opts.IfMatch != "" && opts.IfMatch != r.ETag {
+		return driver.NewError(driver.FailedPrecondition, fmt.Sprintf("route %s of %s changed since it was read (etag %s, now %s)", routeName, m.name, opts.IfMatch, r.ETag))
+	}
+	if mk == nil {
+		r.Marker = nil
+	} else {
+		cp := *mk
+		r.Marker = &cp
+	}
+	r.ETag = m.c.nextETag()
+	return nil
+}
+
+func (m *memFunction) DeleteRevision(ctx context.Context, id string) error {
+	if err := m.c.begin(ctx, OpDeleteRevision, m.name); err != nil {
+		return err
+	}
+	m.c.mu.Lock()
+	defer m.c.mu.Unlock()
+	f := m.c.fns[m.name]
+	if f == nil {
+		return m.notFound()
+	}
+	i := slices.IndexFunc(f.revisions, func(r *driver.Revision) bool { return r.ID == id })
+	if i < 0 {
+		return driver.NewError(driver.NotFound, fmt.Sprintf("revision %s of %s does not exist", id, m.name))
+	}
+	for _, name := range slices.Sorted(maps.Keys(f.routes)) {
+		r := f.routes[name]
+		if r.Traffic.Stable == id || r.Traffic.Candidate == id {
+			return driver.NewError(driver.FailedPrecondition, fmt.Sprintf("revision %s of %s serves route %s: shift its traffic away first", id, m.name, name))
+		}
+	}
+	f.revisions = slices.Delete(f.revisions, i, i+1)
+	return nil
+}
+
+func (m *memFunction) Delete(ctx context.Context) error {
+	if err := m.c.begin(ctx, OpDelete, m.name); err != nil {
+		return err
+	}
+	m.c.mu.Lock()
+	defer m.c.mu.Unlock()
+	if m.c.fns[m.name] == nil {
+		return m.notFound()
+	}
+	delete(m.c.fns, m.name)
+	delete(m.c.invokes, m.name)
+	return nil
+}
+
+func (m *memFunction) Invoke(ctx context.Context, req *driver.InvokeRequest) (*driver.InvokeResult, error) {
+	if err := m.c.begin(ctx, OpInvoke, m.name); err != nil {
+		return nil, err
+	}
+	m.c.mu.Lock()
+	f := m.c.fns[m.name]
+	if f == nil {
+		m.c.mu.Unlock()
+		return nil, m.notFound()
+	}
+	revID := req.Revision
+	if revID == "" {
+		r := f.routes[req.Route]
+		if r == nil {
+			m.c.mu.Unlock()
+			return nil, driver.NewError(driver.NotFound, fmt.Sprintf("route %s of %s does not exist", req.Route, m.name))
+		}
+		revID = r.Traffic.Stable
+		if r.Traffic.Candidate != "" && m.c.rnd.IntN(100) < r.Traffic.CandidatePercent {
+			revID = r.Traffic.Candidate
+		}
+	}
+	rev := f.revision(revID)
+	if rev == nil {
+		m.c.mu.Unlock()
+		return nil, driver.NewError(driver.NotFound, fmt.Sprintf("revision %s of %s does not exist", revID, m.name))
+	}
+	inv := &Invocation{Function: m.name, Revision: revID, Env: maps.Clone(rev.Config.Env), Payload: req.Payload}
+	handler := m.c.opts.Handler
+	m.c.mu.Unlock()
+
+	start := time.Now()
+	out := &driver.InvokeResult{Revision: revID, Payload: req.Payload}
+	if handler != nil {
+		p, err := handler(ctx, inv)
+		out.Payload = p
+		if err != nil {
+			out.FunctionError = err.Error()
+		}
+	}
+	out.Duration = time.Since(start)
+	m.c.mu.Lock()
+	m.c.invokes[m.name] = append(m.c.invokes[m.name], invocationRecord{at: time.Now(), revision: revID, route: req.Route, failed: out.FunctionError != ""})
+	m.c.mu.Unlock()
+	return out, nil
+}
+
+func (m *memFunction) Metrics(ctx context.Context, q *driver.MetricsQuery) (*driver.Metrics, error) {
+	if err := m.c.begin(ctx, OpMetrics, m.name); err != nil {
+		return nil, err
+	}
+	m.c.mu.Lock()
+	defer m.c.mu.Unlock()
+	if m.c.fns[m.name] == nil {
+		return nil, m.notFound()
+	}
+	var out driver.Metrics
+	for _, r := range m.c.invokes[m.name] {
+		if (q.Revision != "" && r.revision != q.Revision) || (q.Route != "" && r.route != "" && r.route != q.Route) ||
+			(!q.Since.IsZero() && r.at.Before(q.Since)) || (!q.Until.IsZero() && r.at.After(q.Until)) {
+			continue
+		}
+		out.Invocations++
+		if r.failed {
+			out.Errors++
+		}
+		if r.throttled {
+			out.Throttles++
+		}
+	}
+	return &out, nil
+}

@@ -1,29 +1,52 @@
 package bundle
 
 import (
+	"archive/zip"
+	"bufio"
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
+	"fmt"
+	"hash"
 	"io"
+	"log/slog"
 	"os"
+	"path/filepath"
 )
 
 // Build builds src into a reproducible zip in the Form opts asks for,
 // checks it against opts.Limits and returns it. A nil opts means the
-// defaults: a source zip (no Go build), no limits, the default cache dir.
+// defaults: no Go build (a Go source is zipped as source), linux/amd64,
+// no limits, and the cache in the user's cache directory.
+//
+// The same files give the same bytes (and Digest) whatever their mtimes,
+// location or order on disk. When the bundle exceeds a limit, Build
+// returns the bundle together with an error wrapping *LimitError, so a
+// caller can still choose another upload path. Unsafe input (path
+// traversal, a symlink leaving the root, a special file) fails with an
+// error wrapping *UnsafeError that names the path.
 func Build(ctx context.Context, src Source, opts *Options) (*Bundle, error) {
 	if opts == nil {
 		opts = &Options{}
 	}
-	return build(ctx, src, opts)
+	b, err := build(ctx, src, opts)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkLimits(b, opts.Limits); err != nil {
+		return b, fmt.Errorf("bundle %s: %w", b.Digest, err)
+	}
+	return b, nil
 }
 
-// Bytes returns the zip bytes: the in-memory zip for a NoCache bundle,
-// the file at Path otherwise.
+// Bytes returns the zip bytes: the in-memory zip of a NoCache bundle, or
+// the file at Path read into memory.
 func (b *Bundle) Bytes() ([]byte, error) {
-	if b.data != nil || b.Path == "" {
+	if b.Path == "" {
 		if b.data == nil {
-			return nil, errors.New("bundle: no zip data")
+			return nil, errors.New("bundle: bundle has no zip data")
 		}
 		return b.data, nil
 	}
@@ -31,11 +54,195 @@ func (b *Bundle) Bytes() ([]byte, error) {
 }
 
 func (b *Bundle) open() (io.ReadCloser, error) {
-	if b.data != nil || b.Path == "" {
+	if b.Path == "" {
 		if b.data == nil {
-			return nil, errors.New("bundle: no zip data")
+			return nil, errors.New("bundle: bundle has no zip data")
 		}
 		return io.NopCloser(bytes.NewReader(b.data)), nil
 	}
 	return os.Open(b.Path)
+}
+
+// normForm fills the Form's defaults.
+func normForm(f Form) Form {
+	if f.GOOS == "" {
+		f.GOOS = "linux"
+	}
+	if f.GOARCH == "" {
+		f.GOARCH = "amd64"
+	}
+	if f.Binary == "" {
+		f.Binary = "bootstrap"
+	}
+	return f
+}
+
+func build(ctx context.Context, src Source, opts *Options) (*Bundle, error) {
+	form := normForm(opts.Form)
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	var c *cache
+	if !opts.NoCache {
+		var err error
+		if c, err = openCache(opts.CacheDir); err != nil {
+			return nil, err
+		}
+	}
+	tmpBase := ""
+	if c != nil {
+		tmpBase = c.tmp()
+	}
+	tmp, err := os.MkdirTemp(tmpBase, "build-")
+	if err != nil {
+		return nil, fmt.Errorf("bundle: %w", err)
+	}
+	defer os.RemoveAll(tmp)
+
+	var t *tree
+	var recKey string // names the cache's stat record of a directory source
+	switch src.kind {
+	case KindNone:
+		return nil, errors.New("bundle: empty Source (no code)")
+	case KindFiles:
+		t, err = filesTree(src.files)
+	case KindDir:
+		t, err = walkDir(ctx, src.path)
+		recKey = statRecordKey(src.path, form)
+	case KindGo:
+		if form.GoBuild {
+			var bin string
+			if bin, err = goBuild(ctx, src.path, form, tmp); err != nil {
+				return nil, err
+			}
+			fi, err := os.Stat(bin)
+			if err != nil {
+				return nil, fmt.Errorf("bundle: %w", err)
+			}
+			t = &tree{items: []item{{name: form.Binary, mode: 0o755, size: fi.Size(), path: bin}}}
+		} else {
+			var root string
+			if root, err = goModuleRoot(src.path); err != nil {
+				return nil, fmt.Errorf("bundle: %w", err)
+			}
+			t, err = walkDir(ctx, root)
+			recKey = statRecordKey(root, form)
+		}
+	case KindZip:
+		zr, err2 := zip.OpenReader(src.path)
+		if err2 != nil {
+			return nil, fmt.Errorf("bundle: reading zip %s: %w", src.path, err2)
+		}
+		defer zr.Close()
+		t, err = zipTree(&zr.Reader)
+	default:
+		return nil, fmt.Errorf("bundle: unknown source kind %d", src.kind)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := t.finish(form.Extra); err != nil {
+		return nil, err
+	}
+	for _, p := range t.excluded {
+		log.Debug("bundle: excluded by default rule", "path", p)
+	}
+
+	var rec *statRecord
+	var statKey string
+	if c != nil {
+		if recKey != "" {
+			statKey = t.statKey()
+			rec = c.loadStat(recKey)
+			if rec != nil && rec.StatKey == statKey {
+				if b := c.load(rec.ContentKey); b != nil {
+					log.Debug("bundle: cache hit (unchanged stat)", "digest", b.Digest)
+					return b, nil
+				}
+			}
+		}
+		// Look the contents up when hashing them is cheap: in memory, a
+		// single binary, or a tree seen before whose unchanged files need
+		// no reading.
+		if t.cheapToHash() || rec != nil {
+			entries, err := t.hashAll(ctx, rec)
+			if err != nil {
+				return nil, err
+			}
+			key := contentKey(entries, t.excluded)
+			if b := c.load(key); b != nil {
+				log.Debug("bundle: cache hit (same contents)", "digest", b.Digest)
+				if recKey != "" {
+					c.saveStat(recKey, t, statKey, key, entries)
+				}
+				return b, nil
+			}
+		}
+	}
+
+	b := &Bundle{Files: len(t.items), DefaultExcluded: t.excluded}
+	for i := range t.items {
+		b.UnzippedSize += t.items[i].size
+	}
+	h := sha256.New()
+	if c == nil {
+		var buf bytes.Buffer
+		if b.Manifest, err = writeZip(ctx, t.items, io.MultiWriter(&buf, h), tmp); err != nil {
+			return nil, err
+		}
+		b.data = buf.Bytes()
+		b.Size = int64(buf.Len())
+	} else {
+		f, err := os.CreateTemp(c.tmp(), "zip-")
+		if err != nil {
+			return nil, fmt.Errorf("bundle: %w", err)
+		}
+		defer os.Remove(f.Name())
+		b.Manifest, b.Size, err = writeZipFile(ctx, t.items, f, h, tmp)
+		if err != nil {
+			return nil, err
+		}
+		b.Digest = digestOf(h)
+		if b.Path, err = c.storeZip(f.Name(), b.Digest); err != nil {
+			return nil, err
+		}
+		key := contentKey(b.Manifest, t.excluded)
+		c.saveMeta(key, b)
+		if recKey != "" {
+			c.saveStat(recKey, t, statKey, key, b.Manifest)
+		}
+	}
+	b.Digest = digestOf(h)
+	log.Debug("bundle: built", "digest", b.Digest, "files", b.Files, "size", b.Size)
+	return b, nil
+}
+
+func writeZipFile(ctx context.Context, items []item, f *os.File, h hash.Hash, tmp string) ([]Entry, int64, error) {
+	bw := bufio.NewWriterSize(io.MultiWriter(f, h), 256<<10)
+	cw := &countWriter{w: bw}
+	m, err := writeZip(ctx, items, cw, tmp)
+	if err == nil {
+		err = bw.Flush()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return nil, 0, err
+	}
+	return m, cw.n, nil
+}
+
+func digestOf(h hash.Hash) string {
+	return "sha256:" + hex.EncodeToString(h.Sum(nil))
+}
+
+// defaultCacheDir is os.UserCacheDir()/updraft/bundles.
+func defaultCacheDir() (string, error) {
+	d, err := os.UserCacheDir()
+	if err != nil {
+		return "", fmt.Errorf("bundle: no cache directory (set Options.CacheDir or NoCache): %w", err)
+	}
+	return filepath.Join(d, "updraft", "bundles"), nil
 }

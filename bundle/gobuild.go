@@ -1,0 +1,78 @@
+package bundle
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+)
+
+// goBuild compiles the Go main package in pkgDir for the form into dir and
+// returns the binary's path. The build is static (CGO_ENABLED=0), has no
+// file system paths (-trimpath), no symbols, and no build or VCS ids, so the
+// same source and toolchain give the same bytes.
+func goBuild(ctx context.Context, pkgDir string, f Form, dir string) (string, error) {
+	fi, err := os.Stat(pkgDir)
+	if err != nil {
+		return "", fmt.Errorf("bundle: Go source: %w", err)
+	}
+	if !fi.IsDir() {
+		return "", fmt.Errorf("bundle: Go source %s is not a directory", pkgDir)
+	}
+	out := filepath.Join(dir, f.Binary)
+	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-buildvcs=false",
+		"-ldflags=-s -w -buildid=", "-o", out, ".")
+	cmd.Dir = pkgDir
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS="+f.GOOS, "GOARCH="+f.GOARCH, "GOFLAGS="+goflags())
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	cmd.Stdout = &stderr
+	if err := cmd.Run(); err != nil {
+		if ctx.Err() != nil {
+			return "", ctx.Err()
+		}
+		msg := strings.TrimSpace(stderr.String())
+		if errors.Is(err, exec.ErrNotFound) {
+			msg = "the go command is not installed"
+		}
+		return "", fmt.Errorf("bundle: go build %s for %s/%s failed: %v\n%s", pkgDir, f.GOOS, f.GOARCH, err, msg)
+	}
+	return out, nil
+}
+
+// goflags keeps the user's GOFLAGS except -buildvcs, which Build sets.
+func goflags() string {
+	var keep []string
+	for _, fl := range strings.Fields(os.Getenv("GOFLAGS")) {
+		if !strings.HasPrefix(fl, "-buildvcs") {
+			keep = append(keep, fl)
+		}
+	}
+	return strings.Join(keep, " ")
+}
+
+// goModuleRoot is the directory holding the go.mod of the module that
+// contains pkgDir, or pkgDir itself when there is none.
+func goModuleRoot(pkgDir string) (string, error) {
+	abs, err := filepath.Abs(pkgDir)
+	if err != nil {
+		return "", err
+	}
+	for d := abs; ; {
+		if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
+			return d, nil
+		} else if !errors.Is(err, fs.ErrNotExist) {
+			return "", err
+		}
+		parent := filepath.Dir(d)
+		if parent == d {
+			return abs, nil
+		}
+		d = parent
+	}
+}

@@ -1,0 +1,81 @@
+package bundle
+
+import (
+	"fmt"
+	"path"
+	"strings"
+	"unicode/utf8"
+)
+
+// UnsafeError reports input that Build refuses to package: a path that
+// would escape the archive root, a symlink leaving the source root, a
+// special file (device, fifo, socket), or an entry that is both a file and
+// a directory. Path names the offending file as the user knows it.
+type UnsafeError struct {
+	Path   string // offending path (relative to the source root, or a zip entry name)
+	Reason string // what is wrong with it
+}
+
+func (e *UnsafeError) Error() string {
+	return fmt.Sprintf("bundle: refusing %q: %s", e.Path, e.Reason)
+}
+
+// checkEntryName validates a slash-separated archive entry name: relative,
+// clean, no "..", no backslashes, no drive letters or control characters.
+// Accepted names extract inside any destination directory.
+func checkEntryName(name string) error {
+	bad := func(reason string) error { return &UnsafeError{Path: name, Reason: reason} }
+	switch {
+	case name == "":
+		return bad("empty name")
+	case !utf8.ValidString(name):
+		return bad("name is not valid UTF-8")
+	case strings.ContainsRune(name, '\\'):
+		return bad("backslash in name")
+	case strings.HasPrefix(name, "/"):
+		return bad("absolute path")
+	case len(name) >= 2 && name[1] == ':':
+		return bad("drive letter in name")
+	case len(name) > 0xffff:
+		return bad("name too long")
+	}
+	for _, r := range name {
+		if r < 0x20 || r == 0x7f {
+			return bad("control character in name")
+		}
+	}
+	for _, el := range strings.Split(name, "/") {
+		switch el {
+		case "..":
+			return bad("path traversal (\"..\")")
+		case ".", "":
+			return bad("name is not clean")
+		}
+	}
+	if path.Clean(name) != name {
+		return bad("name is not clean")
+	}
+	return nil
+}
+
+// checkTree rejects a sorted name list in which a name is both a file and
+// the parent directory of another file.
+func checkTree(sorted []string) error {
+	set := make(map[string]struct{}, len(sorted))
+	for _, n := range sorted {
+		set[n] = struct{}{}
+	}
+	for _, n := range sorted {
+		for i := strings.IndexByte(n, '/'); i >= 0; {
+			if _, ok := set[n[:i]]; ok {
+				return &UnsafeError{Path: n[:i], Reason: "is both a file and a directory"}
+			}
+			j := strings.IndexByte(n[i+1:], '/')
+			if j < 0 {
+				break
+			}
+			i += 1 + j
+		}
+	}
+	return nil
+}

@@ -1,7 +1,6 @@
 package bundle
 
 import (
-	"bytes"
 	"strings"
 
 	gitignore "github.com/sabhiram/go-gitignore"
@@ -9,7 +8,8 @@ import (
 
 // IgnoreFile is the name of the ignore file read from a source's root. It
 // uses gitignore syntax; a "!pattern" line re-includes what a default rule
-// (DefaultIgnore) left out.
+// (DefaultIgnore) left out. As in git, a file inside an excluded directory
+// cannot be re-included: re-include the directory ("!.aws/") first.
 const IgnoreFile = ".updraftignore"
 
 // DefaultIgnore are the safe default ignore rules, applied to every source
@@ -50,30 +50,100 @@ var DefaultIgnore = []string{
 	"*.tfstate.backup",
 }
 
-// ignorer applies DefaultIgnore followed by a source's own rules, with
-// gitignore's last-match-wins semantics.
-type ignorer struct {
-	all  *gitignore.GitIgnore // defaults then user rules
-	user *gitignore.GitIgnore // user rules alone
+// rule is one ignore line. The pattern is compiled by go-gitignore (which
+// defines the matching semantics); literal is a substring every path the
+// pattern matches must contain, a cheap pre-test that skips the regexp for
+// almost every path.
+type rule struct {
+	match   *gitignore.GitIgnore
+	negate  bool
+	user    bool // from the IgnoreFile, not DefaultIgnore
+	literal string
 }
 
+// ignorer applies DefaultIgnore followed by a source's own rules, with
+// gitignore's last-match-wins semantics.
+type ignorer struct{ rules []rule }
+
 func newIgnorer(userFile []byte) *ignorer {
-	var user []string
-	if len(userFile) > 0 {
-		user = strings.Split(string(bytes.ReplaceAll(userFile, []byte("\r\n"), []byte("\n"))), "\n")
+	ig := &ignorer{}
+	add := func(line string, user bool) {
+		line = strings.TrimRight(line, "\r")
+		t := strings.Trim(line, " ")
+		if t == "" || strings.HasPrefix(t, "#") {
+			return
+		}
+		r := rule{user: user}
+		if t[0] == '!' {
+			r.negate = true
+			t = t[1:]
+		} else if strings.HasPrefix(t, `\!`) || strings.HasPrefix(t, `\#`) {
+			t = t[1:]
+		}
+		if t == "" {
+			return
+		}
+		if t[0] == '!' || t[0] == '#' { // an escaped one: go-gitignore strips a leading \ itself
+			t = `\` + t
+		}
+		r.match = gitignore.CompileIgnoreLines(t)
+		r.literal = longestLiteral(t)
+		ig.rules = append(ig.rules, r)
 	}
-	all := append(append([]string(nil), DefaultIgnore...), user...)
-	return &ignorer{
-		all:  gitignore.CompileIgnoreLines(all...),
-		user: gitignore.CompileIgnoreLines(user...),
+	for _, l := range DefaultIgnore {
+		add(l, false)
 	}
+	for _, l := range strings.Split(string(userFile), "\n") {
+		add(l, true)
+	}
+	return ig
+}
+
+// longestLiteral is the longest run of characters that go-gitignore keeps
+// literally in its regular expression.
+func longestLiteral(pat string) string {
+	best, start := "", -1
+	for i := 0; i <= len(pat); i++ {
+		lit := i < len(pat) && isLiteral(pat[i])
+		if lit && start < 0 {
+			start = i
+		}
+		if !lit && start >= 0 {
+			if i-start > len(best) {
+				best = pat[start:i]
+			}
+			start = -1
+		}
+	}
+	return best
+}
+
+func isLiteral(c byte) bool {
+	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' ||
+		c == '_' || c == '-' || c == '.' || c == '@' || c == ',' || c == '=' || c == '%'
 }
 
 // match reports whether rel (slash-separated; a directory ends in "/") is
-// excluded and, if so, whether only the default rules exclude it.
+// excluded and, if so, whether it is excluded only because of a default
+// rule (no rule of the IgnoreFile would exclude it on its own).
 func (ig *ignorer) match(rel string) (excluded, byDefault bool) {
-	if !ig.all.MatchesPath(rel) {
-		return false, false
+	all, user := false, false
+	for i := range ig.rules {
+		r := &ig.rules[i]
+		if !strings.Contains(rel, r.literal) || !r.match.MatchesPath(rel) {
+			continue
+		}
+		if r.negate {
+			all = false
+			if r.user {
+				user = false
+			}
+		} else {
+			all = true
+			if r.user {
+				user = true
+			}
+		}
 	}
-	return true, !ig.user.MatchesPath(rel)
+	return all, all && !user
 }

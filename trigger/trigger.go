@@ -257,8 +257,12 @@ func (t Schedule) Validate() error {
 		return fmt.Errorf("schedule trigger %q: rate %s: use whole minutes, at least 1m", t.Key, t.Rate)
 	}
 	if t.Cron != "" {
-		if _, err := cronParser.Parse(t.Cron); err != nil {
+		sched, err := cronParser.Parse(t.Cron)
+		if err != nil {
 			return fmt.Errorf("schedule trigger %q: cron %q does not parse (%v): use five fields, minute hour day-of-month month day-of-week", t.Key, t.Cron, err)
+		}
+		if sched.Next(time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)).IsZero() {
+			return fmt.Errorf("schedule trigger %q: cron %q never fires (such as February 30): check the day and month fields", t.Key, t.Cron)
 		}
 	}
 	if t.TimeZone != "" {

@@ -25,8 +25,8 @@ func (h *harness) MakeDriverForNonexistentFunction(context.Context) (driver.Func
 	return h.c.OpenDriver("missing")
 }
 func (h *harness) Spec(context.Context) (*provider.Spec, error) { return testSpec(), nil }
-func (h *harness) Triggers() []trigger.Trigger                    { return testTriggers() }
-func (h *harness) Close()                                        {}
+func (h *harness) Triggers() []trigger.Trigger                  { return testTriggers() }
+func (h *harness) Close()                                       {}
 
 func testSpec() *provider.Spec {
 	return &provider.Spec{

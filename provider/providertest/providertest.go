@@ -126,25 +126,46 @@ func wantCode(t *testing.T, what string, err error, want provider.ErrorCode) {
 
 func ptr(n int) *int { return &n }
 
+// cases is the suite, in the order it runs.
+var cases = []struct {
+	name string
+	run  func(*testing.T, HarnessMaker)
+}{
+	{"NotFound", testNotFound},
+	{"Create", testCreate},
+	{"IdempotentApply", testIdempotent},
+	{"BackToBackUpdates", testBackToBack},
+	{"InvalidInput", testInvalid},
+	{"Publish", testPublish},
+	{"Traffic", testTraffic},
+	{"Preconditions", testPreconditions},
+	{"DeleteRevision", testDeleteRevision},
+	{"NilVersusEmpty", testNilVersusEmpty},
+	{"TriggersByKey", testTriggers},
+	{"Provisioned", testProvisioned},
+	{"Marker", testMarker},
+	{"Invoke", testInvoke},
+	{"Canceled", testCanceled},
+	{"Closed", testClosed},
+	{"Delete", testDelete},
+}
+
+// Cases lists the names of the conformance tests in the order they run;
+// each is a subtest of RunConformanceTests, followed by one As/NAME
+// subtest per AsTest.
+func Cases() []string {
+	names := make([]string, len(cases))
+	for i, c := range cases {
+		names[i] = c.name
+	}
+	return names
+}
+
 // RunConformanceTests runs the suite against the drivers newHarness makes.
 func RunConformanceTests(t *testing.T, newHarness HarnessMaker, asTests []AsTest) {
-	t.Run("NotFound", func(t *testing.T) { testNotFound(t, newHarness) })
-	t.Run("Create", func(t *testing.T) { testCreate(t, newHarness) })
-	t.Run("IdempotentApply", func(t *testing.T) { testIdempotent(t, newHarness) })
-	t.Run("BackToBackUpdates", func(t *testing.T) { testBackToBack(t, newHarness) })
-	t.Run("InvalidInput", func(t *testing.T) { testInvalid(t, newHarness) })
-	t.Run("Publish", func(t *testing.T) { testPublish(t, newHarness) })
-	t.Run("Traffic", func(t *testing.T) { testTraffic(t, newHarness) })
-	t.Run("Preconditions", func(t *testing.T) { testPreconditions(t, newHarness) })
-	t.Run("DeleteRevision", func(t *testing.T) { testDeleteRevision(t, newHarness) })
-	t.Run("NilVersusEmpty", func(t *testing.T) { testNilVersusEmpty(t, newHarness) })
-	t.Run("TriggersByKey", func(t *testing.T) { testTriggers(t, newHarness) })
-	t.Run("Provisioned", func(t *testing.T) { testProvisioned(t, newHarness) })
-	t.Run("Marker", func(t *testing.T) { testMarker(t, newHarness) })
-	t.Run("Invoke", func(t *testing.T) { testInvoke(t, newHarness) })
-	t.Run("Canceled", func(t *testing.T) { testCanceled(t, newHarness) })
-	t.Run("Closed", func(t *testing.T) { testClosed(t, newHarness) })
-	t.Run("Delete", func(t *testing.T) { testDelete(t, newHarness) })
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) { c.run(t, newHarness) })
+	}
 	asTests = append([]AsTest{verifyAsFailsOnNil{}}, asTests...)
 	for _, at := range asTests {
 		t.Run("As/"+at.Name(), func(t *testing.T) { testAs(t, newHarness, at) })

@@ -1,0 +1,30 @@
+// Package memprovider is an in-memory control plane for updraft: a
+// complete provider with revisions, two-way weighted routes, triggers
+// owned by key, provisioned concurrency that becomes ready after a delay,
+// rollout markers and optimistic concurrency (etags), plus the fault
+// injection that tests of deployment logic need: fail the Nth call of an
+// operation with a chosen code, add latency, report "not ready" N times,
+// fail provisioning, and count calls, mutations and uploaded bytes.
+//
+// It has Lambda's limits by default and passes the conformance suite in
+// provider/providertest. Use it to test code built on updraft without a
+// cloud account; use provider/localprovider to actually run functions.
+//
+// # URLs
+//
+// mem://NAME opens the function NAME. The opener registered on
+// provider.DefaultURLMux has one Cloud for the whole process, so every
+// mem://NAME refers to the same function. For isolated tests make a Cloud
+// with NewCloud and call its OpenFunction.
+//
+// # As
+//
+// memprovider exposes no native types: As and ErrorAs return false, and
+// the asFunc given to ApplyOptions.BeforeApply converts nothing.
+//
+// # Invocations and metrics
+//
+// Invoke picks a revision by the route's weights and runs Options.Handler
+// (by default it echoes the payload). Metrics counts those invocations and
+// any added with RecordInvocations, so error-rate gates can be tested.
+package memprovider

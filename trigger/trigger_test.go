@@ -1,0 +1,108 @@
+package trigger
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestValidate(t *testing.T) {
+	good := []Trigger{
+		HTTP{Key: "web"},
+		HTTP{Key: "public", Auth: AuthNone, CORSOrigins: []string{"*", "https://example.com"}},
+		Queue{Key: "jobs", Source: "arn:aws:sqs:eu-west-1:1:jobs", BatchSize: 10, MaxBatchingWindow: time.Second},
+		Stream{Key: "orders-db", Source: "arn:aws:dynamodb:eu-west-1:1:table/orders/stream/x", StartingPosition: StartTrimHorizon},
+		Schedule{Key: "tick", Cron: "*/5 * * * *", TimeZone: "Europe/Paris"},
+		Schedule{Key: "hourly", Rate: time.Hour},
+		Storage{Key: "uploads", Bucket: "my-bucket", Events: []StorageEvent{ObjectCreated, ObjectDeleted}, Prefix: "in/"},
+	}
+	for _, tr := range good {
+		if err := tr.Validate(); err != nil {
+			t.Errorf("%s: %v", Describe(tr), err)
+		}
+	}
+	bad := map[string]Trigger{
+		"trigger key is empty":             HTTP{},
+		"use 1 to 40":                      HTTP{Key: "Web"},
+		`auth "open"`:                      HTTP{Key: "web", Auth: "open"},
+		`CORS origin "example.com"`:        HTTP{Key: "web", CORSOrigins: []string{"example.com"}},
+		"Source is empty":                  Queue{Key: "q"},
+		"batch size -1":                    Queue{Key: "q", Source: "x", BatchSize: -1},
+		"batching window 10m0s":            Queue{Key: "q", Source: "x", MaxBatchingWindow: 10 * time.Minute},
+		`starting position "now"`:          Stream{Key: "s", Source: "x", StartingPosition: "now"},
+		"set Cron":                         Schedule{Key: "s"},
+		"not both":                         Schedule{Key: "s", Cron: "* * * * *", Rate: time.Minute},
+		"rate 30s":                         Schedule{Key: "s", Rate: 30 * time.Second},
+		`cron "61 * * * *" does not parse`: Schedule{Key: "s", Cron: "61 * * * *"},
+		`cron "* * * *" does not parse`:    Schedule{Key: "s", Cron: "* * * *"},
+		`cron "0 0 30 2 *" never fires`:    Schedule{Key: "s", Cron: "0 0 30 2 *"},
+		`time zone "Mars/Olympus"`:         Schedule{Key: "s", Cron: "0 9 * * 1", TimeZone: "Mars/Olympus"},
+		"Bucket is empty":                  Storage{Key: "b"},
+		`event "modified"`:                 Storage{Key: "b", Bucket: "x", Events: []StorageEvent{"modified"}},
+	}
+	for want, tr := range bad {
+		err := tr.Validate()
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%#v: got %v, want an error containing %q", tr, err, want)
+		}
+	}
+}
+
+func TestValidateAllFindsDuplicatesAndNils(t *testing.T) {
+	err := ValidateAll([]Trigger{HTTP{Key: "a"}, Queue{Key: "a", Source: "q"}, nil, Schedule{Key: "b"}})
+	if err == nil {
+		t.Fatal("want errors")
+	}
+	for _, w := range []string{`"a" is used twice`, "trigger 2 is nil", "set Cron"} {
+		if !strings.Contains(err.Error(), w) {
+			t.Errorf("missing %q in %v", w, err)
+		}
+	}
+	if ValidateAll(nil) != nil {
+		t.Error("no triggers is valid")
+	}
+}
+
+func TestNormalize(t *testing.T) {
+	a := Normalize(Storage{Key: "s", Bucket: "b", Events: []StorageEvent{ObjectDeleted, ObjectCreated}})
+	b := Normalize(Storage{Key: "s", Bucket: "b", Events: []StorageEvent{ObjectCreated, ObjectDeleted}})
+	if Describe(a) != Describe(b) {
+		t.Errorf("event order changes meaning: %s vs %s", Describe(a), Describe(b))
+	}
+	if Normalize(HTTP{Key: "w"}).(HTTP).Auth != AuthIAM {
+		t.Error("HTTP auth default")
+	}
+	if Normalize(Stream{Key: "s", Source: "x"}).(Stream).StartingPosition != StartLatest {
+		t.Error("stream default")
+	}
+	if got := Normalize(Storage{Key: "s", Bucket: "b"}).(Storage).Events; len(got) != 1 || got[0] != ObjectCreated {
+		t.Errorf("storage default events %v", got)
+	}
+}
+
+func TestScheduleNext(t *testing.T) {
+	from := time.Date(2026, 3, 1, 8, 2, 0, 0, time.UTC)
+	got := Schedule{Key: "s", Cron: "*/5 * * * *"}.Next(from)
+	if want := time.Date(2026, 3, 1, 8, 5, 0, 0, time.UTC); !got.Equal(want) {
+		t.Errorf("next = %v, want %v", got, want)
+	}
+	paris := Schedule{Key: "s", Cron: "0 9 * * *", TimeZone: "Europe/Paris"}.Next(from)
+	if paris.UTC().Hour() != 8 {
+		t.Errorf("9:00 Paris in March is 8:00 UTC, got %v", paris.UTC())
+	}
+	if !(Schedule{Key: "s"}).Next(from).IsZero() {
+		t.Error("invalid schedule must give the zero time")
+	}
+}
+
+func FuzzScheduleValidate(f *testing.F) {
+	for _, s := range []string{"*/5 * * * *", "0 9 * * 1-5", "61 * * * *", "", "@daily", "* * * * * *"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, cron string) {
+		s := Schedule{Key: "k", Cron: cron}
+		if s.Validate() == nil && s.Next(time.Unix(0, 0)).IsZero() {
+			t.Fatalf("cron %q validates but never fires", cron)
+		}
+	})
+}

@@ -380,9 +380,12 @@ func sameConfig(a, b driver.Config) bool {
 func (m *memFunction) applyRoute(ctx context.Context, s *driver.Spec, res *driver.ApplyResult) error {
 	m.c.mu.Lock()
 	f := m.c.fns[m.name]
+	if f == nil {
+		m.c.mu.Unlock()
+		return driver.NewError(driver.NotFound, fmt.Sprintf("function %s was deleted during Apply", m.name))
+	}
 	r := f.routes[s.Route]
-	var curTriggers map[string]trigger.Trigger
-	curTriggers = maps.Clone(f.triggers)
+	curTriggers := maps.Clone(f.triggers)
 	curProv := 0
 	if r != nil && r.Provisioned != nil {
 		curProv = r.Provisioned.Requested

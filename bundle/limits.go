@@ -50,10 +50,19 @@ func (e *LimitError) Error() string {
 }
 
 // formatMB formats n bytes in MB of 2^20 bytes, as the clouds count
-// their limits: "50 MB", "61.2 MB".
+// their limits ("50 MB", "61.2 MB"); sizes under 0.1 MB in KB or bytes.
 func formatMB(n int64) string {
-	s := strconv.FormatFloat(float64(n)/(1<<20), 'f', 1, 64)
-	return strings.TrimSuffix(s, ".0") + " MB"
+	unit, div := " MB", float64(1<<20)
+	switch {
+	case n == 1:
+		return "1 byte"
+	case n < 1<<10:
+		return strconv.FormatInt(n, 10) + " bytes"
+	case n < 1<<20/10:
+		unit, div = " KB", 1<<10
+	}
+	s := strconv.FormatFloat(float64(n)/div, 'f', 1, 64)
+	return strings.TrimSuffix(s, ".0") + unit
 }
 
 func checkLimits(b *Bundle, l Limits) error {

@@ -3,7 +3,9 @@ package bundle
 import (
 	"fmt"
 	"path"
+	"strconv"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -17,7 +19,20 @@ type UnsafeError struct {
 }
 
 func (e *UnsafeError) Error() string {
-	return fmt.Sprintf("bundle: refusing %q: %s", e.Path, e.Reason)
+	p := `"` + e.Path + `"`
+	if !printable(e.Path) {
+		p = strconv.Quote(e.Path)
+	}
+	return fmt.Sprintf("bundle: refusing %s: %s", p, e.Reason)
+}
+
+func printable(s string) bool {
+	for _, r := range s {
+		if !unicode.IsPrint(r) || r == '"' {
+			return false
+		}
+	}
+	return utf8.ValidString(s)
 }
 
 // checkEntryName validates a slash-separated archive entry name: relative,

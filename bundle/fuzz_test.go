@@ -1,0 +1,44 @@
+package bundle
+
+import (
+	"path"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func FuzzCheckEntryName(f *testing.F) {
+	for _, s := range []string{"a", "a/b.js", "../x", "a/../../x", "/etc/passwd", `a\..\b`, "C:/x", "a//b", "./a", "a/.", "", "\x00", "ü/ß.txt", "..", "...", "a/..b"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, name string) {
+		if checkEntryName(name) != nil {
+			return
+		}
+		// An accepted name is clean, relative, and extracts inside any root.
+		if !filepath.IsLocal(filepath.FromSlash(name)) || !strings.HasPrefix(path.Join("/root", name), "/root/") {
+			t.Fatalf("accepted unsafe name %q", name)
+		}
+		if path.Clean(name) != name || strings.ContainsAny(name, "\\\x00\n") {
+			t.Fatalf("accepted unclean name %q", name)
+		}
+		for el := range strings.SplitSeq(name, "/") {
+			if el == ".." || el == "." || el == "" {
+				t.Fatalf("accepted name %q with element %q", name, el)
+			}
+		}
+	})
+}
+
+func TestCheckEntryName(t *testing.T) {
+	for _, ok := range []string{"a", "a/b.js", "node_modules/.bin/tsc", "...", "a/..b", "ü/ß.txt", "a b/c"} {
+		if err := checkEntryName(ok); err != nil {
+			t.Errorf("checkEntryName(%q) = %v", ok, err)
+		}
+	}
+	for _, bad := range []string{"", "..", "../x", "a/../../x", "a/..", "/etc/passwd", `a\b`, "C:x", "a//b", "./a", "a/.", "a/", "x\x00", "x\ny", "\xff"} {
+		if err := checkEntryName(bad); err == nil {
+			t.Errorf("checkEntryName(%q) accepted", bad)
+		}
+	}
+}

@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sync"
 )
 
 // Build builds src into a reproducible zip in the Form opts asks for,
@@ -90,15 +91,12 @@ func build(ctx context.Context, src Source, opts *Options) (*Bundle, error) {
 			return nil, err
 		}
 	}
-	tmpBase := ""
+	tmp := &tempDir{}
 	if c != nil {
-		tmpBase = c.tmp()
+		tmp.base = c.tmp()
 	}
-	tmp, err := os.MkdirTemp(tmpBase, "build-")
-	if err != nil {
-		return nil, fmt.Errorf("bundle: %w", err)
-	}
-	defer os.RemoveAll(tmp)
+	defer tmp.remove()
+	var err error
 
 	var t *tree
 	var recKey string // names the cache's stat record of a directory source
@@ -112,8 +110,11 @@ func build(ctx context.Context, src Source, opts *Options) (*Bundle, error) {
 		recKey = statRecordKey(src.path, form)
 	case KindGo:
 		if form.GoBuild {
-			var bin string
-			if bin, err = goBuild(ctx, src.path, form, tmp); err != nil {
+			var bin, dir string
+			if dir, err = tmp.get(); err != nil {
+				return nil, err
+			}
+			if bin, err = goBuild(ctx, src.path, form, dir); err != nil {
 				return nil, err
 			}
 			fi, err := os.Stat(bin)
@@ -218,7 +219,7 @@ func build(ctx context.Context, src Source, opts *Options) (*Bundle, error) {
 	return b, nil
 }
 
-func writeZipFile(ctx context.Context, items []item, f *os.File, h hash.Hash, tmp string) ([]Entry, int64, error) {
+func writeZipFile(ctx context.Context, items []item, f *os.File, h hash.Hash, tmp *tempDir) ([]Entry, int64, error) {
 	bw := bufio.NewWriterSize(io.MultiWriter(f, h), 256<<10)
 	cw := &countWriter{w: bw}
 	m, err := writeZip(ctx, items, cw, tmp)
@@ -236,6 +237,31 @@ func writeZipFile(ctx context.Context, items []item, f *os.File, h hash.Hash, tm
 
 func digestOf(h hash.Hash) string {
 	return "sha256:" + hex.EncodeToString(h.Sum(nil))
+}
+
+// tempDir is a scratch directory made on first use (most builds need none).
+type tempDir struct {
+	base string
+	once sync.Once
+	dir  string
+	err  error
+}
+
+func (t *tempDir) get() (string, error) {
+	t.once.Do(func() {
+		t.dir, t.err = os.MkdirTemp(t.base, "build-")
+		if t.err != nil {
+			t.err = fmt.Errorf("bundle: %w", t.err)
+		}
+	})
+	return t.dir, t.err
+}
+
+func (t *tempDir) remove() {
+	t.once.Do(func() {}) // no directory after this
+	if t.dir != "" {
+		os.RemoveAll(t.dir)
+	}
 }
 
 // defaultCacheDir is os.UserCacheDir()/updraft/bundles.

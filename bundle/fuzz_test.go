@@ -42,3 +42,33 @@ func TestCheckEntryName(t *testing.T) {
 		}
 	}
 }
+
+func TestIgnoreRules(t *testing.T) {
+	ig := newIgnorer([]byte("*.log\r\n!keep.log\n\\!bang\n\\#hash\n/build/\n!.env.example\n# comment\n \n"))
+	for _, tc := range []struct {
+		path                string
+		excluded, byDefault bool
+	}{
+		{"a.log", true, false},
+		{"keep.log", false, false},
+		{"!bang", true, false},
+		{"#hash", true, false},
+		{"build/", true, false},
+		{"src/build/", false, false},
+		{".env", true, true},
+		{"sub/.env.local", true, true},
+		{".env.example", false, false},
+		{".git/", true, true},
+		{"x/.git/", true, true},
+		{"x.git/", false, false},
+		{"a/b/server.pem", true, true},
+		{"index.js", false, false},
+		{"credentials", true, true},
+		{"my-credentials.txt", false, false},
+	} {
+		ex, def := ig.match(tc.path)
+		if ex != tc.excluded || def != tc.byDefault {
+			t.Errorf("match(%q) = %v, %v; want %v, %v", tc.path, ex, def, tc.excluded, tc.byDefault)
+		}
+	}
+}

@@ -1,7 +1,9 @@
 package bundle
 
 import (
+	"slices"
 	"strings"
+	"sync"
 
 	gitignore "github.com/sabhiram/go-gitignore"
 )
@@ -12,12 +14,14 @@ import (
 // cannot be re-included: re-include the directory ("!.aws/") first.
 const IgnoreFile = ".updraftignore"
 
-// DefaultIgnore are the safe default ignore rules, applied to every source
-// before the rules of its IgnoreFile: version control metadata, dotenv
-// files, private keys and cloud or tool credential files. Paths they
-// exclude are reported in Bundle.DefaultExcluded. Generated Form.Extra
-// files are never ignored.
-var DefaultIgnore = []string{
+// DefaultIgnore returns the safe default ignore rules, applied to every
+// source before the rules of its IgnoreFile: version control metadata,
+// dotenv files, private keys and cloud or tool credential files. Paths
+// they exclude are reported in Bundle.DefaultExcluded. Generated
+// Form.Extra files are never ignored.
+func DefaultIgnore() []string { return slices.Clone(defaultIgnore) }
+
+var defaultIgnore = []string{
 	".git/",
 	".hg/",
 	".svn/",
@@ -65,38 +69,40 @@ type rule struct {
 // gitignore's last-match-wins semantics.
 type ignorer struct{ rules []rule }
 
+// defaultRules are DefaultIgnore compiled once.
+var defaultRules = sync.OnceValue(func() []rule {
+	var ig ignorer
+	for _, l := range defaultIgnore {
+		ig.add(l, false)
+	}
+	return ig.rules
+})
+
 func newIgnorer(userFile []byte) *ignorer {
-	ig := &ignorer{}
-	add := func(line string, user bool) {
-		line = strings.TrimRight(line, "\r")
-		t := strings.Trim(line, " ")
-		if t == "" || strings.HasPrefix(t, "#") {
-			return
-		}
-		r := rule{user: user}
-		if t[0] == '!' {
-			r.negate = true
-			t = t[1:]
-		} else if strings.HasPrefix(t, `\!`) || strings.HasPrefix(t, `\#`) {
-			t = t[1:]
-		}
-		if t == "" {
-			return
-		}
-		if t[0] == '!' || t[0] == '#' { // an escaped one: go-gitignore strips a leading \ itself
-			t = `\` + t
-		}
-		r.match = gitignore.CompileIgnoreLines(t)
-		r.literal = longestLiteral(t)
-		ig.rules = append(ig.rules, r)
-	}
-	for _, l := range DefaultIgnore {
-		add(l, false)
-	}
+	ig := &ignorer{rules: slices.Clip(defaultRules())}
 	for _, l := range strings.Split(string(userFile), "\n") {
-		add(l, true)
+		ig.add(l, true)
 	}
 	return ig
+}
+
+// add compiles one line of ignore rules. A leading "\!" or "\#" is an
+// escaped literal; go-gitignore keeps the backslash as a regexp escape.
+func (ig *ignorer) add(line string, user bool) {
+	t := strings.Trim(strings.TrimRight(line, "\r"), " ")
+	if t == "" || t[0] == '#' {
+		return
+	}
+	r := rule{user: user}
+	if t[0] == '!' {
+		r.negate, t = true, t[1:]
+	}
+	if t == "" {
+		return
+	}
+	r.match = gitignore.CompileIgnoreLines(t)
+	r.literal = longestLiteral(t)
+	ig.rules = append(ig.rules, r)
 }
 
 // longestLiteral is the longest run of characters that go-gitignore keeps

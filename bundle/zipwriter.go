@@ -207,7 +207,7 @@ func cost(it *item) int64 {
 
 // writeZip compresses items (sorted by name) in parallel and writes them
 // in order to out as a reproducible zip. It returns the manifest.
-func writeZip(ctx context.Context, items []item, out io.Writer, spillDir string) ([]Entry, error) {
+func writeZip(ctx context.Context, items []item, out io.Writer, spillDir *tempDir) ([]Entry, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 
@@ -380,7 +380,7 @@ func writeEntry(zw *zip.Writer, it *item, r *result) error {
 }
 
 // compressItem reads, hashes and compresses one file.
-func compressItem(it *item, spillDir string) *result {
+func compressItem(it *item, spillDir *tempDir) *result {
 	if it.data == nil && it.size > bigFile {
 		return compressBig(it, spillDir)
 	}
@@ -435,7 +435,7 @@ func compressItem(it *item, spillDir string) *result {
 // compressBig streams a large file: hashed, and deflated into a spill file
 // unless its format is already compressed, in which case the writer copies
 // it from the source again.
-func compressBig(it *item, spillDir string) *result {
+func compressBig(it *item, spillDir *tempDir) *result {
 	f, err := it.open()
 	if err != nil {
 		return &result{err: err}
@@ -448,9 +448,13 @@ func compressBig(it *item, spillDir string) *result {
 	if !compressible(it.name) {
 		n, err = io.Copy(io.Discard, src)
 	} else {
-		spill, err2 := os.CreateTemp(spillDir, "spill-*")
+		dir, err2 := spillDir.get()
 		if err2 != nil {
 			return &result{err: err2}
+		}
+		spill, err2 := os.CreateTemp(dir, "spill-*")
+		if err2 != nil {
+			return &result{err: fmt.Errorf("bundle: %w", err2)}
 		}
 		cw := &countWriter{w: spill}
 		fw := flatePool.Get().(*flate.Writer)

@@ -1,8 +1,8 @@
 package bundle
 
 import (
+	"errors"
 	"fmt"
-	"path"
 	"strconv"
 	"strings"
 	"unicode"
@@ -43,10 +43,6 @@ func checkEntryName(name string) error {
 	switch {
 	case name == "":
 		return bad("empty name")
-	case !utf8.ValidString(name):
-		return bad("name is not valid UTF-8")
-	case strings.ContainsRune(name, '\\'):
-		return bad("backslash in name")
 	case strings.HasPrefix(name, "/"):
 		return bad("absolute path")
 	case len(name) >= 2 && name[1] == ':':
@@ -54,21 +50,39 @@ func checkEntryName(name string) error {
 	case len(name) > 0xffff:
 		return bad("name too long")
 	}
-	for _, r := range name {
-		if r < 0x20 || r == 0x7f {
-			return bad("control character in name")
-		}
-	}
-	for _, el := range strings.Split(name, "/") {
+	for rest := name; ; {
+		el, more, found := strings.Cut(rest, "/")
 		switch el {
 		case "..":
-			return bad("path traversal (\"..\")")
+			return bad(`path traversal ("..")`)
 		case ".", "":
 			return bad("name is not clean")
 		}
+		if err := checkNameElem(el); err != nil {
+			return bad(err.Error())
+		}
+		if !found {
+			return nil
+		}
+		rest = more
 	}
-	if path.Clean(name) != name {
-		return bad("name is not clean")
+}
+
+// checkNameElem validates one element of a name (a file name as a
+// directory lists it): valid UTF-8 without backslashes or control
+// characters, which unzip tools on some systems would misread.
+func checkNameElem(el string) error {
+	for i := 0; i < len(el); i++ {
+		switch c := el[i]; {
+		case c == '\\':
+			return errors.New("backslash in name")
+		case c < 0x20 || c == 0x7f:
+			return errors.New("control character in name")
+		case c >= 0x80:
+			if !utf8.ValidString(el) {
+				return errors.New("name is not valid UTF-8")
+			}
+		}
 	}
 	return nil
 }

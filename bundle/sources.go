@@ -8,9 +8,13 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 )
 
 // tree is what a source contributes: its files (not yet sorted), and what
@@ -27,13 +31,35 @@ func normMode(m fs.FileMode) fs.FileMode {
 	return 0o644
 }
 
-// walker collects the files of a directory tree.
+// walker collects the files of a directory tree, reading directories in
+// parallel (the walk is mostly system calls, which block).
 type walker struct {
 	ctx      context.Context
 	realRoot string
 	ig       *ignorer
-	t        *tree
-	onStack  map[string]bool // real paths of directories being walked
+	sem      chan struct{} // bounds the goroutines reading directories
+	wg       sync.WaitGroup
+
+	mu       sync.Mutex
+	items    []item
+	excluded []string
+	err      error
+	failed   atomic.Bool
+}
+
+// frame is a directory being walked, for symlink cycle detection.
+type frame struct {
+	real string
+	up   *frame
+}
+
+func (f *frame) contains(real string) bool {
+	for ; f != nil; f = f.up {
+		if f.real == real {
+			return true
+		}
+	}
+	return false
 }
 
 func walkDir(ctx context.Context, root string) (*tree, error) {
@@ -56,88 +82,129 @@ func walkDir(ctx context.Context, root string) (*tree, error) {
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("bundle: %w", err)
 	}
-	w := &walker{ctx: ctx, realRoot: real, ig: newIgnorer(ign), t: &tree{}, onStack: map[string]bool{}}
-	if err := w.dir(real, real, ""); err != nil {
-		return nil, err
+	w := &walker{ctx: ctx, realRoot: real, ig: newIgnorer(ign), sem: make(chan struct{}, 4*max(1, runtime.GOMAXPROCS(0)))}
+	w.dir(real, "", &frame{real: real})
+	w.wg.Wait()
+	if w.err != nil {
+		return nil, w.err
 	}
-	return w.t, nil
+	return &tree{items: w.items, excluded: w.excluded}, nil
 }
 
-// excluded applies the ignore rules to rel ("dir/" for directories).
-func (w *walker) excluded(rel string) bool {
-	ex, byDefault := w.ig.match(rel)
-	if ex && byDefault {
-		w.t.excluded = append(w.t.excluded, rel)
+func (w *walker) fail(err error) {
+	w.mu.Lock()
+	if w.err == nil {
+		w.err = err
 	}
-	return ex
+	w.mu.Unlock()
+	w.failed.Store(true)
 }
 
-// dir walks the directory at p, whose real (symlink-free) path is real and
-// whose name in the bundle is rel ("" for the root).
-func (w *walker) dir(p, real, rel string) error {
+// spawn walks a subdirectory in a new goroutine when one is free, or in
+// this one.
+func (w *walker) spawn(p, rel string, fr *frame) {
+	select {
+	case w.sem <- struct{}{}:
+		w.wg.Add(1)
+		go func() {
+			defer w.wg.Done()
+			defer func() { <-w.sem }()
+			w.dir(p, rel, fr)
+		}()
+	default:
+		w.dir(p, rel, fr)
+	}
+}
+
+// dir walks the directory at p, named rel in the bundle ("" for the
+// root); fr.real is its real (symlink-free) path.
+func (w *walker) dir(p, rel string, fr *frame) {
+	if w.failed.Load() {
+		return
+	}
 	if err := w.ctx.Err(); err != nil {
-		return err
+		w.fail(err)
+		return
 	}
-	w.onStack[real] = true
-	defer delete(w.onStack, real)
 	ents, err := os.ReadDir(p)
 	if err != nil {
-		return fmt.Errorf("bundle: %w", err)
+		w.fail(fmt.Errorf("bundle: %w", err))
+		return
 	}
-	for _, e := range ents {
-		name := e.Name()
-		erel := name
-		if rel != "" {
-			erel = rel + "/" + name
+	var items []item
+	var excluded []string
+	isExcluded := func(rel string) bool {
+		ex, byDefault := w.ig.match(rel)
+		if ex && byDefault {
+			excluded = append(excluded, rel)
 		}
-		ep, ereal := filepath.Join(p, name), filepath.Join(real, name)
-		typ := e.Type()
-		var info fs.FileInfo
-		if typ&fs.ModeSymlink != 0 {
-			fi, err := os.Stat(ep)
-			if err != nil {
-				if w.excluded(erel) {
+		return ex
+	}
+	err = func() error {
+		for _, e := range ents {
+			name := e.Name()
+			if err := checkNameElem(name); err != nil {
+				return &UnsafeError{Path: path.Join(rel, name), Reason: err.Error()}
+			}
+			erel := name
+			if rel != "" {
+				erel = rel + "/" + name
+			}
+			ep, ereal := filepath.Join(p, name), filepath.Join(fr.real, name)
+			typ := e.Type()
+			var info fs.FileInfo
+			if typ&fs.ModeSymlink != 0 {
+				fi, err := os.Stat(ep)
+				if err != nil {
+					if isExcluded(erel) {
+						continue
+					}
+					return &UnsafeError{Path: erel, Reason: "broken symlink: " + err.Error()}
+				}
+				if fi.IsDir() && isExcluded(erel+"/") || !fi.IsDir() && isExcluded(erel) {
 					continue
 				}
-				return &UnsafeError{Path: erel, Reason: "broken symlink: " + err.Error()}
-			}
-			if fi.IsDir() && w.excluded(erel+"/") || !fi.IsDir() && w.excluded(erel) {
+				target, err := filepath.EvalSymlinks(ep)
+				if err != nil {
+					return &UnsafeError{Path: erel, Reason: "unresolvable symlink: " + err.Error()}
+				}
+				if r, err := filepath.Rel(w.realRoot, target); err != nil || !(r == "." || filepath.IsLocal(r)) {
+					return &UnsafeError{Path: erel, Reason: fmt.Sprintf("symlink to %s leaves the source root", target)}
+				}
+				ep, ereal, typ, info = target, target, fi.Mode().Type(), fi
+			} else if typ.IsDir() && isExcluded(erel+"/") || !typ.IsDir() && isExcluded(erel) {
 				continue
 			}
-			target, err := filepath.EvalSymlinks(ep)
-			if err != nil {
-				return &UnsafeError{Path: erel, Reason: "unresolvable symlink: " + err.Error()}
-			}
-			if r, err := filepath.Rel(w.realRoot, target); err != nil || !(r == "." || filepath.IsLocal(r)) {
-				return &UnsafeError{Path: erel, Reason: fmt.Sprintf("symlink to %s leaves the source root", target)}
-			}
-			ep, ereal, typ, info = target, target, fi.Mode().Type(), fi
-		} else if typ.IsDir() && w.excluded(erel+"/") || !typ.IsDir() && w.excluded(erel) {
-			continue
-		}
-		switch {
-		case typ.IsDir():
-			if w.onStack[ereal] {
-				return &UnsafeError{Path: erel, Reason: "symlink cycle"}
-			}
-			if err := w.dir(ep, ereal, erel); err != nil {
-				return err
-			}
-		case typ.IsRegular():
-			if info == nil {
-				if info, err = e.Info(); err != nil {
-					return fmt.Errorf("bundle: %w", err)
+			switch {
+			case typ.IsDir():
+				if fr.contains(ereal) {
+					return &UnsafeError{Path: erel, Reason: "symlink cycle"}
 				}
-				if !info.Mode().IsRegular() { // replaced since ReadDir
-					return &UnsafeError{Path: erel, Reason: "not a regular file"}
+				w.spawn(ep, erel, &frame{real: ereal, up: fr})
+			case typ.IsRegular():
+				if info == nil {
+					if info, err = e.Info(); err != nil {
+						return fmt.Errorf("bundle: %w", err)
+					}
+					if !info.Mode().IsRegular() { // replaced since ReadDir
+						return &UnsafeError{Path: erel, Reason: "not a regular file"}
+					}
 				}
+				items = append(items, item{name: erel, mode: normMode(info.Mode()), size: info.Size(), path: ep, st: statOf(info)})
+			default:
+				return &UnsafeError{Path: erel, Reason: "special file (" + describeType(typ) + ")"}
 			}
-			w.t.items = append(w.t.items, item{name: erel, mode: normMode(info.Mode()), size: info.Size(), path: ep, st: statOf(info)})
-		default:
-			return &UnsafeError{Path: erel, Reason: "special file (" + describeType(typ) + ")"}
 		}
+		return nil
+	}()
+	if err != nil {
+		w.fail(err)
+		return
 	}
-	return nil
+	w.mu.Lock()
+	w.items = append(w.items, items...)
+	w.excluded = append(w.excluded, excluded...)
+	w.mu.Unlock()
 }
 
 func describeType(t fs.FileMode) string {
@@ -243,11 +310,6 @@ func (t *tree) finish(extra map[string][]byte) error {
 	names := make([]string, len(t.items))
 	for i := range t.items {
 		names[i] = t.items[i].name
-		if t.items[i].path != "" {
-			if err := checkEntryName(names[i]); err != nil {
-				return err
-			}
-		}
 		if i > 0 && names[i] == names[i-1] {
 			return &UnsafeError{Path: names[i], Reason: "duplicate file name"}
 		}

@@ -92,7 +92,9 @@ type Limits struct {
 
 // Options configure Build. A nil *Options means the defaults.
 type Options struct {
-	Form   Form
+	// Form is the artifact shape the target needs.
+	Form Form
+	// Limits are checked after the build; see LimitError.
 	Limits Limits
 	// CacheDir holds built zips keyed by content; "" means
 	// os.UserCacheDir()/updraft/bundles.

@@ -42,8 +42,8 @@ func Build(ctx context.Context, src Source, opts *Options) (*Bundle, error) {
 	return b, nil
 }
 
-// Bytes returns the zip bytes: the in-memory zip of a NoCache bundle, or
-// the file at Path read into memory.
+// Bytes returns the zip bytes: the in-memory zip of a NoCache bundle
+// (shared, not to be modified), or the file at Path read into memory.
 func (b *Bundle) Bytes() ([]byte, error) {
 	if b.Path == "" {
 		if b.data == nil {

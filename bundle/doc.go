@@ -6,7 +6,9 @@
 // Form says what the target wants: a Go binary cross-compiled for an
 // architecture and named "bootstrap" for AWS Lambda, a source zip for
 // Cloud Build, extra generated files for Azure. Build turns the pair into
-// a Bundle: the zip, its SHA-256 Digest, sizes, and a Manifest.
+// a Bundle: the zip, its SHA-256 Digest, sizes, and a Manifest. A Go
+// source that is not compiled is zipped from its module root (the nearest
+// directory at or above it holding a go.mod), so the zip builds on its own.
 //
 // # Reproducible
 //
@@ -26,8 +28,9 @@
 // DefaultIgnore (version control, dotenv files, private keys, credential
 // files) applies to every source; the IgnoreFile (".updraftignore") at the
 // root of a directory adds rules with gitignore syntax, and a "!pattern"
-// there re-includes what a default excluded. What only the defaults left
-// out is listed in Bundle.DefaultExcluded.
+// there re-includes what a default excluded. A Files source may carry its
+// own IgnoreFile; an existing zip gets the defaults only. What only the
+// defaults left out is listed in Bundle.DefaultExcluded.
 //
 // # Safety
 //

@@ -24,6 +24,7 @@ type LimitError struct {
 	Target  string  // Limits.Target ("" when unnamed)
 }
 
+// Error says which limit, by how much, and lists the largest files.
 func (e *LimitError) Error() string {
 	target := e.Target
 	if target == "" {

@@ -18,6 +18,7 @@ type UnsafeError struct {
 	Reason string // what is wrong with it
 }
 
+// Error names the path and the reason.
 func (e *UnsafeError) Error() string {
 	p := `"` + e.Path + `"`
 	if !printable(e.Path) {

@@ -1,0 +1,210 @@
+package deploy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-multierror"
+	"github.com/updraft-dev/updraft/provider"
+)
+
+// Steps of a target's workflow, as named in TargetError.Step and
+// Event.Step names.
+const (
+	StepRead     = "read"     // read live state and revisions
+	StepValidate = "validate" // check the Spec against the target's capabilities
+	StepBundle   = "bundle"   // build the code bundle
+	StepCheck    = "check"    // check preconditions (a rollout marker) before mutating
+	StepApply    = "apply"    // create or update code, configuration, revision, triggers, provisioned concurrency
+	StepTraffic  = "traffic"  // move the route's traffic
+	StepMarker   = "marker"   // write or clear the rollout marker
+	StepGate     = "gate"     // run a gate
+	StepRollback = "rollback" // move traffic back to the stable revision
+	StepPrune    = "prune"    // delete old revisions
+	StepDestroy  = "destroy"  // delete the function
+)
+
+// TargetError is one target's failure in a multi-target workflow. It
+// names the target and the step, and unwraps to the cause, so
+// provider.Code and errors.Is(err, provider.ErrNotFound) see the cause's code.
+type TargetError struct {
+	// Target is the function's target, such as "mem://hello".
+	Target string
+	// Step is one of the Step* constants.
+	Step string
+	// Err is the cause; it carries a provider code.
+	Err error
+}
+
+func (e *TargetError) Error() string {
+	return fmt.Sprintf("%s: %s: %v", e.Target, e.Step, e.Err)
+}
+
+// Unwrap returns the cause.
+func (e *TargetError) Unwrap() error { return e.Err }
+
+// targetErr wraps err for target and step, giving it a code if it has none.
+func targetErr(target, step string, err error) error {
+	if err == nil {
+		return nil
+	}
+	var te *TargetError
+	if errors.As(err, &te) && te.Target == target {
+		return err
+	}
+	if provider.Code(err) == provider.Unknown {
+		err = provider.Errorf(provider.Unknown, target, step, "%w", err)
+	}
+	return &TargetError{Target: target, Step: step, Err: err}
+}
+
+// joinErrors aggregates errs (nil ones skipped) with go-multierror, in order.
+func joinErrors(errs ...error) error {
+	var me *multierror.Error
+	for _, err := range errs {
+		if err != nil {
+			me = multierror.Append(me, err)
+		}
+	}
+	if me == nil {
+		return nil
+	}
+	me.ErrorFormat = formatErrors
+	return me
+}
+
+func formatErrors(es []error) string {
+	if len(es) == 1 {
+		return es[0].Error()
+	}
+	lines := make([]string, len(es))
+	for i, e := range es {
+		lines[i] = "  * " + strings.ReplaceAll(e.Error(), "\n", "\n    ")
+	}
+	return fmt.Sprintf("%d targets failed:\n%s", len(es), strings.Join(lines, "\n"))
+}
+
+// withHint returns a coded error for target and op whose message ends with
+// what to do next.
+func withHint(code provider.ErrorCode, target, op, hint, format string, args ...any) error {
+	err := provider.Errorf(code, target, op, format, args...)
+	var pe *provider.Error
+	if errors.As(err, &pe) {
+		pe.Hint = hint
+	}
+	return err
+}
+
+// RetryPolicy says how calls that failed with a transient code
+// (ResourceExhausted, Internal) are retried. The zero value means the
+// defaults: 4 attempts, backoff 250ms doubling each time.
+type RetryPolicy struct {
+	// Attempts is the total number of tries, including the first; 1 means
+	// no retry. 0 means 4.
+	Attempts int
+	// Backoff is the wait before the second try; it doubles after each
+	// further try. 0 means 250ms.
+	Backoff time.Duration
+}
+
+func (p RetryPolicy) norm() RetryPolicy {
+	if p.Attempts <= 0 {
+		p.Attempts = 4
+	}
+	if p.Backoff <= 0 {
+		p.Backoff = 250 * time.Millisecond
+	}
+	return p
+}
+
+// transient reports whether a call that failed with err may succeed if
+// tried again unchanged.
+func transient(err error) bool {
+	switch provider.Code(err) {
+	case provider.ResourceExhausted, provider.Internal:
+		return true
+	}
+	return false
+}
+
+// do runs f until it succeeds, fails with an error retry rejects, ctx is
+// done, or the attempts are used up. retry nil means transient.
+func (p RetryPolicy) do(ctx context.Context, retry func(error) bool, f func() error) error {
+	p = p.norm()
+	if retry == nil {
+		retry = transient
+	}
+	wait := p.Backoff
+	for attempt := 1; ; attempt++ {
+		err := f()
+		var fe *finalError
+		if errors.As(err, &fe) {
+			return fe.err
+		}
+		if err == nil || attempt >= p.Attempts || !retry(err) || ctx.Err() != nil {
+			return err
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return err
+		case <-t.C:
+		}
+		wait *= 2
+	}
+}
+
+// finalError stops a retry loop: do returns its cause at once.
+type finalError struct{ err error }
+
+func (e *finalError) Error() string { return e.err.Error() }
+func (e *finalError) Unwrap() error { return e.err }
+
+// final marks err as not worth retrying.
+func final(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &finalError{err}
+}
+
+// transientOrConflict retries transient failures and failed
+// preconditions, for loops that re-read state on every attempt.
+func transientOrConflict(err error) bool {
+	return transient(err) || provider.Code(err) == provider.FailedPrecondition
+}
+
+// defaultConcurrency bounds how many targets are worked on at once.
+const defaultConcurrency = 16
+
+func concurrency(n int) int {
+	if n <= 0 {
+		return defaultConcurrency
+	}
+	return n
+}
+
+// forEach calls f(i) for i in [0, n) with at most limit calls at once and
+// waits for all of them.
+func forEach(n, limit int, f func(i int)) {
+	if n == 0 {
+		return
+	}
+	limit = min(concurrency(limit), n)
+	sem := make(chan struct{}, limit)
+	var wg sync.WaitGroup
+	for i := range n {
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			f(i)
+		}()
+	}
+	wg.Wait()
+}

@@ -1,0 +1,675 @@
+package deploy
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/updraft-dev/updraft/bundle"
+	"github.com/updraft-dev/updraft/provider"
+	"github.com/updraft-dev/updraft/trigger"
+)
+
+// PlanOptions configure Plan. Nil means the defaults.
+type PlanOptions struct {
+	// Concurrency bounds how many targets are read at once; 0 means 16.
+	Concurrency int
+	// Bundle configures the code build (cache directory, no cache).
+	Bundle *provider.BundleOptions
+	// Retry says how transient read failures are retried.
+	Retry RetryPolicy
+	// Logger receives progress records; nil means none.
+	Logger *slog.Logger
+	// OnEvent, when set, receives an EventPlanned per target, one call at a time.
+	OnEvent func(Event)
+}
+
+// ChangeKind classifies a Change.
+type ChangeKind string
+
+// The kinds of change a plan reports, in the order Apply makes them.
+const (
+	ChangeCreate        ChangeKind = "create"         // the function does not exist and will be created
+	ChangeCode          ChangeKind = "code"           // new code is uploaded
+	ChangeConfig        ChangeKind = "config"         // a configuration field changes in place (Field names it)
+	ChangeRevision      ChangeKind = "revision"       // a new revision is published
+	ChangeTriggerAdd    ChangeKind = "trigger-add"    // a trigger is added (Field is its key)
+	ChangeTriggerUpdate ChangeKind = "trigger-update" // a trigger is changed
+	ChangeTriggerRemove ChangeKind = "trigger-remove" // a trigger updraft owns is removed
+	ChangeProvisioned   ChangeKind = "provisioned"    // provisioned concurrency on the route changes
+	ChangeTraffic       ChangeKind = "traffic"        // the route's traffic moves (Field is the route)
+)
+
+// Change is one difference between the Spec and what is live. From and To
+// are display strings; sensitive values show as "[redacted]".
+type Change struct {
+	Kind  ChangeKind `json:"kind"`
+	Field string     `json:"field,omitempty"`
+	From  string     `json:"from,omitempty"`
+	To    string     `json:"to,omitempty"`
+}
+
+// Violation is a problem with the Spec for one target: a bad value
+// (Code "InvalidArgument") or a feature the target lacks ("Unimplemented").
+type Violation struct {
+	Field   string `json:"field"`
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+// MarkerInfo describes a rollout in progress recorded on a route.
+type MarkerInfo struct {
+	ID        string    `json:"id"`
+	Holder    string    `json:"holder"`
+	Stable    string    `json:"stable"`
+	Candidate string    `json:"candidate"`
+	Step      int       `json:"step"`
+	Percent   int       `json:"percent"`
+	Started   time.Time `json:"started"`
+}
+
+func markerInfo(m *provider.Marker) *MarkerInfo {
+	if m == nil {
+		return nil
+	}
+	return &MarkerInfo{ID: m.ID, Holder: m.Holder, Stable: m.Stable, Candidate: m.Candidate, Step: m.Step, Percent: m.Percent, Started: m.Started}
+}
+
+func (m *MarkerInfo) String() string {
+	return fmt.Sprintf("rollout %s by %s in progress: revision %s → %s at step %d (%d%%), started %s",
+		m.ID, m.Holder, m.Stable, m.Candidate, m.Step, m.Percent, m.Started.UTC().Format(time.RFC3339))
+}
+
+// TargetPlan is the plan for one target.
+type TargetPlan struct {
+	// Target names the function, such as "mem://hello".
+	Target string `json:"target"`
+	// Route is the route the Spec attaches to and rollouts shift.
+	Route string `json:"route"`
+	// Exists is false when Apply will create the function.
+	Exists bool `json:"exists"`
+	// Live is the revision serving the route now ("" if none).
+	Live string `json:"live,omitempty"`
+	// Revision is the existing revision that matches the Spec, when
+	// NewRevision is false; Apply makes it serve the route.
+	Revision string `json:"revision,omitempty"`
+	// NewRevision is true when Apply publishes a new revision.
+	NewRevision bool `json:"newRevision"`
+	// CodeDigest is the digest of the built bundle ("" when code is not managed).
+	CodeDigest string `json:"codeDigest,omitempty"`
+	// Changes lists what Apply would do, in order; empty means nothing.
+	Changes []Change `json:"changes"`
+	// Violations lists every problem with the Spec for this target; Apply
+	// and Rollout refuse a plan with violations.
+	Violations []Violation `json:"violations,omitempty"`
+	// Rollout is the rollout in progress on the route, if any.
+	Rollout *MarkerInfo `json:"rollout,omitempty"`
+
+	fn          *provider.Function
+	spec        *provider.Spec
+	caps        provider.Capabilities
+	bundle      *bundle.Bundle
+	state       *provider.State // nil when the function does not exist
+	revisions   []*provider.Revision
+	validateErr error
+}
+
+// HasChanges reports whether Apply would change this target.
+func (t *TargetPlan) HasChanges() bool { return len(t.Changes) > 0 }
+
+// Function returns the target's handle.
+func (t *TargetPlan) Function() *provider.Function { return t.fn }
+
+// needsApply reports whether a change other than traffic is planned.
+func (t *TargetPlan) needsApply() bool {
+	for _, c := range t.Changes {
+		if c.Kind != ChangeTraffic {
+			return true
+		}
+	}
+	return false
+}
+
+func (t *TargetPlan) route() *provider.Route {
+	if t.state == nil {
+		return nil
+	}
+	return t.state.Routes[t.Route]
+}
+
+// PlanResult is what Apply would do on each target, computed before any
+// mutation. It marshals to stable JSON and prints as a diff.
+type PlanResult struct {
+	// Targets are in the order the functions were given.
+	Targets []*TargetPlan `json:"targets"`
+
+	spec *provider.Spec
+	red  *redactor
+}
+
+// HasChanges reports whether Apply would change any target.
+func (p *PlanResult) HasChanges() bool {
+	for _, t := range p.Targets {
+		if t.HasChanges() {
+			return true
+		}
+	}
+	return false
+}
+
+// Err returns the violations of every target as one error (a
+// go-multierror of *TargetError with code InvalidArgument or
+// Unimplemented), or nil when the Spec is valid for all targets.
+func (p *PlanResult) Err() error {
+	var errs []error
+	for _, t := range p.Targets {
+		if t.validateErr != nil {
+			errs = append(errs, &TargetError{Target: t.Target, Step: StepValidate, Err: t.validateErr})
+		}
+	}
+	return p.red.scrubErr(joinErrors(errs...))
+}
+
+// MarshalJSON encodes the plan with a top-level hasChanges field. The
+// field order and the order of targets and changes are stable.
+func (p *PlanResult) MarshalJSON() ([]byte, error) {
+	return json.Marshal(struct {
+		HasChanges bool          `json:"hasChanges"`
+		Targets    []*TargetPlan `json:"targets"`
+	}{p.HasChanges(), p.Targets})
+}
+
+// String renders the plan as a human-readable diff: "+" adds, "~"
+// changes, "-" removes, "!" needs attention.
+func (p *PlanResult) String() string {
+	var b strings.Builder
+	for _, t := range p.Targets {
+		if !t.HasChanges() && len(t.Violations) == 0 && t.Rollout == nil {
+			fmt.Fprintf(&b, "%s: no changes (route %s on revision %s)\n", t.Target, t.Route, t.Live)
+			continue
+		}
+		fmt.Fprintf(&b, "%s (route %s):\n", t.Target, t.Route)
+		for _, c := range t.Changes {
+			b.WriteString("  " + c.String() + "\n")
+		}
+		if t.Rollout != nil {
+			b.WriteString("  ! " + t.Rollout.String() + "\n")
+		}
+		for _, v := range t.Violations {
+			fmt.Fprintf(&b, "  ! %s (%s): %s\n", v.Field, v.Code, v.Message)
+		}
+	}
+	return p.red.scrub(b.String())
+}
+
+// String renders the change as one diff line.
+func (c Change) String() string {
+	switch c.Kind {
+	case ChangeCreate:
+		return "+ create function"
+	case ChangeCode:
+		if c.From == "" {
+			return "+ code " + c.To
+		}
+		return fmt.Sprintf("~ code %s → %s", c.From, c.To)
+	case ChangeRevision:
+		if c.From == "" {
+			return "+ publish a new revision"
+		}
+		return "+ publish a new revision (newest is " + c.From + ")"
+	case ChangeTriggerAdd:
+		return "+ trigger " + c.To
+	case ChangeTriggerRemove:
+		return "- trigger " + c.From
+	case ChangeTriggerUpdate:
+		return fmt.Sprintf("~ trigger %s → %s", c.From, c.To)
+	case ChangeTraffic:
+		return fmt.Sprintf("~ traffic on route %s: %s → %s", c.Field, orNone(c.From), c.To)
+	case ChangeProvisioned:
+		return fmt.Sprintf("~ provisioned concurrency %s → %s", orNone(c.From), c.To)
+	}
+	switch {
+	case c.From == "":
+		return fmt.Sprintf("+ %s: %s", c.Field, c.To)
+	case c.To == "":
+		return fmt.Sprintf("- %s: %s", c.Field, c.From)
+	}
+	return fmt.Sprintf("~ %s: %s → %s", c.Field, c.From, c.To)
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "none"
+	}
+	return s
+}
+
+// Plan reads every target concurrently and reports what Apply would
+// change on each, and every violation of the Spec, without mutating
+// anything. It builds the code bundle once per distinct target form and
+// keeps it, so ApplyPlan uploads exactly what was planned.
+//
+// A target that cannot be read fails the whole Plan; the error lists every
+// such target (a go-multierror of *TargetError). Violations do not fail
+// Plan: they are in the plan (see Plan.Err).
+func Plan(ctx context.Context, fns []*provider.Function, spec *provider.Spec, opts *PlanOptions) (*PlanResult, error) {
+	if opts == nil {
+		opts = &PlanOptions{}
+	}
+	if err := checkTargets(fns, spec, "Plan"); err != nil {
+		return nil, err
+	}
+	red := newRedactor(spec)
+	em := newEmitter(opts.Logger, opts.OnEvent, red)
+	p := &PlanResult{Targets: make([]*TargetPlan, len(fns)), spec: spec, red: red}
+	errs := make([]error, len(fns))
+	bundles := &bundleCache{m: map[string]*bundleOnce{}}
+	var redMu sync.Mutex
+	forEach(len(fns), opts.Concurrency, func(i int) {
+		tp, err := planTarget(ctx, fns[i], spec, bundles, opts)
+		if err != nil {
+			errs[i] = red.scrubErr(err)
+			return
+		}
+		p.Targets[i] = tp
+		if tp.state != nil {
+			redMu.Lock()
+			red.merge(newRedactor(nil, &tp.state.Config))
+			redMu.Unlock()
+		}
+	})
+	if err := joinErrors(errs...); err != nil {
+		return nil, red.scrubErr(err)
+	}
+	for _, tp := range p.Targets {
+		tp.redact()
+		msg := fmt.Sprintf("%d changes", len(tp.Changes))
+		if len(tp.Violations) > 0 {
+			msg += fmt.Sprintf(", %d violations", len(tp.Violations))
+		}
+		em.emit(Event{Kind: EventPlanned, Target: tp.Target, Message: msg})
+	}
+	return p, nil
+}
+
+// checkTargets rejects an empty target list, a nil spec, and a function given twice.
+func checkTargets(fns []*provider.Function, spec *provider.Spec, op string) error {
+	if spec == nil {
+		return provider.Errorf(provider.InvalidArgument, "deploy", op, "spec is nil")
+	}
+	return checkFns(fns, op)
+}
+
+func checkFns(fns []*provider.Function, op string) error {
+	if len(fns) == 0 {
+		return provider.Errorf(provider.InvalidArgument, "deploy", op, "no targets: pass at least one function")
+	}
+	seen := map[string]bool{}
+	for i, f := range fns {
+		if f == nil {
+			return provider.Errorf(provider.InvalidArgument, "deploy", op, "target %d is nil", i)
+		}
+		if seen[f.Target()] {
+			return provider.Errorf(provider.InvalidArgument, f.Target(), op, "target is given twice: pass each function once")
+		}
+		seen[f.Target()] = true
+	}
+	return nil
+}
+
+type bundleOnce struct {
+	once sync.Once
+	b    *bundle.Bundle
+	err  error
+}
+
+// bundleCache builds each distinct (form, limits, architecture) once per Plan.
+type bundleCache struct {
+	mu sync.Mutex
+	m  map[string]*bundleOnce
+}
+
+func (c *bundleCache) get(ctx context.Context, fn *provider.Function, spec *provider.Spec, opts *provider.BundleOptions) (*bundle.Bundle, error) {
+	caps := fn.Capabilities()
+	arch := spec.Architecture
+	if arch == "" && len(caps.Architectures) > 0 {
+		arch = caps.Architectures[0]
+	}
+	key := fmt.Sprintf("%#v|%#v|%s", caps.CodeForm, caps.CodeLimits, arch)
+	c.mu.Lock()
+	o := c.m[key]
+	if o == nil {
+		o = &bundleOnce{}
+		c.m[key] = o
+	}
+	c.mu.Unlock()
+	o.once.Do(func() { o.b, o.err = fn.Bundle(ctx, spec, opts) })
+	return o.b, o.err
+}
+
+func planTarget(ctx context.Context, fn *provider.Function, spec *provider.Spec, bundles *bundleCache, opts *PlanOptions) (*TargetPlan, error) {
+	caps := fn.Capabilities()
+	route := spec.Route
+	if route == "" {
+		route = provider.DefaultRoute
+	}
+	tp := &TargetPlan{Target: fn.Target(), Route: route, fn: fn, spec: spec, caps: caps, Changes: []Change{}}
+	if err := fn.Validate(spec); err != nil {
+		tp.validateErr = err
+		var ve *provider.ValidationError
+		if errors.As(err, &ve) {
+			for _, v := range ve.Violations {
+				tp.Violations = append(tp.Violations, Violation{Field: v.Field, Code: v.Code.String(), Message: v.Message})
+			}
+		}
+	}
+	var state *provider.State
+	err := opts.Retry.do(ctx, nil, func() error {
+		var err error
+		state, err = fn.Get(ctx)
+		return err
+	})
+	switch {
+	case provider.Code(err) == provider.NotFound:
+		state = nil
+	case err != nil:
+		return nil, targetErr(tp.Target, StepRead, err)
+	}
+	tp.state = state
+	tp.Exists = state != nil
+	if state != nil {
+		err := opts.Retry.do(ctx, nil, func() error {
+			var err error
+			tp.revisions, err = fn.Revisions(ctx)
+			return err
+		})
+		if err != nil {
+			return nil, targetErr(tp.Target, StepRead, err)
+		}
+	}
+	if tp.validateErr == nil {
+		b, err := bundles.get(ctx, fn, spec, opts.Bundle)
+		if err != nil {
+			return nil, targetErr(tp.Target, StepBundle, err)
+		}
+		tp.bundle = b
+		if b != nil {
+			tp.CodeDigest = b.Digest
+		}
+	}
+	if r := tp.route(); r != nil {
+		tp.Live = r.Traffic.Stable
+		tp.Rollout = markerInfo(r.Marker)
+	}
+	if tp.validateErr == nil {
+		tp.diff()
+	}
+	return tp, nil
+}
+
+// desired is the configuration the function has after applying the spec:
+// the spec with the target's defaults filled in, and the live values for
+// what the spec does not manage.
+func (t *TargetPlan) desired() provider.Config {
+	var c provider.Config
+	if t.state != nil {
+		c = cloneConfig(t.state.Config)
+	}
+	s, caps := t.spec, t.caps
+	c.Runtime, c.Entrypoint, c.Tracing, c.Identity = s.Runtime, s.Entrypoint, s.Tracing, s.Identity
+	c.MemoryMB = cmpOr(s.MemoryMB, caps.DefaultMemoryMB)
+	c.Timeout = cmpOr(s.Timeout, caps.DefaultTimeout)
+	c.Architecture = s.Architecture
+	if c.Architecture == "" && len(caps.Architectures) > 0 {
+		c.Architecture = caps.Architectures[0]
+	}
+	c.LogFormat = cmpOr(s.LogFormat, "text")
+	if t.bundle != nil {
+		c.CodeDigest, c.CodeSize = t.bundle.Digest, t.bundle.Size
+	}
+	if s.Concurrency.Max != nil {
+		v := *s.Concurrency.Max
+		c.MaxConcurrency = &v
+	}
+	if s.Env != nil {
+		c.Env = emptyToNil(s.Env)
+	}
+	if s.Secrets != nil {
+		c.Secrets = emptyToNil(s.Secrets)
+	}
+	if s.Labels != nil {
+		c.Labels = emptyToNil(s.Labels)
+	}
+	return c
+}
+
+func cmpOr[T comparable](v, def T) T {
+	var zero T
+	if v == zero {
+		return def
+	}
+	return v
+}
+
+func cloneConfig(c provider.Config) provider.Config {
+	c.Env, c.Secrets, c.Labels = maps.Clone(c.Env), maps.Clone(c.Secrets), maps.Clone(c.Labels)
+	if c.MaxConcurrency != nil {
+		v := *c.MaxConcurrency
+		c.MaxConcurrency = &v
+	}
+	return c
+}
+
+func emptyToNil(m map[string]string) map[string]string {
+	if len(m) == 0 {
+		return nil
+	}
+	return maps.Clone(m)
+}
+
+// diff fills Changes, Revision and NewRevision.
+func (t *TargetPlan) diff() {
+	want := t.desired()
+	var live provider.Config
+	if t.state != nil {
+		live = t.state.Config
+	} else {
+		t.Changes = append(t.Changes, Change{Kind: ChangeCreate})
+	}
+	if want.CodeDigest != live.CodeDigest {
+		t.Changes = append(t.Changes, Change{Kind: ChangeCode, From: live.CodeDigest, To: want.CodeDigest})
+	}
+	t.Changes = append(t.Changes, configChanges(live, want)...)
+
+	var newest *provider.Revision
+	if len(t.revisions) > 0 {
+		newest = t.revisions[len(t.revisions)-1]
+	}
+	t.NewRevision = newest == nil || newest.Config.CodeDigest != want.CodeDigest || len(configChanges(newest.Config, want)) > 0
+	if t.NewRevision {
+		c := Change{Kind: ChangeRevision}
+		if newest != nil {
+			c.From = newest.ID
+		}
+		t.Changes = append(t.Changes, c)
+	} else {
+		t.Revision = newest.ID
+	}
+
+	if t.spec.Triggers != nil {
+		t.Changes = append(t.Changes, triggerChanges(t.liveTriggers(), t.spec.Triggers)...)
+	}
+	r := t.route()
+	if p := t.spec.Concurrency.Provisioned; p != nil {
+		cur := 0
+		if r != nil && r.Provisioned != nil {
+			cur = r.Provisioned.Requested
+		}
+		if cur != *p {
+			t.Changes = append(t.Changes, Change{Kind: ChangeProvisioned, From: itoaOrEmpty(cur), To: fmt.Sprint(*p)})
+		}
+	}
+	to := t.Revision
+	if t.NewRevision {
+		to = "the new revision"
+	}
+	switch {
+	case r == nil:
+		t.Changes = append(t.Changes, Change{Kind: ChangeTraffic, Field: t.Route, To: to + " (route created)"})
+	case t.NewRevision || r.Traffic != (provider.Traffic{Stable: t.Revision}):
+		t.Changes = append(t.Changes, Change{Kind: ChangeTraffic, Field: t.Route, From: describeTraffic(r.Traffic), To: to})
+	}
+}
+
+func itoaOrEmpty(n int) string {
+	if n == 0 {
+		return ""
+	}
+	return fmt.Sprint(n)
+}
+
+func describeTraffic(tr provider.Traffic) string {
+	if tr.Candidate == "" || tr.CandidatePercent == 0 {
+		return tr.Stable
+	}
+	return fmt.Sprintf("%s (%d%%) + %s (%d%%)", tr.Stable, 100-tr.CandidatePercent, tr.Candidate, tr.CandidatePercent)
+}
+
+func (t *TargetPlan) liveTriggers() []trigger.Trigger {
+	if t.state == nil {
+		return nil
+	}
+	return t.state.Triggers
+}
+
+func triggerChanges(live, want []trigger.Trigger) []Change {
+	byKey := func(ts []trigger.Trigger) map[string]trigger.Trigger {
+		m := make(map[string]trigger.Trigger, len(ts))
+		for _, tr := range ts {
+			if tr != nil {
+				m[tr.TriggerKey()] = trigger.Normalize(tr)
+			}
+		}
+		return m
+	}
+	l, w := byKey(live), byKey(want)
+	keys := slices.Sorted(maps.Keys(l))
+	for k := range w {
+		if _, ok := l[k]; !ok {
+			keys = append(keys, k)
+		}
+	}
+	slices.Sort(keys)
+	var out []Change
+	for _, k := range keys {
+		lt, inLive := l[k]
+		wt, inWant := w[k]
+		switch {
+		case !inLive:
+			out = append(out, Change{Kind: ChangeTriggerAdd, Field: k, To: trigger.Describe(wt)})
+		case !inWant:
+			out = append(out, Change{Kind: ChangeTriggerRemove, Field: k, From: trigger.Describe(lt)})
+		case !equalTrigger(lt, wt):
+			from, to := trigger.Describe(lt), trigger.Describe(wt)
+			if from == to {
+				to += " (settings changed)"
+			}
+			out = append(out, Change{Kind: ChangeTriggerUpdate, Field: k, From: from, To: to})
+		}
+	}
+	return out
+}
+
+func equalTrigger(a, b trigger.Trigger) bool {
+	ja, err1 := json.Marshal(a)
+	jb, err2 := json.Marshal(b)
+	return err1 == nil && err2 == nil && fmt.Sprintf("%T", a) == fmt.Sprintf("%T", b) && string(ja) == string(jb)
+}
+
+// configChanges lists the configuration differences from → to, code
+// excluded, in a fixed field order. Secret references and sensitive
+// environment values are redacted.
+func configChanges(from, to provider.Config) []Change {
+	var out []Change
+	field := func(name string, a, b any, show func(any) string) {
+		if a != b {
+			out = append(out, Change{Kind: ChangeConfig, Field: name, From: show(a), To: show(b)})
+		}
+	}
+	str := func(v any) string {
+		if v == nil || v == "" || v == 0 || v == time.Duration(0) || v == false {
+			return ""
+		}
+		return fmt.Sprint(v)
+	}
+	field("Runtime", from.Runtime, to.Runtime, str)
+	field("Entrypoint", from.Entrypoint, to.Entrypoint, str)
+	field("MemoryMB", from.MemoryMB, to.MemoryMB, str)
+	field("Timeout", from.Timeout, to.Timeout, str)
+	field("Architecture", from.Architecture, to.Architecture, str)
+	field("MaxConcurrency", intOr0(from.MaxConcurrency), intOr0(to.MaxConcurrency), str)
+	out = append(out, mapChanges("Env", from.Env, to.Env, SensitiveEnv)...)
+	out = append(out, mapChanges("Secrets", from.Secrets, to.Secrets, func(string, string) bool { return true })...)
+	field("Tracing", from.Tracing, to.Tracing, func(v any) string { return fmt.Sprint(v) })
+	field("LogFormat", from.LogFormat, to.LogFormat, str)
+	out = append(out, mapChanges("Labels", from.Labels, to.Labels, func(string, string) bool { return false })...)
+	field("Identity", from.Identity, to.Identity, str)
+	return out
+}
+
+func intOr0(p *int) int {
+	if p == nil {
+		return 0
+	}
+	return *p
+}
+
+func mapChanges(name string, from, to map[string]string, sensitive func(k, v string) bool) []Change {
+	keys := slices.Sorted(maps.Keys(from))
+	for k := range to {
+		if _, ok := from[k]; !ok {
+			keys = append(keys, k)
+		}
+	}
+	slices.Sort(keys)
+	var out []Change
+	for _, k := range keys {
+		a, inFrom := from[k]
+		b, inTo := to[k]
+		if inFrom == inTo && a == b {
+			continue
+		}
+		if (inFrom && sensitive(k, a)) || (inTo && sensitive(k, b)) {
+			if inFrom {
+				a = redacted
+			}
+			if inTo {
+				b = redacted
+			}
+		}
+		out = append(out, Change{Kind: ChangeConfig, Field: name + "[" + k + "]", From: a, To: b})
+	}
+	return out
+}
+
+// redact scrubs display strings once more with the plan's known values.
+func (t *TargetPlan) redact() {
+	red := newRedactor(t.spec)
+	if t.state != nil {
+		red.merge(newRedactor(nil, &t.state.Config))
+	}
+	for i := range t.Changes {
+		t.Changes[i].From = red.scrub(t.Changes[i].From)
+		t.Changes[i].To = red.scrub(t.Changes[i].To)
+	}
+	for i := range t.Violations {
+		t.Violations[i].Message = red.scrub(t.Violations[i].Message)
+	}
+}

@@ -1,0 +1,371 @@
+// Package lambdafake is an in-process AWS Lambda control plane that speaks
+// Lambda's REST-JSON wire protocol, for tests that drive the real
+// aws-sdk-go-v2 Lambda client against it (BaseEndpoint = Server.URL).
+//
+// It models what deployers get wrong: the function state machine
+// (Pending→Active on create, LastUpdateStatus InProgress→Successful or
+// Failed with a reason on every update, with configurable delays), 409
+// ResourceConflictException for mutations while an update is in progress,
+// RevisionId preconditions (412), PublishVersion returning the existing
+// version when nothing changed, alias RoutingConfig rules (one extra
+// numeric version, weight 0–1, no $LATEST when weighted), provisioned
+// concurrency IN_PROGRESS→READY or FAILED, function URLs and resource
+// policies, event source mappings with their asynchronous states and
+// duplicate checks, tags, and Invoke through weighted aliases. Faults
+// (429, 5xx, 409, connection resets, latency) are injected per operation.
+//
+// Invocations are recorded and served as CloudWatch AWS/Lambda metrics
+// through Server.Datapoints, which cloudwatchfake reads.
+package lambdafake
+
+import (
+	"context"
+	crand "crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"regexp"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/updraft-dev/updraft/internal/cloudfake/awswire"
+)
+
+// Options configure a Server. Nil means the defaults.
+type Options struct {
+	// Region and Account appear in ARNs; defaults us-east-1 and 123456789012.
+	Region, Account string
+	// CreateDelay is how long a new function stays Pending; UpdateDelay how
+	// long LastUpdateStatus stays InProgress; PublishDelay how long a new
+	// version stays Pending; ProvisionDelay how long provisioned concurrency
+	// stays IN_PROGRESS; ESMDelay how long an event source mapping stays in
+	// Creating/Updating. Defaults 0 (the next read sees the final state).
+	CreateDelay, UpdateDelay, PublishDelay, ProvisionDelay, ESMDelay time.Duration
+	// Handler runs invocations; nil echoes the payload.
+	Handler func(ctx context.Context, inv *Invocation) ([]byte, error)
+	// Objects resolves S3Bucket/S3Key code locations; nil rejects them.
+	Objects ObjectStore
+	// Seed seeds weighted alias routing; 0 means random.
+	Seed uint64
+}
+
+// ObjectStore reads S3 objects for code uploaded through S3.
+type ObjectStore interface {
+	Object(bucket, key string) ([]byte, bool)
+}
+
+// Invocation is what a Handler receives.
+type Invocation struct {
+	Function string
+	Version  string
+	Env      map[string]string
+	Payload  []byte
+}
+
+// MaxRequestBytes is the largest request body Lambda accepts for
+// CreateFunction and UpdateFunctionCode (50 MiB of zip after base64).
+const MaxRequestBytes = 69905067
+
+// Server is the fake. Create it with New; it is safe for concurrent use.
+type Server struct {
+	awswire.Recorder
+
+	opts Options
+	srv  *httptest.Server
+
+	mu        sync.Mutex
+	fns       map[string]*function
+	esms      map[string]*esm
+	invokes   []invocationRecord
+	failNext  map[string]failure // function name → next update outcome
+	failProv  map[string]string  // function name → next provisioned failure reason
+	failState map[string]failure // function name → next create outcome
+	rnd       *rand.Rand
+}
+
+type failure struct{ code, reason string }
+
+// New starts a fake Lambda on a loopback httptest server. Close it when done.
+func New(opts *Options) *Server {
+	s := &Server{fns: map[string]*function{}, esms: map[string]*esm{}, failNext: map[string]failure{},
+		failProv: map[string]string{}, failState: map[string]failure{}}
+	if opts != nil {
+		s.opts = *opts
+	}
+	if s.opts.Region == "" {
+		s.opts.Region = "us-east-1"
+	}
+	if s.opts.Account == "" {
+		s.opts.Account = "123456789012"
+	}
+	seed := s.opts.Seed
+	if seed == 0 {
+		seed = rand.Uint64()
+	}
+	s.rnd = rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
+	s.srv = httptest.NewServer(s)
+	return s
+}
+
+// URL is the endpoint to pass as the client's BaseEndpoint.
+func (s *Server) URL() string { return s.srv.URL }
+
+// Close stops the server.
+func (s *Server) Close() { s.srv.Close() }
+
+// Region returns the region used in ARNs.
+func (s *Server) Region() string { return s.opts.Region }
+
+// FunctionARN returns the unqualified ARN of function name.
+func (s *Server) FunctionARN(name string) string {
+	return fmt.Sprintf("arn:aws:lambda:%s:%s:function:%s", s.opts.Region, s.opts.Account, name)
+}
+
+// FailNextUpdate makes the next update of function name end with
+// LastUpdateStatus Failed and the given reason code and reason; the
+// previous code and configuration stay live, as in Lambda.
+func (s *Server) FailNextUpdate(name, code, reason string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.failNext[name] = failure{code, reason}
+}
+
+// FailNextCreate makes the next creation of function name end in State
+// Failed with the given reason code and reason.
+func (s *Server) FailNextCreate(name, code, reason string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.failState[name] = failure{code, reason}
+}
+
+// FailProvisioning makes the next provisioned concurrency configuration
+// of function name end FAILED with reason.
+func (s *Server) FailProvisioning(name, reason string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.failProv[name] = reason
+}
+
+// StartForeignUpdate puts function name in LastUpdateStatus InProgress for
+// d, as if another tool had just updated it.
+func (s *Server) StartForeignUpdate(name string, d time.Duration) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	f := s.fns[name]
+	if f == nil {
+		return fmt.Errorf("no function %s", name)
+	}
+	f.refresh(time.Now())
+	f.prev = f.cfg
+	f.cfg.LastUpdateStatus = "InProgress"
+	f.cfg.LastUpdateStatusReason, f.cfg.LastUpdateStatusReasonCode = "", ""
+	f.cfg.RevisionId = newID()
+	f.busyUntil = time.Now().Add(d)
+	return nil
+}
+
+func newID() string {
+	var b [16]byte
+	crand.Read(b[:])
+	h := hex.EncodeToString(b[:])
+	return h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
+}
+
+func newHex(n int) string {
+	b := make([]byte, n)
+	crand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+func nowStamp(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000+0000") }
+
+type apiError struct {
+	status   int
+	typ, msg string
+}
+
+func (e *apiError) Error() string { return e.typ + ": " + e.msg }
+
+func errf(status int, typ, format string, args ...any) *apiError {
+	return &apiError{status: status, typ: typ, msg: fmt.Sprintf(format, args...)}
+}
+
+func notFound(format string, args ...any) *apiError {
+	return errf(404, "ResourceNotFoundException", format, args...)
+}
+
+func invalid(format string, args ...any) *apiError {
+	return errf(400, "InvalidParameterValueException", format, args...)
+}
+
+func conflict(format string, args ...any) *apiError {
+	return errf(409, "ResourceConflictException", format, args...)
+}
+
+func inProgress(arn string) *apiError {
+	return conflict("The operation cannot be performed at this time. An update is in progress for resource: %s", arn)
+}
+
+func badRevision() *apiError {
+	return errf(412, "PreconditionFailedException", "The Revision Id provided does not match the latest Revision Id. Call the GetFunction/GetAlias API to retrieve the latest Revision Id")
+}
+
+// route is one entry of the routing table.
+type route struct {
+	method string
+	re     *regexp.Regexp
+	op     string
+	h      func(s *Server, r *http.Request, m []string, body []byte) (int, any, *apiError)
+}
+
+const nameRE = `([^/]+)`
+
+var routes = []route{
+	{"POST", regexp.MustCompile(`^/2015-03-31/functions/?$`), "CreateFunction", (*Server).createFunction},
+	{"GET", regexp.MustCompile(`^/2015-03-31/functions/` + nameRE + `/?$`), "GetFunction", (*Server).getFunction},
+	{"DELETE", regexp.MustCompile(`^/2015-03-31/functions/` + nameRE + `/?$`), "DeleteFunction", (*Server).deleteFunction},
+	{"GET", regexp.MustCompile(`^/2015-03-31/functions/` + nameRE + `/configuration$`), "GetFunctionConfiguration", (*Server).getConfiguration},
+	{"PUT", regexp.MustCompile(`^/2015-03-31/functions/` + nameRE + `/configuration$`), "UpdateFunctionConfiguration", (*Server).updateConfiguration},
+	{"PUT", regexp.MustCompile(`^/2015-03-31/functions/` + nameRE + `/code$`), "UpdateFunctionCode", (*Server).updateCode},
+	{"POST", regexp.MustCompile(`^/2015-03-31/functions/` + nameRE + `/versions$`), "PublishVersion", (*Server).publishVersion},
+	{"GET", regexp.MustCompile(`^/2015-03-31/functions/` + nameRE + `/versions$`), "ListVersionsByFunction", (*Server).listVersions},
+	{"POST", regexp.MustCompile(`^/2015-03-31/functions/` + nameRE + `/aliases$`), "CreateAlias", (*Server).createAlias},
+	{"GET", regexp.MustCompile(`^/2015-03-31/functions/` + nameRE + `/aliases$`), "ListAliases", (*Server).listAliases},
+	{"GET", regexp.MustCompile(`^/2015-03-31/functions/` + nameRE + `/aliases/([^/]+)$`), "GetAlias", (*Server).getAlias},
+	{"PUT", regexp.MustCompile(`^/2015-03-31/functions/` + nameRE + `/aliases/([^/]+)$`), "UpdateAlias", (*Server).updateAlias},
+	{"DELETE", regexp.MustCompile(`^/2015-03-31/functions/` + nameRE + `/aliases/([^/]+)$`), "DeleteAlias", (*Server).deleteAlias},
+	{"PUT", regexp.MustCompile(`^/2019-09-30/functions/` + nameRE + `/provisioned-concurrency$`), "PutProvisionedConcurrencyConfig", (*Server).putProvisioned},
+	{"GET", regexp.MustCompile(`^/2019-09-30/functions/` + nameRE + `/provisioned-concurrency$`), "GetProvisionedConcurrencyConfig", (*Server).getProvisioned},
+	{"DELETE", regexp.MustCompile(`^/2019-09-30/functions/` + nameRE + `/provisioned-concurrency$`), "DeleteProvisionedConcurrencyConfig", (*Server).deleteProvisioned},
+	{"PUT", regexp.MustCompile(`^/2017-10-31/functions/` + nameRE + `/concurrency$`), "PutFunctionConcurrency", (*Server).putConcurrency},
+	{"DELETE", regexp.MustCompile(`^/2017-10-31/functions/` + nameRE + `/concurrency$`), "DeleteFunctionConcurrency", (*Server).deleteConcurrency},
+	{"GET", regexp.MustCompile(`^/2019-09-30/functions/` + nameRE + `/concurrency$`), "GetFunctionConcurrency", (*Server).getConcurrency},
+	{"POST", regexp.MustCompile(`^/2021-10-31/functions/` + nameRE + `/url$`), "CreateFunctionUrlConfig", (*Server).createURL},
+	{"GET", regexp.MustCompile(`^/2021-10-31/functions/` + nameRE + `/url$`), "GetFunctionUrlConfig", (*Server).getURL},
+	{"PUT", regexp.MustCompile(`^/2021-10-31/functions/` + nameRE + `/url$`), "UpdateFunctionUrlConfig", (*Server).updateURL},
+	{"DELETE", regexp.MustCompile(`^/2021-10-31/functions/` + nameRE + `/url$`), "DeleteFunctionUrlConfig", (*Server).deleteURL},
+	{"POST", regexp.MustCompile(`^/2015-03-31/functions/` + nameRE + `/policy$`), "AddPermission", (*Server).addPermission},
+	{"GET", regexp.MustCompile(`^/2015-03-31/functions/` + nameRE + `/policy$`), "GetPolicy", (*Server).getPolicy},
+	{"DELETE", regexp.MustCompile(`^/2015-03-31/functions/` + nameRE + `/policy/([^/]+)$`), "RemovePermission", (*Server).removePermission},
+	{"POST", regexp.MustCompile(`^/2015-03-31/event-source-mappings/?$`), "CreateEventSourceMapping", (*Server).createESM},
+	{"GET", regexp.MustCompile(`^/2015-03-31/event-source-mappings/?$`), "ListEventSourceMappings", (*Server).listESMs},
+	{"GET", regexp.MustCompile(`^/2015-03-31/event-source-mappings/([^/]+)$`), "GetEventSourceMapping", (*Server).getESM},
+	{"PUT", regexp.MustCompile(`^/2015-03-31/event-source-mappings/([^/]+)$`), "UpdateEventSourceMapping", (*Server).updateESM},
+	{"DELETE", regexp.MustCompile(`^/2015-03-31/event-source-mappings/([^/]+)$`), "DeleteEventSourceMapping", (*Server).deleteESM},
+	{"POST", regexp.MustCompile(`^/2017-03-31/tags/(.+)$`), "TagResource", (*Server).tagResource},
+	{"DELETE", regexp.MustCompile(`^/2017-03-31/tags/(.+)$`), "UntagResource", (*Server).untagResource},
+	{"GET", regexp.MustCompile(`^/2017-03-31/tags/(.+)$`), "ListTags", (*Server).listTags},
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	path := r.URL.Path
+	if strings.HasSuffix(path, "/invocations") && r.Method == "POST" {
+		if s.Begin("Invoke", w, r) {
+			return
+		}
+		s.invoke(w, r)
+		return
+	}
+	for _, rt := range routes {
+		if rt.method != r.Method {
+			continue
+		}
+		m := rt.re.FindStringSubmatch(path)
+		if m == nil {
+			continue
+		}
+		op := rt.op
+		if op == "GetProvisionedConcurrencyConfig" && r.URL.Query().Get("List") == "ALL" {
+			op = "ListProvisionedConcurrencyConfigs"
+		}
+		if s.Begin(op, w, r) {
+			return
+		}
+		body, err := io.ReadAll(io.LimitReader(r.Body, MaxRequestBytes+1))
+		if err != nil {
+			awswire.WriteError(w, 400, "InvalidRequestContentException", err.Error())
+			return
+		}
+		if len(body) > MaxRequestBytes {
+			awswire.WriteError(w, 413, "RequestTooLargeException", fmt.Sprintf("Request must be smaller than %d bytes for the %s operation", MaxRequestBytes, op))
+			return
+		}
+		for i := range m {
+			if u, err := url.PathUnescape(m[i]); err == nil {
+				m[i] = u
+			}
+		}
+		h := rt.h
+		if op == "ListProvisionedConcurrencyConfigs" {
+			h = (*Server).listProvisioned
+		}
+		s.mu.Lock()
+		status, out, aerr := h(s, r, m, body)
+		s.mu.Unlock()
+		if aerr != nil {
+			awswire.WriteError(w, aerr.status, aerr.typ, aerr.msg)
+			return
+		}
+		if out == nil {
+			w.WriteHeader(status)
+			return
+		}
+		awswire.WriteJSON(w, status, out)
+		return
+	}
+	awswire.WriteError(w, 404, "UnknownOperationException", "lambdafake: no route for "+r.Method+" "+path)
+}
+
+func decode(body []byte, v any) *apiError {
+	if len(body) == 0 {
+		return nil
+	}
+	if err := json.Unmarshal(body, v); err != nil {
+		return errf(400, "InvalidRequestContentException", "Could not parse request body into json: %v", err)
+	}
+	return nil
+}
+
+var (
+	arnFnRE   = regexp.MustCompile(`^arn:aws[a-z-]*:lambda:[a-z0-9-]+:\d{12}:function:([a-zA-Z0-9_-]+)(?::([a-zA-Z0-9_$-]+))?$`)
+	partialRE = regexp.MustCompile(`^(?:\d{12}:function:)?([a-zA-Z0-9_-]+)(?::([a-zA-Z0-9_$-]+))?$`)
+)
+
+// splitName parses a FunctionName parameter (name, name:qualifier, ARN).
+func splitName(n string) (name, qual string, ok bool) {
+	if m := arnFnRE.FindStringSubmatch(n); m != nil {
+		return m[1], m[2], true
+	}
+	if m := partialRE.FindStringSubmatch(n); m != nil {
+		return m[1], m[2], true
+	}
+	return "", "", false
+}
+
+// lookup finds the function named in a path and the qualifier given in the
+// name or the Qualifier query parameter.
+func (s *Server) lookup(r *http.Request, raw string) (*function, string, *apiError) {
+	name, qual, ok := splitName(raw)
+	if !ok {
+		return nil, "", invalid("1 validation error detected: Value '%s' at 'functionName' failed to satisfy constraint", raw)
+	}
+	if q := r.URL.Query().Get("Qualifier"); q != "" {
+		if qual != "" && qual != q {
+			return nil, "", invalid("The derived qualifier from the function name does not match the specified qualifier.")
+		}
+		qual = q
+	}
+	f := s.fns[name]
+	if f == nil {
+		return nil, "", notFound("Function not found: %s", s.FunctionARN(name))
+	}
+	f.refresh(time.Now())
+	return f, qual, nil
+}

@@ -1,0 +1,298 @@
+package awslambda
+
+import (
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
+
+	"github.com/updraft-dev/updraft/provider/driver"
+)
+
+// runtimes maps portable runtime ids to Lambda runtimes.
+var runtimes = map[string]types.Runtime{
+	"go":         types.RuntimeProvidedal2023,
+	"nodejs22":   types.RuntimeNodejs22x,
+	"nodejs20":   types.RuntimeNodejs20x,
+	"python3.13": types.RuntimePython313,
+	"python3.12": types.RuntimePython312,
+	"java21":     types.RuntimeJava21,
+}
+
+func runtimeIDs() []string { return slices.Sorted(maps.Keys(runtimes)) }
+
+func portableRuntime(r types.Runtime) string {
+	for k, v := range runtimes {
+		if v == r {
+			return k
+		}
+	}
+	return string(r)
+}
+
+func lambdaArch(a string) types.Architecture {
+	if a == "arm64" {
+		return types.ArchitectureArm64
+	}
+	return types.ArchitectureX8664
+}
+
+func portableArch(as []types.Architecture) string {
+	if len(as) == 1 && as[0] == types.ArchitectureArm64 {
+		return "arm64"
+	}
+	return "amd64"
+}
+
+// handlerFor is the Lambda handler for s, "" when s leaves it to live.
+func handlerFor(s *driver.Spec) string {
+	if s.Entrypoint != "" {
+		return s.Entrypoint
+	}
+	if s.Runtime == "go" {
+		return "bootstrap"
+	}
+	return ""
+}
+
+// codeSha converts a bundle digest ("sha256:<hex>") to Lambda's CodeSha256
+// (base64 of the same SHA-256).
+func codeSha(digest string) string {
+	b, err := hex.DecodeString(strings.TrimPrefix(digest, "sha256:"))
+	if err != nil {
+		return ""
+	}
+	return base64.StdEncoding.EncodeToString(b)
+}
+
+// digestOf converts Lambda's CodeSha256 to a bundle digest.
+func digestOf(codeSha256 string) string {
+	b, err := base64.StdEncoding.DecodeString(codeSha256)
+	if err != nil || len(b) == 0 {
+		return ""
+	}
+	return "sha256:" + hex.EncodeToString(b)
+}
+
+// isSecretRef reports whether an environment value is a secret reference
+// updraft manages as a secret (a Secrets Manager or SSM parameter ARN).
+func isSecretRef(v string) bool {
+	return strings.HasPrefix(v, "arn:aws") && (strings.Contains(v, ":secretsmanager:") || strings.Contains(v, ":ssm:"))
+}
+
+func checkSecrets(secrets map[string]string) error {
+	for _, k := range slices.Sorted(maps.Keys(secrets)) {
+		if !isSecretRef(secrets[k]) {
+			// Never echo the value: it may be a secret put here by mistake.
+			return driver.NewError(driver.InvalidArgument, fmt.Sprintf("secret %s: Lambda takes a Secrets Manager or SSM parameter ARN (arn:aws:secretsmanager:… or arn:aws:ssm:…), read by the function at run time", k))
+		}
+	}
+	return nil
+}
+
+// splitEnv splits Lambda's environment into plain variables and secret references.
+func splitEnv(vars map[string]string) (env, secrets map[string]string) {
+	for k, v := range vars {
+		if isSecretRef(v) {
+			if secrets == nil {
+				secrets = map[string]string{}
+			}
+			secrets[k] = v
+		} else {
+			if env == nil {
+				env = map[string]string{}
+			}
+			env[k] = v
+		}
+	}
+	return env, secrets
+}
+
+// desiredEnv merges the spec's Env and Secrets over what is live, or
+// returns nil, false when neither is managed.
+func desiredEnv(live map[string]string, s *driver.Spec) (map[string]string, bool) {
+	if s.Env == nil && s.Secrets == nil {
+		return nil, false
+	}
+	lenv, lsec := splitEnv(live)
+	out := map[string]string{}
+	if s.Env != nil {
+		maps.Copy(out, s.Env)
+	} else {
+		maps.Copy(out, lenv)
+	}
+	if s.Secrets != nil {
+		maps.Copy(out, s.Secrets)
+	} else {
+		maps.Copy(out, lsec)
+	}
+	return out, true
+}
+
+func envOf(c *types.FunctionConfiguration) map[string]string {
+	if c.Environment == nil {
+		return nil
+	}
+	return c.Environment.Variables
+}
+
+// reservedTag reports tags updraft or AWS own, which are not Labels.
+func reservedTag(k string) bool {
+	return strings.HasPrefix(k, tagPrefix) || strings.HasPrefix(k, "aws:")
+}
+
+// tagPrefix starts the tags updraft writes for its own bookkeeping.
+const tagPrefix = "updraft-"
+
+// configOf converts a FunctionConfiguration (and the function's tags and
+// reserved concurrency) to the driver's Config.
+func configOf(c *types.FunctionConfiguration, tags map[string]string, reserved *int32) driver.Config {
+	out := driver.Config{
+		Runtime:      portableRuntime(c.Runtime),
+		Entrypoint:   aws.ToString(c.Handler),
+		CodeDigest:   digestOf(aws.ToString(c.CodeSha256)),
+		CodeSize:     c.CodeSize,
+		MemoryMB:     int(aws.ToInt32(c.MemorySize)),
+		Timeout:      time.Duration(aws.ToInt32(c.Timeout)) * time.Second,
+		Architecture: portableArch(c.Architectures),
+		Tracing:      c.TracingConfig != nil && c.TracingConfig.Mode == types.TracingModeActive,
+		LogFormat:    "text",
+		Identity:     aws.ToString(c.Role),
+	}
+	if out.Runtime == "go" && out.Entrypoint == "bootstrap" {
+		out.Entrypoint = ""
+	}
+	if c.LoggingConfig != nil && c.LoggingConfig.LogFormat == types.LogFormatJson {
+		out.LogFormat = "json"
+	}
+	out.Env, out.Secrets = splitEnv(envOf(c))
+	for k, v := range tags {
+		if !reservedTag(k) {
+			if out.Labels == nil {
+				out.Labels = map[string]string{}
+			}
+			out.Labels[k] = v
+		}
+	}
+	if reserved != nil {
+		n := int(*reserved)
+		out.MaxConcurrency = &n
+	}
+	return out
+}
+
+// versionKey identifies what a published version snapshots: when $LATEST
+// and the newest version have the same key, publishing adds nothing.
+func versionKey(c *types.FunctionConfiguration) string {
+	k := struct {
+		Code, Runtime, Handler, Role string
+		Memory, Timeout               int32
+		Env                           map[string]string
+		Tracing, Log                  string
+		Arch                          []types.Architecture
+		Ephemeral                     int32
+		Vpc                           *types.VpcConfigResponse
+		Layers                        []string
+		DLQ, KMS                      string
+		FS                            []types.FileSystemConfig
+	}{Code: aws.ToString(c.CodeSha256), Runtime: string(c.Runtime), Handler: aws.ToString(c.Handler), Role: aws.ToString(c.Role),
+		Memory: aws.ToInt32(c.MemorySize), Timeout: aws.ToInt32(c.Timeout), Env: envOf(c), Arch: c.Architectures,
+		KMS: aws.ToString(c.KMSKeyArn), FS: c.FileSystemConfigs}
+	if len(k.Env) == 0 {
+		k.Env = nil
+	}
+	if c.TracingConfig != nil {
+		k.Tracing = string(c.TracingConfig.Mode)
+	}
+	if k.Tracing == "" {
+		k.Tracing = string(types.TracingModePassThrough)
+	}
+	if c.LoggingConfig != nil {
+		k.Log = string(c.LoggingConfig.LogFormat)
+	}
+	if c.EphemeralStorage != nil {
+		k.Ephemeral = aws.ToInt32(c.EphemeralStorage.Size)
+	}
+	if c.VpcConfig != nil && (len(c.VpcConfig.SubnetIds) > 0 || len(c.VpcConfig.SecurityGroupIds) > 0) {
+		k.Vpc = &types.VpcConfigResponse{SubnetIds: c.VpcConfig.SubnetIds, SecurityGroupIds: c.VpcConfig.SecurityGroupIds}
+	}
+	for _, l := range c.Layers {
+		k.Layers = append(k.Layers, aws.ToString(l.Arn))
+	}
+	if c.DeadLetterConfig != nil {
+		k.DLQ = aws.ToString(c.DeadLetterConfig.TargetArn)
+	}
+	b, _ := json.Marshal(k)
+	return string(b)
+}
+
+// revisionOf converts a published version.
+func revisionOf(c *types.FunctionConfiguration) *driver.Revision {
+	r := &driver.Revision{ID: aws.ToString(c.Version), CodeDigest: digestOf(aws.ToString(c.CodeSha256)), Config: configOf(c, nil, nil)}
+	if t, err := time.Parse("2006-01-02T15:04:05.000-0700", aws.ToString(c.LastModified)); err == nil {
+		r.Created = t
+	}
+	return r
+}
+
+// markerPrefix starts an alias description that holds a rollout marker.
+const markerPrefix = "updraft-rollout "
+
+type markerJSON struct {
+	ID        string `json:"i"`
+	Holder    string `json:"h,omitempty"`
+	Stable    string `json:"s,omitempty"`
+	Candidate string `json:"c,omitempty"`
+	Step      int    `json:"n,omitempty"`
+	Percent   int    `json:"p,omitempty"`
+	Started   int64  `json:"t,omitempty"`
+}
+
+func encodeMarker(m *driver.Marker) (string, error) {
+	if m == nil {
+		return "", nil
+	}
+	mj := markerJSON{ID: m.ID, Holder: m.Holder, Stable: m.Stable, Candidate: m.Candidate, Step: m.Step, Percent: m.Percent}
+	if !m.Started.IsZero() {
+		mj.Started = m.Started.UnixMilli()
+	}
+	b, _ := json.Marshal(mj)
+	s := markerPrefix + string(b)
+	if len(s) > 256 {
+		return "", driver.NewError(driver.InvalidArgument, fmt.Sprintf("rollout marker is %d bytes encoded; a Lambda alias description holds 256: shorten its ID and Holder", len(s)))
+	}
+	return s, nil
+}
+
+func decodeMarker(desc string) *driver.Marker {
+	if !strings.HasPrefix(desc, markerPrefix) {
+		return nil
+	}
+	var mj markerJSON
+	if json.Unmarshal([]byte(strings.TrimPrefix(desc, markerPrefix)), &mj) != nil || mj.ID == "" {
+		return nil
+	}
+	m := &driver.Marker{ID: mj.ID, Holder: mj.Holder, Stable: mj.Stable, Candidate: mj.Candidate, Step: mj.Step, Percent: mj.Percent}
+	if mj.Started != 0 {
+		m.Started = time.UnixMilli(mj.Started)
+	}
+	return m
+}
+
+// trafficOf converts an alias's version and routing to a Traffic.
+func trafficOf(a *types.AliasConfiguration) driver.Traffic {
+	t := driver.Traffic{Stable: aws.ToString(a.FunctionVersion)}
+	if a.RoutingConfig != nil {
+		for v, w := range a.RoutingConfig.AdditionalVersionWeights {
+			t.Candidate, t.CandidatePercent = v, int(w*100+0.5)
+		}
+	}
+	return t
+}

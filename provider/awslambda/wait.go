@@ -1,0 +1,184 @@
+package awslambda
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/lambda"
+	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
+	"github.com/aws/smithy-go"
+
+	"github.com/updraft-dev/updraft/provider/driver"
+)
+
+// apiCode returns the AWS error code of err, or "".
+func apiCode(err error) string {
+	var ae smithy.APIError
+	if errors.As(err, &ae) {
+		return ae.ErrorCode()
+	}
+	return ""
+}
+
+// isInProgress reports a 409 because an update is in progress (not the
+// 409s that mean "already exists" or "still referenced").
+func isInProgress(err error) bool {
+	var ae smithy.APIError
+	if !errors.As(err, &ae) {
+		return false
+	}
+	switch ae.ErrorCode() {
+	case "ResourceConflictException":
+		m := ae.ErrorMessage()
+		return strings.Contains(m, "in progress") || strings.Contains(m, "following state: Pending")
+	case "ResourceInUseException":
+		return true
+	}
+	return false
+}
+
+// isTransient reports errors worth another try after the SDK's own
+// retries: throttling, server errors and broken connections.
+func isTransient(err error) bool {
+	switch apiCode(err) {
+	case "TooManyRequestsException", "ThrottlingException", "EC2ThrottledException", "ServiceException",
+		"ResourceNotReadyException", "InternalFailure", "InternalServerException", "ServiceUnavailable", "SlowDown", "InternalError":
+		return true
+	}
+	var ne net.Error
+	if errors.As(err, &ne) {
+		return true
+	}
+	var oe *net.OpError
+	return errors.As(err, &oe) || strings.Contains(fmt.Sprint(err), "connection reset") || strings.Contains(fmt.Sprint(err), "EOF")
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// retry runs call until it succeeds, fails with an error that is neither
+// an update-in-progress conflict nor transient, or MaxRetries retries
+// have been spent. A conflict waits for the function to be idle
+// (onConflict) before the next try; a transient error backs off.
+func (f *function) retry(ctx context.Context, op string, onConflict func(context.Context) error, call func(context.Context) error) error {
+	backoff := f.opts.RetryBackoff
+	for attempt := 0; ; attempt++ {
+		err := call(ctx)
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil || attempt >= f.opts.MaxRetries {
+			return err
+		}
+		switch {
+		case isInProgress(err):
+			f.log.Debug("conflict, waiting", "op", op, "attempt", attempt+1)
+			if onConflict != nil {
+				if werr := onConflict(ctx); werr != nil {
+					return werr
+				}
+			}
+			if err := sleep(ctx, min(backoff, f.opts.MaxPollInterval)); err != nil {
+				return err
+			}
+		case isTransient(err):
+			f.log.Debug("transient error, retrying", "op", op, "attempt", attempt+1, "code", apiCode(err))
+			if err := sleep(ctx, backoff); err != nil {
+				return err
+			}
+		default:
+			return err
+		}
+		backoff = min(2*backoff, f.opts.MaxRetryBackoff)
+	}
+}
+
+// poll calls check until it reports done, tolerating transient errors,
+// with a growing interval, for at most limit.
+func (f *function) poll(ctx context.Context, what string, limit time.Duration, check func(context.Context) (bool, error)) error {
+	deadline := time.Now().Add(limit)
+	interval := f.opts.PollInterval
+	for {
+		done, err := check(ctx)
+		if err != nil && !isTransient(err) {
+			return err
+		}
+		if err == nil && done {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("waiting for %s of %s: %w", what, f.name, ctx.Err())
+		}
+		if time.Now().After(deadline) {
+			return driver.NewError(driver.DeadlineExceeded, fmt.Sprintf("lambda function %s: %s did not finish within %s", f.name, what, limit))
+		}
+		if err := sleep(ctx, interval); err != nil {
+			return fmt.Errorf("waiting for %s of %s: %w", what, f.name, err)
+		}
+		interval = min(interval+interval/2, f.opts.MaxPollInterval)
+	}
+}
+
+// waitIdle polls GetFunction until $LATEST is neither Pending nor
+// InProgress and returns that reading. It never gates on State ==
+// Active: an idle function may be Inactive and still accepts updates.
+func (f *function) waitIdle(ctx context.Context) (*lambda.GetFunctionOutput, error) {
+	var out *lambda.GetFunctionOutput
+	err := f.poll(ctx, "LastUpdateStatus", f.opts.UpdateTimeout, func(ctx context.Context) (bool, error) {
+		o, err := f.client.GetFunction(ctx, &lambda.GetFunctionInput{FunctionName: aws.String(f.name)})
+		if err != nil {
+			return false, err
+		}
+		out = o
+		c := o.Configuration
+		return c.State != types.StatePending && c.LastUpdateStatus != types.LastUpdateStatusInProgress, nil
+	})
+	return out, err
+}
+
+// waitUpdated waits for the mutation what to finish and fails with its
+// reason when Lambda reports it Failed.
+func (f *function) waitUpdated(ctx context.Context, what string) (*lambda.GetFunctionOutput, error) {
+	out, err := f.waitIdle(ctx)
+	if err != nil {
+		return nil, err
+	}
+	c := out.Configuration
+	if c.State == types.StateFailed {
+		return nil, &FailedError{Function: f.name, What: what, Status: "Failed", ReasonCode: string(c.StateReasonCode), Reason: aws.ToString(c.StateReason)}
+	}
+	if c.LastUpdateStatus == types.LastUpdateStatusFailed {
+		return nil, &FailedError{Function: f.name, What: what, Status: "Failed", ReasonCode: string(c.LastUpdateStatusReasonCode), Reason: aws.ToString(c.LastUpdateStatusReason)}
+	}
+	return out, nil
+}
+
+// waitVersion waits for a published version to leave Pending.
+func (f *function) waitVersion(ctx context.Context, v string) error {
+	return f.poll(ctx, "version "+v, f.opts.UpdateTimeout, func(ctx context.Context) (bool, error) {
+		c, err := f.client.GetFunctionConfiguration(ctx, &lambda.GetFunctionConfigurationInput{FunctionName: aws.String(f.name), Qualifier: aws.String(v)})
+		if err != nil {
+			return false, err
+		}
+		switch c.State {
+		case types.StatePending:
+			return false, nil
+		case types.StateFailed:
+			return false, &FailedError{Function: f.name, What: "version " + v, Status: "Failed", ReasonCode: string(c.StateReasonCode), Reason: aws.ToString(c.StateReason)}
+		}
+		return true, nil
+	})
+}

@@ -193,15 +193,15 @@ func configOf(c *types.FunctionConfiguration, tags map[string]string, reserved *
 func versionKey(c *types.FunctionConfiguration) string {
 	k := struct {
 		Code, Runtime, Handler, Role string
-		Memory, Timeout               int32
-		Env                           map[string]string
-		Tracing, Log                  string
-		Arch                          []types.Architecture
-		Ephemeral                     int32
-		Vpc                           *types.VpcConfigResponse
-		Layers                        []string
-		DLQ, KMS                      string
-		FS                            []types.FileSystemConfig
+		Memory, Timeout              int32
+		Env                          map[string]string
+		Tracing, Log                 string
+		Arch                         []types.Architecture
+		Ephemeral                    int32
+		Vpc                          *types.VpcConfigResponse
+		Layers                       []string
+		DLQ, KMS                     string
+		FS                           []types.FileSystemConfig
 	}{Code: aws.ToString(c.CodeSha256), Runtime: string(c.Runtime), Handler: aws.ToString(c.Handler), Role: aws.ToString(c.Role),
 		Memory: aws.ToInt32(c.MemorySize), Timeout: aws.ToInt32(c.Timeout), Env: envOf(c), Arch: c.Architectures,
 		KMS: aws.ToString(c.KMSKeyArn), FS: c.FileSystemConfigs}

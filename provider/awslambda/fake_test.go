@@ -131,8 +131,8 @@ func (h *harness) MakeDriverForNonexistentFunction(context.Context) (driver.Func
 	return OpenDriver(h.fa.client, "missing", h.fa.options())
 }
 func (h *harness) Spec(context.Context) (*provider.Spec, error) { return testSpec(), nil }
-func (h *harness) Triggers() []trigger.Trigger                    { return testTriggers() }
-func (h *harness) Close()                                        {}
+func (h *harness) Triggers() []trigger.Trigger                  { return testTriggers() }
+func (h *harness) Close()                                       {}
 
 func TestConformance(t *testing.T) {
 	providertest.RunConformanceTests(t, newHarness, []providertest.AsTest{asTest{}})

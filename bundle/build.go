@@ -88,7 +88,9 @@ func build(ctx context.Context, src Source, opts *Options) (*Bundle, error) {
 	if !opts.NoCache {
 		var err error
 		if c, err = openCache(opts.CacheDir); err != nil {
-			return nil, err
+			// The cache only saves time: build in memory instead.
+			log.Warn("bundle: building without cache", "err", err)
+			c = nil
 		}
 	}
 	tmp := &tempDir{}

@@ -1,6 +1,11 @@
 package bundle
 
 import (
+	"archive/zip"
+	"bytes"
+	"context"
+	"errors"
+	"os"
 	"path"
 	"path/filepath"
 	"strings"
@@ -71,4 +76,43 @@ func TestIgnoreRules(t *testing.T) {
 			t.Errorf("match(%q) = %v, %v; want %v, %v", tc.path, ex, def, tc.excluded, tc.byDefault)
 		}
 	}
+}
+
+// FuzzZipEntryName builds from a real zip holding an entry of any name:
+// Build either refuses it with an *UnsafeError naming it, or packages it
+// under a name that is safe to extract.
+func FuzzZipEntryName(f *testing.F) {
+	for _, s := range []string{"a.txt", "../evil", "/abs", `..\x`, "a/./b", "d/", "ok/name.js", "x/../y"} {
+		f.Add(s)
+	}
+	dir := f.TempDir()
+	f.Fuzz(func(t *testing.T, name string) {
+		p := filepath.Join(dir, "f.zip")
+		var buf bytes.Buffer
+		zw := zip.NewWriter(&buf)
+		w, err := zw.CreateHeader(&zip.FileHeader{Name: name, Method: zip.Store})
+		if err != nil {
+			return
+		}
+		w.Write([]byte("x"))
+		if zw.Close() != nil {
+			return
+		}
+		if err := os.WriteFile(p, buf.Bytes(), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		b, err := Build(context.Background(), Zip(p), &Options{NoCache: true})
+		if err != nil {
+			var ue *UnsafeError
+			if errors.As(err, &ue) && ue.Path != name && ue.Path+"/" != name {
+				t.Fatalf("error names %q, entry is %q", ue.Path, name)
+			}
+			return
+		}
+		for _, e := range b.Manifest {
+			if e.Name != name || checkEntryName(e.Name) != nil || !filepath.IsLocal(filepath.FromSlash(e.Name)) {
+				t.Fatalf("entry %q packaged as %q", name, e.Name)
+			}
+		}
+	})
 }

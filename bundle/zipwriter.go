@@ -38,7 +38,9 @@ const (
 )
 
 // formatVersion changes whenever the bytes Build writes for the same
-// content change (compressor, level, header layout).
+// content change (compressor, level, header layout). ExampleBuild pins a
+// digest, so a change of output (a new klauspost/compress release, say)
+// fails a test instead of passing unnoticed: bump formatVersion with it.
 const formatVersion = "updraft-zip-1/klauspost-flate-6"
 
 // item is one file to package, with its contents in exactly one of path,

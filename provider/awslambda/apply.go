@@ -41,7 +41,9 @@ func (f *function) Apply(ctx context.Context, s *driver.Spec, opts *driver.Apply
 		return nil, err
 	}
 	a := &applyRun{f: f, s: s, opts: opts, res: &driver.ApplyResult{}, rev: opts.IfMatch}
-	out, err := f.client.GetFunction(ctx, &lambda.GetFunctionInput{FunctionName: aws.String(f.name)})
+	out, err := do(ctx, f, "GetFunction", func(ctx context.Context) (*lambda.GetFunctionOutput, error) {
+		return f.client.GetFunction(ctx, &lambda.GetFunctionInput{FunctionName: aws.String(f.name)})
+	})
 	switch {
 	case apiCode(err) == "ResourceNotFoundException":
 		err = a.create(ctx)
@@ -543,7 +545,9 @@ func (f *function) listVersions(ctx context.Context) ([]types.FunctionConfigurat
 // reconciles triggers and provisioned concurrency on it.
 func (a *applyRun) route(ctx context.Context) error {
 	f, s := a.f, a.s
-	alias, err := f.client.GetAlias(ctx, &lambda.GetAliasInput{FunctionName: aws.String(f.name), Name: aws.String(s.Route)})
+	alias, err := do(ctx, f, "GetAlias", func(ctx context.Context) (*lambda.GetAliasOutput, error) {
+		return f.client.GetAlias(ctx, &lambda.GetAliasInput{FunctionName: aws.String(f.name), Name: aws.String(s.Route)})
+	})
 	if apiCode(err) == "ResourceNotFoundException" {
 		alias, err = nil, nil
 	}
@@ -590,7 +594,9 @@ func (a *applyRun) route(ctx context.Context) error {
 // reconcileProvisioned sets provisioned concurrency on route to want (0
 // removes it) and waits for READY, failing with Lambda's reason on FAILED.
 func (f *function) reconcileProvisioned(ctx context.Context, route string, want int) (bool, error) {
-	cur, err := f.client.GetProvisionedConcurrencyConfig(ctx, &lambda.GetProvisionedConcurrencyConfigInput{FunctionName: aws.String(f.name), Qualifier: aws.String(route)})
+	cur, err := do(ctx, f, "GetProvisionedConcurrencyConfig", func(ctx context.Context) (*lambda.GetProvisionedConcurrencyConfigOutput, error) {
+		return f.client.GetProvisionedConcurrencyConfig(ctx, &lambda.GetProvisionedConcurrencyConfigInput{FunctionName: aws.String(f.name), Qualifier: aws.String(route)})
+	})
 	if apiCode(err) == "ProvisionedConcurrencyConfigNotFoundException" || apiCode(err) == "ResourceNotFoundException" {
 		cur, err = nil, nil
 	}
@@ -629,7 +635,9 @@ func (f *function) reconcileProvisioned(ctx context.Context, route string, want 
 
 func (f *function) waitProvisioned(ctx context.Context, route string, want int) error {
 	return f.poll(ctx, "provisioned concurrency on "+route, f.opts.ProvisionedTimeout, func(ctx context.Context) (bool, error) {
-		p, err := f.client.GetProvisionedConcurrencyConfig(ctx, &lambda.GetProvisionedConcurrencyConfigInput{FunctionName: aws.String(f.name), Qualifier: aws.String(route)})
+		p, err := do(ctx, f, "GetProvisionedConcurrencyConfig", func(ctx context.Context) (*lambda.GetProvisionedConcurrencyConfigOutput, error) {
+			return f.client.GetProvisionedConcurrencyConfig(ctx, &lambda.GetProvisionedConcurrencyConfigInput{FunctionName: aws.String(f.name), Qualifier: aws.String(route)})
+		})
 		if err != nil {
 			return false, err
 		}

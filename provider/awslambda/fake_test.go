@@ -137,3 +137,8 @@ func (h *harness) Close()                                       {}
 func TestConformance(t *testing.T) {
 	providertest.RunConformanceTests(t, newHarness, []providertest.AsTest{asTest{}})
 }
+
+// lambdafakeZeroDelay settles every state change before the next read.
+var lambdafakeZeroDelay = lambdafake.Options{}
+
+type lambdaClient = lambda.Client

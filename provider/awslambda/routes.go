@@ -21,7 +21,9 @@ import (
 // Get implements driver.Function: GetFunction, ListAliases,
 // ListProvisionedConcurrencyConfigs, then the reads of owned triggers.
 func (f *function) Get(ctx context.Context) (*driver.State, error) {
-	out, err := f.client.GetFunction(ctx, &lambda.GetFunctionInput{FunctionName: aws.String(f.name)})
+	out, err := do(ctx, f, "GetFunction", func(ctx context.Context) (*lambda.GetFunctionOutput, error) {
+		return f.client.GetFunction(ctx, &lambda.GetFunctionInput{FunctionName: aws.String(f.name)})
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -38,7 +40,9 @@ func (f *function) Get(ctx context.Context) (*driver.State, error) {
 	pcs := map[string]*driver.Provisioned{}
 	pp := lambda.NewListProvisionedConcurrencyConfigsPaginator(f.client, &lambda.ListProvisionedConcurrencyConfigsInput{FunctionName: aws.String(f.name)})
 	for pp.HasMorePages() {
-		page, err := pp.NextPage(ctx)
+		page, err := do(ctx, f, "NextPage", func(ctx context.Context) (*lambda.ListProvisionedConcurrencyConfigsOutput, error) {
+			return pp.NextPage(ctx)
+		})
 		if err != nil {
 			return nil, err
 		}
@@ -76,7 +80,7 @@ func (f *function) listAliases(ctx context.Context) ([]types.AliasConfiguration,
 	var out []types.AliasConfiguration
 	p := lambda.NewListAliasesPaginator(f.client, &lambda.ListAliasesInput{FunctionName: aws.String(f.name)})
 	for p.HasMorePages() {
-		page, err := p.NextPage(ctx)
+		page, err := do(ctx, f, "NextPage", func(ctx context.Context) (*lambda.ListAliasesOutput, error) { return p.NextPage(ctx) })
 		if err != nil {
 			return nil, err
 		}
@@ -121,7 +125,9 @@ func (f *function) SetTraffic(ctx context.Context, route string, t driver.Traffi
 	}
 	// The function, the route or a revision is missing.
 	if opts.IfMatch != "" {
-		if _, gerr := f.client.GetAlias(ctx, &lambda.GetAliasInput{FunctionName: aws.String(f.name), Name: aws.String(route)}); apiCode(gerr) == "ResourceNotFoundException" &&
+		if _, gerr := do(ctx, f, "GetAlias", func(ctx context.Context) (*lambda.GetAliasOutput, error) {
+			return f.client.GetAlias(ctx, &lambda.GetAliasInput{FunctionName: aws.String(f.name), Name: aws.String(route)})
+		}); apiCode(gerr) == "ResourceNotFoundException" &&
 			!strings.Contains(errMessage(gerr), "Function not found") {
 			return driver.NewError(driver.FailedPrecondition, fmt.Sprintf("route %s of %s does not exist, so etag %s cannot match", route, f.name, opts.IfMatch))
 		}
@@ -156,7 +162,9 @@ func (f *function) SetMarker(ctx context.Context, route string, m *driver.Marker
 		return err
 	}
 	for attempt := 0; ; attempt++ {
-		a, err := f.client.GetAlias(ctx, &lambda.GetAliasInput{FunctionName: aws.String(f.name), Name: aws.String(route)})
+		a, err := do(ctx, f, "GetAlias", func(ctx context.Context) (*lambda.GetAliasOutput, error) {
+			return f.client.GetAlias(ctx, &lambda.GetAliasInput{FunctionName: aws.String(f.name), Name: aws.String(route)})
+		})
 		if err != nil {
 			return err
 		}
@@ -196,7 +204,9 @@ func (f *function) DeleteRevision(ctx context.Context, id string) error {
 // owns on every route (event source mappings, schedules and S3
 // notifications outlive the function otherwise), then the function.
 func (f *function) Delete(ctx context.Context) error {
-	out, err := f.client.GetFunction(ctx, &lambda.GetFunctionInput{FunctionName: aws.String(f.name)})
+	out, err := do(ctx, f, "GetFunction", func(ctx context.Context) (*lambda.GetFunctionOutput, error) {
+		return f.client.GetFunction(ctx, &lambda.GetFunctionInput{FunctionName: aws.String(f.name)})
+	})
 	if err != nil {
 		return err
 	}
@@ -284,7 +294,7 @@ func (f *function) Metrics(ctx context.Context, q *driver.MetricsQuery) (*driver
 	sums := map[string]float64{}
 	p := cloudwatch.NewGetMetricDataPaginator(cw, in)
 	for p.HasMorePages() {
-		page, err := p.NextPage(ctx)
+		page, err := do(ctx, f, "NextPage", func(ctx context.Context) (*cloudwatch.GetMetricDataOutput, error) { return p.NextPage(ctx) })
 		if err != nil {
 			return nil, err
 		}

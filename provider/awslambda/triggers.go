@@ -88,7 +88,9 @@ func (f *function) readTriggers(ctx context.Context, fnArn string, routes []stri
 
 func (f *function) readRoute(ctx context.Context, fnArn, route string, tags map[string]string) (*routeTriggers, error) {
 	rt := &routeTriggers{route: route, fnArn: fnArn, aliasArn: fnArn + ":" + route, owned: map[string]*owned{}, policy: map[string]statement{}}
-	pol, err := f.client.GetPolicy(ctx, &lambda.GetPolicyInput{FunctionName: aws.String(f.name), Qualifier: aws.String(route)})
+	pol, err := do(ctx, f, "GetPolicy", func(ctx context.Context) (*lambda.GetPolicyOutput, error) {
+		return f.client.GetPolicy(ctx, &lambda.GetPolicyInput{FunctionName: aws.String(f.name), Qualifier: aws.String(route)})
+	})
 	switch {
 	case apiCode(err) == "ResourceNotFoundException":
 	case err != nil:
@@ -281,7 +283,9 @@ func urlSids(key string) (urlSid, invokeSid string) {
 }
 
 func (f *function) readURL(ctx context.Context, rt *routeTriggers, key string) error {
-	u, err := f.client.GetFunctionUrlConfig(ctx, &lambda.GetFunctionUrlConfigInput{FunctionName: aws.String(f.name), Qualifier: aws.String(rt.route)})
+	u, err := do(ctx, f, "GetFunctionUrlConfig", func(ctx context.Context) (*lambda.GetFunctionUrlConfigOutput, error) {
+		return f.client.GetFunctionUrlConfig(ctx, &lambda.GetFunctionUrlConfigInput{FunctionName: aws.String(f.name), Qualifier: aws.String(rt.route)})
+	})
 	if apiCode(err) == "ResourceNotFoundException" {
 		return nil
 	}
@@ -408,7 +412,7 @@ func esmSig(src string, batch, window int32, start string) string {
 func (f *function) readESMs(ctx context.Context, rt *routeTriggers) error {
 	p := lambda.NewListEventSourceMappingsPaginator(f.client, &lambda.ListEventSourceMappingsInput{FunctionName: aws.String(rt.aliasArn)})
 	for p.HasMorePages() {
-		page, err := p.NextPage(ctx)
+		page, err := do(ctx, f, "NextPage", func(ctx context.Context) (*lambda.ListEventSourceMappingsOutput, error) { return p.NextPage(ctx) })
 		if err != nil {
 			return err
 		}
@@ -417,7 +421,9 @@ func (f *function) readESMs(ctx context.Context, rt *routeTriggers) error {
 			if m.EventSourceMappingArn == nil {
 				continue
 			}
-			tags, err := f.client.ListTags(ctx, &lambda.ListTagsInput{Resource: m.EventSourceMappingArn})
+			tags, err := do(ctx, f, "ListTags", func(ctx context.Context) (*lambda.ListTagsOutput, error) {
+				return f.client.ListTags(ctx, &lambda.ListTagsInput{Resource: m.EventSourceMappingArn})
+			})
 			if err != nil {
 				return err
 			}
@@ -453,7 +459,9 @@ func (f *function) readESMs(ctx context.Context, rt *routeTriggers) error {
 // waitESM polls a mapping until it leaves its transitional states.
 func (f *function) waitESM(ctx context.Context, uuid string) error {
 	return f.poll(ctx, "event source mapping "+uuid, f.opts.UpdateTimeout, func(ctx context.Context) (bool, error) {
-		m, err := f.client.GetEventSourceMapping(ctx, &lambda.GetEventSourceMappingInput{UUID: aws.String(uuid)})
+		m, err := do(ctx, f, "GetEventSourceMapping", func(ctx context.Context) (*lambda.GetEventSourceMappingOutput, error) {
+			return f.client.GetEventSourceMapping(ctx, &lambda.GetEventSourceMappingInput{UUID: aws.String(uuid)})
+		})
 		if err != nil {
 			return false, err
 		}
@@ -633,7 +641,7 @@ func (f *function) readSchedules(ctx context.Context, rt *routeTriggers) error {
 	sc := f.opts.SchedulerClient
 	p := scheduler.NewListSchedulesPaginator(sc, &scheduler.ListSchedulesInput{NamePrefix: aws.String(tagPrefix), GroupName: aws.String(f.opts.ScheduleGroup)})
 	for p.HasMorePages() {
-		page, err := p.NextPage(ctx)
+		page, err := do(ctx, f, "NextPage", func(ctx context.Context) (*scheduler.ListSchedulesOutput, error) { return p.NextPage(ctx) })
 		if err != nil {
 			return err
 		}
@@ -648,7 +656,9 @@ func (f *function) readSchedules(ctx context.Context, rt *routeTriggers) error {
 				continue
 			}
 			key = key[:i]
-			got, err := sc.GetSchedule(ctx, &scheduler.GetScheduleInput{Name: aws.String(name), GroupName: aws.String(f.opts.ScheduleGroup)})
+			got, err := do(ctx, f, "GetSchedule", func(ctx context.Context) (*scheduler.GetScheduleOutput, error) {
+				return sc.GetSchedule(ctx, &scheduler.GetScheduleInput{Name: aws.String(name), GroupName: aws.String(f.opts.ScheduleGroup)})
+			})
 			if err != nil {
 				return err
 			}
@@ -747,7 +757,9 @@ func (f *function) readStorage(ctx context.Context, rt *routeTriggers) error {
 		cfg := configs[bucket]
 		if cfg == nil {
 			var err error
-			cfg, err = f.opts.S3Client.GetBucketNotificationConfiguration(ctx, &s3.GetBucketNotificationConfigurationInput{Bucket: aws.String(bucket)})
+			cfg, err = do(ctx, f, "GetBucketNotificationConfiguration", func(ctx context.Context) (*s3.GetBucketNotificationConfigurationOutput, error) {
+				return f.opts.S3Client.GetBucketNotificationConfiguration(ctx, &s3.GetBucketNotificationConfigurationInput{Bucket: aws.String(bucket)})
+			})
 			if apiCode(err) == "NoSuchBucket" {
 				continue
 			}
@@ -794,7 +806,9 @@ func (f *function) readStorage(ctx context.Context, rt *routeTriggers) error {
 // every other entry (S3 replaces the configuration on each PUT).
 func (f *function) editNotifications(ctx context.Context, bucket, id string, add *s3types.LambdaFunctionConfiguration) error {
 	return f.retry(ctx, "PutBucketNotificationConfiguration", nil, func(ctx context.Context) error {
-		cur, err := f.opts.S3Client.GetBucketNotificationConfiguration(ctx, &s3.GetBucketNotificationConfigurationInput{Bucket: aws.String(bucket)})
+		cur, err := do(ctx, f, "GetBucketNotificationConfiguration", func(ctx context.Context) (*s3.GetBucketNotificationConfigurationOutput, error) {
+			return f.opts.S3Client.GetBucketNotificationConfiguration(ctx, &s3.GetBucketNotificationConfigurationInput{Bucket: aws.String(bucket)})
+		})
 		if err != nil {
 			return err
 		}

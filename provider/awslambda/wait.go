@@ -182,3 +182,14 @@ func (f *function) waitVersion(ctx context.Context, v string) error {
 		return true, nil
 	})
 }
+
+// do runs one call with retry (see function.retry) and returns its output.
+func do[T any](ctx context.Context, f *function, op string, call func(context.Context) (T, error)) (T, error) {
+	var out T
+	err := f.retry(ctx, op, nil, func(ctx context.Context) error {
+		var err error
+		out, err = call(ctx)
+		return err
+	})
+	return out, err
+}

@@ -431,4 +431,3 @@ func TestURLOpener(t *testing.T) {
 		t.Errorf("without scheduler and S3 clients the capabilities list %v", ks)
 	}
 }
-

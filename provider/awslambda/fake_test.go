@@ -142,3 +142,7 @@ func TestConformance(t *testing.T) {
 var lambdafakeZeroDelay = lambdafake.Options{}
 
 type lambdaClient = lambda.Client
+
+func removeInput(fn, qualifier, sid string) *lambda.RemovePermissionInput {
+	return &lambda.RemovePermissionInput{FunctionName: aws.String(fn), Qualifier: aws.String(qualifier), StatementId: aws.String(sid)}
+}

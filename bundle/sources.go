@@ -126,7 +126,7 @@ func (w *walker) dir(p, rel string, fr *frame) {
 		w.fail(err)
 		return
 	}
-	ents, err := os.ReadDir(p)
+	ents, err := readDir(p)
 	if err != nil {
 		w.fail(fmt.Errorf("bundle: %w", err))
 		return
@@ -150,7 +150,8 @@ func (w *walker) dir(p, rel string, fr *frame) {
 			if rel != "" {
 				erel = rel + "/" + name
 			}
-			ep, ereal := filepath.Join(p, name), filepath.Join(fr.real, name)
+			ep := p + string(filepath.Separator) + name // p is clean, name one element
+			ereal := ""                                 // the real path, needed for directories only
 			typ := e.Type()
 			var info fs.FileInfo
 			if typ&fs.ModeSymlink != 0 {
@@ -177,6 +178,9 @@ func (w *walker) dir(p, rel string, fr *frame) {
 			}
 			switch {
 			case typ.IsDir():
+				if ereal == "" {
+					ereal = fr.real + string(filepath.Separator) + name
+				}
 				if fr.contains(ereal) {
 					return &UnsafeError{Path: erel, Reason: "symlink cycle"}
 				}
@@ -205,6 +209,16 @@ func (w *walker) dir(p, rel string, fr *frame) {
 	w.items = append(w.items, items...)
 	w.excluded = append(w.excluded, excluded...)
 	w.mu.Unlock()
+}
+
+// readDir lists a directory unsorted (the items are sorted once, later).
+func readDir(p string) ([]fs.DirEntry, error) {
+	f, err := os.Open(p)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return f.ReadDir(-1)
 }
 
 func describeType(t fs.FileMode) string {

@@ -6,6 +6,8 @@ package awswire
 
 import (
 	"encoding/json"
+	"io"
+	"net"
 	"net/http"
 	"sync"
 	"time"
@@ -49,7 +51,7 @@ type Fault struct {
 	Type   string
 	// Message is the error message; a default is used when empty.
 	Message string
-	// Reset closes the connection without a response.
+	// Reset breaks the connection in the middle of the response.
 	Reset bool
 	// Latency delays the response (before any error).
 	Latency time.Duration
@@ -148,6 +150,13 @@ func (r *Recorder) Begin(op string, w http.ResponseWriter, req *http.Request) bo
 	case hit.Reset:
 		if hj, ok := w.(http.Hijacker); ok {
 			if conn, _, err := hj.Hijack(); err == nil {
+				// Start a response and cut it off with a TCP reset, so the
+				// client sees a broken connection rather than a clean close
+				// that net/http would silently retry.
+				io.WriteString(conn, "HTTP/1.1 200 OK\r\nContent-Type: application/js")
+				if tc, ok := conn.(*net.TCPConn); ok {
+					tc.SetLinger(0)
+				}
 				conn.Close()
 				return true
 			}

@@ -53,6 +53,8 @@ type Options struct {
 	Objects ObjectStore
 	// Seed seeds weighted alias routing; 0 means random.
 	Seed uint64
+	// MaxRequestBytes overrides MaxRequestBytes (for tests).
+	MaxRequestBytes int
 }
 
 // ObjectStore reads S3 objects for code uploaded through S3.
@@ -100,6 +102,9 @@ func New(opts *Options) *Server {
 	}
 	if s.opts.Region == "" {
 		s.opts.Region = "us-east-1"
+	}
+	if s.opts.MaxRequestBytes <= 0 {
+		s.opts.MaxRequestBytes = MaxRequestBytes
 	}
 	if s.opts.Account == "" {
 		s.opts.Account = "123456789012"
@@ -288,13 +293,14 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if s.Begin(op, w, r) {
 			return
 		}
-		body, err := io.ReadAll(io.LimitReader(r.Body, MaxRequestBytes+1))
+		limit := s.opts.MaxRequestBytes
+		body, err := io.ReadAll(io.LimitReader(r.Body, int64(limit)+1))
 		if err != nil {
 			awswire.WriteError(w, 400, "InvalidRequestContentException", err.Error())
 			return
 		}
-		if len(body) > MaxRequestBytes {
-			awswire.WriteError(w, 413, "RequestTooLargeException", fmt.Sprintf("Request must be smaller than %d bytes for the %s operation", MaxRequestBytes, op))
+		if len(body) > limit {
+			awswire.WriteError(w, 413, "RequestTooLargeException", fmt.Sprintf("Request must be smaller than %d bytes for the %s operation", limit, op))
 			return
 		}
 		for i := range m {

@@ -28,7 +28,8 @@ func goBuild(ctx context.Context, pkgDir string, f Form, dir string) (string, er
 	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-buildvcs=false",
 		"-ldflags=-s -w -buildid=", "-o", out, ".")
 	cmd.Dir = pkgDir
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS="+f.GOOS, "GOARCH="+f.GOARCH, "GOFLAGS="+goflags())
+	// Later entries win; flags on the command line win over GOFLAGS.
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS="+f.GOOS, "GOARCH="+f.GOARCH)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	cmd.Stdout = &stderr
@@ -43,17 +44,6 @@ func goBuild(ctx context.Context, pkgDir string, f Form, dir string) (string, er
 		return "", fmt.Errorf("bundle: go build %s for %s/%s failed: %v\n%s", pkgDir, f.GOOS, f.GOARCH, err, msg)
 	}
 	return out, nil
-}
-
-// goflags keeps the user's GOFLAGS except -buildvcs, which Build sets.
-func goflags() string {
-	var keep []string
-	for _, fl := range strings.Fields(os.Getenv("GOFLAGS")) {
-		if !strings.HasPrefix(fl, "-buildvcs") {
-			keep = append(keep, fl)
-		}
-	}
-	return strings.Join(keep, " ")
 }
 
 // goModuleRoot is the directory holding the go.mod of the module that

@@ -3,6 +3,8 @@ package bundle_test
 import (
 	"archive/zip"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"io/fs"
 	"math/rand/v2"
@@ -114,6 +116,12 @@ func TestZipIsNormalised(t *testing.T) {
 		}
 		if want := sample[f.Name] + sample[f.Name+"*"]; contents[f.Name] != want {
 			t.Errorf("%s: contents %q, want %q", f.Name, contents[f.Name], want)
+		}
+	}
+	for _, e := range b.Manifest {
+		sum := sha256.Sum256([]byte(contents[e.Name]))
+		if e.SHA256 != hex.EncodeToString(sum[:]) || e.Size != int64(len(contents[e.Name])) {
+			t.Errorf("manifest entry %+v does not match the zip's contents", e)
 		}
 	}
 	if !slices.IsSorted(got) {

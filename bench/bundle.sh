@@ -79,7 +79,7 @@ zip_size=$(stat -c %s "$BENCH_DIR/zip-1.zip")
 
 rm -rf "$BENCH_DIR"/cache-*
 best "updraft (cold cache)" "$UPDRAFT" bundle --cache-dir "$BENCH_DIR/cache-@I@" -o "$BENCH_DIR/updraft-@I@.zip" "$TREE"
-best "nocache (--no-cache, zip in memory)" "$UPDRAFT" bundle --no-cache "$TREE"
+best "nocache (--no-cache)" "$UPDRAFT" bundle --no-cache "$TREE"
 best "cached (unchanged tree)" "$UPDRAFT" bundle --cache-dir "$BENCH_DIR/cache-1" "$TREE"
 up_size=$(stat -c %s "$BENCH_DIR/updraft-1.zip")
 

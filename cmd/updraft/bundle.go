@@ -32,7 +32,7 @@ func runBundle(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	binary := fs.String("binary", "bootstrap", "name of the binary in the zip, with --go")
 	out := fs.String("o", "", "write the zip to this file")
 	output := fs.String("output", "text", "output format: text or json")
-	noCache := fs.Bool("no-cache", false, "do not use or fill the bundle cache")
+	noCache := fs.Bool("no-cache", false, "neither use nor fill the bundle cache")
 	cacheDir := fs.String("cache-dir", "", "bundle cache directory (default: the user cache directory)")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: updraft bundle [--go] [--arch arm64|amd64] [-o out.zip] [--output json] PATH")
@@ -65,7 +65,17 @@ func runBundle(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	opts := &bundle.Options{
 		Form:     bundle.Form{GoBuild: *goBuild, GOOS: "linux", GOARCH: *arch, Binary: *binary},
 		CacheDir: *cacheDir,
-		NoCache:  *noCache,
+	}
+	if *noCache {
+		// A private cache removed on exit: the zip streams to disk, so
+		// memory stays flat however large it is.
+		tmp, err := os.MkdirTemp("", "updraft-bundle-")
+		if err != nil {
+			fmt.Fprintf(stderr, "updraft bundle: %v\n", err)
+			return exitError
+		}
+		defer os.RemoveAll(tmp)
+		opts.CacheDir = tmp
 	}
 	b, err := bundle.Build(ctx, src, opts)
 	if err != nil {
@@ -73,6 +83,9 @@ func runBundle(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		return exitError
 	}
 	path := b.Path
+	if *noCache {
+		path = "" // removed on return
+	}
 	if *out != "" {
 		if err := writeZip(b, *out); err != nil {
 			fmt.Fprintf(stderr, "updraft bundle: %v\n", err)

@@ -53,7 +53,7 @@ func Apply(ctx context.Context, fns []*provider.Function, spec *provider.Spec, o
 	if opts == nil {
 		opts = &ApplyOptions{}
 	}
-	p, err := Plan(ctx, fns, spec, &PlanOptions{Concurrency: opts.Concurrency, Bundle: opts.Bundle, Retry: opts.Retry, Logger: opts.Logger})
+	p, err := Plan(ctx, fns, spec, &PlanOptions{Concurrency: opts.Concurrency, Bundle: opts.Bundle, Retry: opts.Retry, Logger: opts.Logger, OnEvent: opts.OnEvent})
 	if err != nil {
 		return nil, err
 	}

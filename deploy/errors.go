@@ -107,7 +107,7 @@ type RetryPolicy struct {
 	// no retry. 0 means 4.
 	Attempts int
 	// Backoff is the wait before the second try; it doubles after each
-	// further try. 0 means 250ms.
+	// further try, up to 32 times Backoff. 0 means 250ms.
 	Backoff time.Duration
 }
 
@@ -155,7 +155,7 @@ func (p RetryPolicy) do(ctx context.Context, retry func(error) bool, f func() er
 			return err
 		case <-t.C:
 		}
-		wait *= 2
+		wait = min(wait*2, 32*p.Backoff)
 	}
 }
 

@@ -83,6 +83,10 @@ func markerInfo(m *provider.Marker) *MarkerInfo {
 }
 
 func (m *MarkerInfo) String() string {
+	if m.Candidate == "" {
+		return fmt.Sprintf("rollout %s by %s, preparing a candidate to replace revision %s, started %s",
+			m.ID, m.Holder, m.Stable, m.Started.UTC().Format(time.RFC3339))
+	}
 	return fmt.Sprintf("rollout %s by %s in progress: revision %s → %s at step %d (%d%%), started %s",
 		m.ID, m.Holder, m.Stable, m.Candidate, m.Step, m.Percent, m.Started.UTC().Format(time.RFC3339))
 }

@@ -116,7 +116,8 @@ type RolloutOptions struct {
 	// rolling out the Spec. Nothing is applied.
 	Revert bool
 	// RollbackTimeout bounds the automatic rollback, which runs even after
-	// ctx is cancelled; 0 means 5 minutes.
+	// ctx is cancelled and retries transient failures until it expires;
+	// 0 means 5 minutes.
 	RollbackTimeout time.Duration
 
 	// Concurrency bounds how many targets are worked on at once; 0 means 16.
@@ -239,7 +240,7 @@ func Rollout(ctx context.Context, fns []*provider.Function, spec *provider.Spec,
 	if err := checkTargets(fns, spec, "Rollout"); err != nil {
 		return nil, err
 	}
-	p, err := Plan(ctx, fns, spec, &PlanOptions{Concurrency: o.Concurrency, Bundle: o.Bundle, Retry: o.Retry, Logger: o.Logger})
+	p, err := Plan(ctx, fns, spec, &PlanOptions{Concurrency: o.Concurrency, Bundle: o.Bundle, Retry: o.Retry, Logger: o.Logger, OnEvent: o.OnEvent})
 	if err != nil {
 		return nil, err
 	}
@@ -289,17 +290,20 @@ type roller struct {
 
 // rolloutTarget is one target's rollout state.
 type rolloutTarget struct {
-	tp         *TargetPlan
-	res        *TargetRollout
-	stable     string
-	cand       string
-	percents   []int
-	resumeStep int    // step recorded by an interrupted rollout (0: none)
-	prevID     string // ID of the interrupted rollout's marker
-	started    time.Time
-	acquired   bool // our marker is on the route
-	lost       bool // our marker was replaced or cleared by someone else
-	shiftedAt  time.Time
+	tp            *TargetPlan
+	res           *TargetRollout
+	stable        string
+	cand          string
+	percents      []int
+	resumeStep    int    // step recorded by an interrupted rollout
+	resumePercent int    // and its percentage
+	prevID        string // ID of the interrupted rollout's marker ("" when not resuming)
+	started       time.Time
+	planETag      string // the route's ETag when planned: the first marker write is conditioned on it
+	acquired      bool   // our marker is on the route
+	moved         bool   // this run moved the route's traffic
+	lost          bool   // our marker was replaced or cleared by someone else
+	shiftedAt     time.Time
 }
 
 func (rt *rolloutTarget) target() string { return rt.tp.Target }
@@ -317,7 +321,7 @@ func (r *roller) run(ctx context.Context) error {
 			errs = append(errs, &TargetError{Target: tp.Target, Step: StepCheck, Err: markerHeld(tp.Target, tp.Route, m, "Rollout")})
 			continue
 		}
-		if !r.o.Revert && (tp.NewRevision || m.Candidate != tp.Revision) {
+		if !r.o.Revert && m.Candidate != "" && (tp.NewRevision || m.Candidate != tp.Revision) {
 			errs = append(errs, &TargetError{Target: tp.Target, Step: StepCheck, Err: withHint(provider.FailedPrecondition, tp.Target, "Rollout",
 				"re-run the spec that made that candidate to resume it, or roll out with Revert to revert it first",
 				"route %s holds an interrupted rollout of another candidate: %s", tp.Route, m)})
@@ -332,6 +336,59 @@ func (r *roller) run(ctx context.Context) error {
 		return r.revert(ctx)
 	}
 
+	// Classify the targets and lock the routes that will change with a
+	// marker (no candidate yet), before anything is published, so that of
+	// two concurrent rollouts the loser fails naming the winner and
+	// changes nothing.
+	byTarget := map[*TargetPlan]*rolloutTarget{}
+	for i, tp := range r.p.Targets {
+		route := tp.route()
+		if route == nil || (!tp.HasChanges() && route.Marker == nil) {
+			continue // created by Apply, or already serving the spec
+		}
+		rt := &rolloutTarget{tp: tp, res: r.res.Targets[i], stable: route.Traffic.Stable, started: time.Now().UTC(), planETag: route.ETag}
+		if m := route.Marker; m != nil {
+			rt.stable, rt.prevID, rt.started = m.Stable, m.ID, m.Started
+			rt.resumeStep, rt.resumePercent, rt.cand = m.Step, m.Percent, m.Candidate
+		} else if !tp.NewRevision {
+			rt.cand = tp.Revision
+		}
+		rt.res.Stable = rt.stable
+		rt.res.Percent = route.Traffic.CandidatePercent
+		if route.Traffic.Candidate == "" || route.Traffic.Candidate != rt.cand {
+			rt.res.Percent = 0
+		}
+		r.rts = append(r.rts, rt)
+		byTarget[tp] = rt
+	}
+	// The first target in a fixed order is locked alone first, so that of
+	// two rollouts of the same targets one gets every lock and the other
+	// none (rather than each a part, and both giving up).
+	lock := func(rt *rolloutTarget) error {
+		want := &provider.Marker{ID: r.o.ID, Holder: r.o.Holder, Stable: rt.stable, Candidate: rt.cand,
+			Step: rt.resumeStep, Percent: rt.resumePercent, Started: rt.started}
+		if _, err := r.acquire(ctx, rt, want); err != nil {
+			return err
+		}
+		if rt.prevID == "" {
+			r.em.emit(Event{Kind: EventStarted, Target: rt.target(), Stable: rt.stable,
+				Message: fmt.Sprintf("rollout on route %s from revision %s by %s", rt.tp.Route, rt.stable, r.o.Holder)})
+		}
+		return nil
+	}
+	if len(r.rts) > 0 {
+		order := slices.Clone(r.rts)
+		slices.SortFunc(order, func(a, b *rolloutTarget) int { return strings.Compare(a.target(), b.target()) })
+		if err := lock(order[0]); err != nil {
+			return r.fail(ctx, err)
+		}
+		errs = make([]error, len(order)-1)
+		forEach(len(order)-1, r.o.Concurrency, func(i int) { errs[i] = lock(order[i+1]) })
+		if err := joinErrors(errs...); err != nil {
+			return r.fail(ctx, err)
+		}
+	}
+
 	// Publish the candidates, traffic untouched.
 	aopts := &ApplyOptions{Concurrency: r.o.Concurrency, Retry: r.o.Retry, NoTraffic: true}
 	applied := make([]*TargetResult, len(r.p.Targets))
@@ -340,53 +397,28 @@ func (r *roller) run(ctx context.Context) error {
 		applied[i], errs[i] = applyTarget(ctx, r.p.Targets[i], aopts, r.em, true)
 	})
 	if err := joinErrors(errs...); err != nil {
-		r.res.Outcome = OutcomeFailed
-		r.failAll(err)
 		for i, e := range errs {
 			if e == nil {
 				r.res.Targets[i].Failure = "not rolled out: another target failed to apply"
 			}
 		}
-		return err
+		return r.fail(ctx, err)
 	}
-
 	for i, tp := range r.p.Targets {
 		tr := r.res.Targets[i]
 		cand := applied[i].Revision
 		tr.Candidate = cand
-		route := tp.route()
-		if route == nil {
-			tr.Outcome, tr.Stable, tr.Percent = OutcomeCreated, cand, 100
-			r.em.emit(Event{Kind: EventUnchanged, Target: tp.Target, Candidate: cand, Message: "first revision " + cand + " serves route " + tp.Route})
-			continue
-		}
-		m := route.Marker
-		stable := route.Traffic.Stable
-		if m != nil {
-			stable = m.Stable
-		}
-		if m == nil && route.Traffic == (provider.Traffic{Stable: cand}) {
-			tr.Outcome, tr.Stable, tr.Percent = OutcomeUnchanged, cand, 100
-			r.em.emit(Event{Kind: EventUnchanged, Target: tp.Target, Candidate: cand, Message: "revision " + cand + " already serves route " + tp.Route})
-			continue
-		}
-		if stable == cand {
-			// A split left by another tool with the candidate as stable:
-			// pointing the route at the candidate alone is the whole rollout.
-			if _, err := pointRoute(ctx, tp, cand, r.o.Retry, false); err != nil {
-				tr.Outcome, tr.Failure = OutcomeFailed, err.Error()
-				errs = append(errs, targetErr(tp.Target, StepTraffic, err))
-				continue
+		rt := byTarget[tp]
+		if rt == nil {
+			tr.Stable, tr.Percent = cand, 100
+			tr.Outcome = OutcomeUnchanged
+			if tp.route() == nil {
+				tr.Outcome = OutcomeCreated
 			}
-			tr.Outcome, tr.Stable, tr.Percent = OutcomeSucceeded, cand, 100
+			r.em.emit(Event{Kind: EventUnchanged, Target: tp.Target, Candidate: cand, Message: "revision " + cand + " serves route " + tp.Route})
 			continue
 		}
-		rt := &rolloutTarget{tp: tp, res: tr, stable: stable, cand: cand, started: time.Now().UTC()}
-		tr.Stable = stable
-		tr.Percent = route.Traffic.CandidatePercent
-		if route.Traffic.Candidate != cand {
-			tr.Percent = 0
-		}
+		rt.cand = cand
 		for _, pct := range r.o.Strategy.Steps {
 			if pct > 0 && pct < 100 && !tp.caps.WeightedTraffic {
 				pct, rt.res.Degraded = 0, true
@@ -394,15 +426,7 @@ func (r *roller) run(ctx context.Context) error {
 			rt.percents = append(rt.percents, pct)
 		}
 		tr.Steps = rt.percents
-		if m != nil {
-			rt.resumeStep = min(max(m.Step, 1), len(rt.percents))
-			rt.prevID, rt.started = m.ID, m.Started
-		}
-		r.rts = append(r.rts, rt)
-	}
-	if err := joinErrors(errs...); err != nil {
-		r.res.Outcome = OutcomeFailed
-		return err
+		rt.resumeStep = min(max(rt.resumeStep, 1), len(rt.percents))
 	}
 	if len(r.rts) == 0 {
 		r.res.Outcome = OutcomeUnchanged
@@ -417,7 +441,7 @@ func (r *roller) run(ctx context.Context) error {
 	steps := len(r.o.Strategy.Steps)
 	first := steps
 	for _, rt := range r.rts {
-		if rt.resumeStep == 0 {
+		if rt.prevID == "" {
 			first = 1
 			continue
 		}
@@ -429,7 +453,7 @@ func (r *roller) run(ctx context.Context) error {
 				Message: fmt.Sprintf("%s cannot split traffic by percent: %s %v runs as blue/green %v (0%% until the last step, then 100%%)",
 					rt.tp.caps.Provider, r.o.Strategy.Name, r.o.Strategy.Steps, rt.percents)})
 		}
-		if rt.resumeStep > 0 {
+		if rt.prevID != "" {
 			rt.res.ResumedAt = first
 			r.em.emit(Event{Kind: EventResumed, Target: rt.target(), Step: first, Steps: steps, Percent: rt.percents[first-1],
 				Stable: rt.stable, Candidate: rt.cand,
@@ -525,14 +549,12 @@ func (r *roller) owns(rt *rolloutTarget, m *provider.Marker) bool {
 	return m != nil && (m.ID == r.o.ID || (rt.prevID != "" && m.ID == rt.prevID))
 }
 
-// shift writes the marker for step (conditioned on the route's ETag) and
-// then moves the route's traffic to the step's percentage.
-func (r *roller) shift(ctx context.Context, rt *rolloutTarget, step int) error {
+// acquire writes want as rt's marker on the route, conditioned on the
+// route's ETag, after checking that the route is not held by another
+// rollout, and returns the route as read before the write.
+func (r *roller) acquire(ctx context.Context, rt *rolloutTarget, want *provider.Marker) (*provider.Route, error) {
 	fn, routeName := rt.tp.fn, rt.tp.Route
-	pct := rt.percents[step-1]
-	want := &provider.Marker{ID: r.o.ID, Holder: r.o.Holder, Stable: rt.stable, Candidate: rt.cand, Step: step, Percent: pct, Started: rt.started}
 	var route *provider.Route
-	wasAcquired := rt.acquired
 	err := r.o.Retry.do(ctx, transientOrConflict, func() error {
 		st, err := fn.Get(ctx)
 		if err != nil {
@@ -544,6 +566,10 @@ func (r *roller) shift(ctx context.Context, rt *rolloutTarget, step int) error {
 		}
 		m := route.Marker
 		switch {
+		case !rt.acquired && route.ETag != rt.planETag && (m == nil || r.owns(rt, m)):
+			return final(withHint(provider.FailedPrecondition, rt.target(), "Rollout",
+				"another deployment changed it; run the Rollout again to plan from what is live",
+				"route %s changed since it was planned (it now serves %s)", routeName, describeTraffic(route.Traffic)))
 		case rt.acquired && (m == nil || m.ID != r.o.ID):
 			rt.lost = true
 			holder := "a Rollback or another tool (the marker was cleared)"
@@ -557,11 +583,9 @@ func (r *roller) shift(ctx context.Context, rt *rolloutTarget, step int) error {
 			if m.Holder != r.o.Holder && !r.o.TakeOver {
 				return final(markerHeld(rt.target(), routeName, markerInfo(m), "Rollout"))
 			}
-			if m.Candidate != rt.cand {
-				return final(withHint(provider.FailedPrecondition, rt.target(), "Rollout",
-					"wait for it, or revert it with Revert",
-					"route %s was claimed by another rollout of a different candidate: %s", routeName, markerInfo(m)))
-			}
+			return final(withHint(provider.FailedPrecondition, rt.target(), "Rollout",
+				"run the Rollout again to resume or refuse it with fresh state",
+				"route %s was claimed by another rollout after planning: %s", routeName, markerInfo(m)))
 		}
 		if m != nil && sameMarker(m, want) {
 			rt.acquired = true
@@ -574,29 +598,37 @@ func (r *roller) shift(ctx context.Context, rt *rolloutTarget, step int) error {
 		return nil
 	})
 	if err != nil {
-		return targetErr(rt.target(), StepMarker, err)
+		return nil, targetErr(rt.target(), StepMarker, err)
 	}
-	steps := len(rt.percents)
-	if !wasAcquired && rt.resumeStep == 0 {
-		r.em.emit(Event{Kind: EventStarted, Target: rt.target(), Step: step, Steps: steps, Percent: rt.res.Percent, Stable: rt.stable, Candidate: rt.cand,
-			Message: fmt.Sprintf("rollout of revision %s (from %s) on route %s by %s", rt.cand, rt.stable, routeName, r.o.Holder)})
+	return route, nil
+}
+
+// shift records step in the marker and then moves the route's traffic to
+// the step's percentage.
+func (r *roller) shift(ctx context.Context, rt *rolloutTarget, step int) error {
+	pct := rt.percents[step-1]
+	want := &provider.Marker{ID: r.o.ID, Holder: r.o.Holder, Stable: rt.stable, Candidate: rt.cand, Step: step, Percent: pct, Started: rt.started}
+	route, err := r.acquire(ctx, rt, want)
+	if err != nil {
+		return err
 	}
 	tr := provider.Traffic{Stable: rt.stable}
 	switch {
-	case pct == 100:
+	case pct == 100 || rt.stable == rt.cand:
 		tr = provider.Traffic{Stable: rt.cand}
 	case pct > 0:
 		tr = provider.Traffic{Stable: rt.stable, Candidate: rt.cand, CandidatePercent: pct}
 	}
 	if route.Traffic != tr {
-		err := r.o.Retry.do(ctx, nil, func() error { return fn.SetTraffic(ctx, routeName, tr, nil) })
+		rt.moved = true
+		err := r.o.Retry.do(ctx, nil, func() error { return rt.tp.fn.SetTraffic(ctx, rt.tp.Route, tr, nil) })
 		if err != nil {
 			return targetErr(rt.target(), StepTraffic, err)
 		}
 	}
 	rt.res.Percent = pct
 	rt.shiftedAt = time.Now()
-	r.em.emit(Event{Kind: EventShifted, Target: rt.target(), Step: step, Steps: steps, Percent: pct, Stable: rt.stable, Candidate: rt.cand,
+	r.em.emit(Event{Kind: EventShifted, Target: rt.target(), Step: step, Steps: len(rt.percents), Percent: pct, Stable: rt.stable, Candidate: rt.cand,
 		Message: fmt.Sprintf("revision %s at %d%%, %s at %d%%", rt.cand, pct, rt.stable, 100-pct)})
 	return nil
 }
@@ -681,9 +713,23 @@ func (r *roller) fail(ctx context.Context, cause error) error {
 		}
 	})
 	r.res.Outcome = OutcomeRolledBack
+	if len(r.rts) == 0 {
+		r.res.Outcome = OutcomeFailed
+	}
 	for _, rt := range r.rts {
 		if rt.res.Outcome == OutcomeFailed {
 			r.res.Outcome = OutcomeFailed
+		}
+	}
+	for _, tr := range r.res.Targets {
+		if f, ok := failures[tr.Target]; ok && tr.Failure == "" {
+			tr.Failure = f
+		}
+		if tr.Outcome == "" {
+			tr.Outcome = OutcomeUnchanged
+			if tr.Failure != "" {
+				tr.Outcome = OutcomeFailed
+			}
 		}
 	}
 	all = append(all, errs...)
@@ -696,7 +742,10 @@ func (r *roller) fail(ctx context.Context, cause error) error {
 func (r *roller) rollback(ctx context.Context, rt *rolloutTarget, stable string) (bool, error) {
 	fn, routeName := rt.tp.fn, rt.tp.Route
 	touched := false
-	err := r.o.Retry.do(ctx, transientOrConflict, func() error {
+	// Getting traffic back matters more than giving up early: retry until
+	// ctx (bounded by RollbackTimeout) ends.
+	persistent := RetryPolicy{Attempts: 1000, Backoff: r.o.Retry.norm().Backoff}
+	err := persistent.do(ctx, transientOrConflict, func() error {
 		st, err := fn.Get(ctx)
 		if err != nil {
 			return err
@@ -713,7 +762,7 @@ func (r *roller) rollback(ctx context.Context, rt *rolloutTarget, stable string)
 		}
 		touched = true
 		want := provider.Traffic{Stable: stable}
-		if route.Traffic != want {
+		if route.Traffic != want && (rt.moved || rt.prevID != "") {
 			if err := fn.SetTraffic(ctx, routeName, want, &provider.ConditionOptions{IfMatch: route.ETag}); err != nil {
 				return err
 			}

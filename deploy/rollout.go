@@ -648,7 +648,11 @@ func (r *roller) gates(ctx context.Context, rt *rolloutTarget, step int) error {
 		start := time.Now()
 		result, err := runGate(ctx, g, in, r.o.GateTimeout)
 		out := GateOutcome{Gate: g.Name, Step: step, Percent: pct, Result: result, Elapsed: time.Since(start)}
-		if err != nil {
+		var skip *SkipError
+		switch {
+		case errors.As(err, &skip):
+			out.Message = r.p.red.scrub(skip.Reason)
+		case err != nil:
 			out.Message = r.p.red.scrub(err.Error())
 		}
 		rt.res.Gates = append(rt.res.Gates, out)

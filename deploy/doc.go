@@ -38,8 +38,11 @@
 // swaps at 100% (blue/green); the result and events say so.
 //
 // A rollout records its progress in a marker stored on the route in the
-// cloud itself (provider.Marker), written before the first shift with a
-// precondition on the route's ETag and rewritten before each step. There
+// cloud itself (provider.Marker). The marker is written before anything is
+// published, conditioned on the route's ETag read by Plan, so it is also
+// the lock that makes a concurrent rollout of the same function fail with
+// FailedPrecondition naming the holder; it is rewritten (step, percent)
+// before each shift and cleared at the end. There
 // is no local state: running the same Rollout again after the process was
 // killed resumes it from the recorded step, and RolloutOptions.Revert
 // reverts it instead. The marker is owned by its Holder (by default the

@@ -40,6 +40,7 @@ type TargetError struct {
 	Err error
 }
 
+// Error reports target, step and cause.
 func (e *TargetError) Error() string {
 	return fmt.Sprintf("%s: %s: %v", e.Target, e.Step, e.Err)
 }

@@ -42,6 +42,7 @@ type SkipError struct {
 	Reason string
 }
 
+// Error reports the reason.
 func (e *SkipError) Error() string { return "skipped: " + e.Reason }
 
 // Skip returns a *SkipError with a formatted reason.
@@ -60,6 +61,7 @@ type GateError struct {
 	Err error
 }
 
+// Error names the target, gate, step and candidate.
 func (e *GateError) Error() string {
 	return fmt.Sprintf("%s: gate %s failed for candidate revision %s at step %d/%d (%d%%): %v",
 		e.Target, e.Gate, e.Candidate, e.Step, e.Steps, e.Percent, e.Err)

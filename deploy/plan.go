@@ -82,6 +82,7 @@ func markerInfo(m *provider.Marker) *MarkerInfo {
 	return &MarkerInfo{ID: m.ID, Holder: m.Holder, Stable: m.Stable, Candidate: m.Candidate, Step: m.Step, Percent: m.Percent, Started: m.Started}
 }
 
+// String describes the rollout in one line.
 func (m *MarkerInfo) String() string {
 	if m.Candidate == "" {
 		return fmt.Sprintf("rollout %s by %s, preparing a candidate to replace revision %s, started %s",

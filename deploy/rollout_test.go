@@ -686,3 +686,31 @@ func TestTakenOverRolloutStops(t *testing.T) {
 	}
 	wantStable(t, fns[0], "2")
 }
+
+// TestRolloutWaitsForNotReady makes the function report busy during the
+// candidate's publish: the rollout waits and succeeds.
+func TestRolloutWaitsForNotReady(t *testing.T) {
+	c := newCloud(t, nil)
+	fns := openFns(t, c, "a", "b")
+	deployed(t, fns, "1")
+	c.NotReady("b", 25)
+	if _, err := Rollout(t.Context(), fns, testSpec("2"), rolloutOpts(Canary(10, 50), InvokeGate(nil))); err != nil {
+		t.Fatal(err)
+	}
+	for _, fn := range fns {
+		wantStable(t, fn, "2")
+	}
+	// A function that never gets ready: the deadline ends the rollout with
+	// traffic on the stable revision.
+	c.NotReady("b", 1<<30)
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Millisecond)
+	defer cancel()
+	_, err := Rollout(ctx, fns, testSpec("3"), rolloutOpts(Canary(10, 50)))
+	if provider.Code(err) != provider.DeadlineExceeded || !strings.Contains(err.Error(), "mem://b: apply:") {
+		t.Fatalf("rollout on a function that never gets ready: %v", err)
+	}
+	c.NotReady("b", -(1 << 30))
+	for _, fn := range fns {
+		wantStable(t, fn, "2")
+	}
+}

@@ -109,6 +109,8 @@ type Cloud struct {
 	etag     int64
 	rnd      *rand.Rand
 	invokes  map[string][]invocationRecord
+	inflight int
+	peak     int
 }
 
 type faultState struct {
@@ -205,12 +207,22 @@ func (c *Cloud) UploadedBytes() int64 {
 	return c.uploaded
 }
 
-// ResetCounters forgets recorded calls and uploaded bytes.
+// PeakConcurrency is the largest number of calls that were in progress at
+// once (each call counts while its latency, set by SetLatency, elapses).
+func (c *Cloud) PeakConcurrency() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.peak
+}
+
+// ResetCounters forgets recorded calls, uploaded bytes and the peak
+// concurrency.
 func (c *Cloud) ResetCounters() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.calls = nil
 	c.uploaded = 0
+	c.peak = c.inflight
 }
 
 // RecordInvocations adds invocation records for revision of function, as
@@ -288,7 +300,14 @@ func (c *Cloud) begin(ctx context.Context, op, fn string) error {
 			break
 		}
 	}
+	c.inflight++
+	c.peak = max(c.peak, c.inflight)
 	c.mu.Unlock()
+	defer func() {
+		c.mu.Lock()
+		c.inflight--
+		c.mu.Unlock()
+	}()
 	if lat > 0 {
 		t := time.NewTimer(lat)
 		defer t.Stop()

@@ -233,12 +233,8 @@ func (f *function) Invoke(ctx context.Context, req *driver.InvokeRequest) (*driv
 		q = req.Route
 	}
 	start := time.Now()
-	var out *lambda.InvokeOutput
-	err := f.retry(ctx, "Invoke", nil, func(ctx context.Context) error {
-		var err error
-		out, err = f.client.Invoke(ctx, &lambda.InvokeInput{FunctionName: aws.String(f.name), Qualifier: str(q), Payload: req.Payload})
-		return err
-	})
+	// No retry beyond the SDK's: an invocation is not idempotent.
+	out, err := f.client.Invoke(ctx, &lambda.InvokeInput{FunctionName: aws.String(f.name), Qualifier: str(q), Payload: req.Payload})
 	if err != nil {
 		return nil, err
 	}

@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -242,5 +243,19 @@ func TestEmptySource(t *testing.T) {
 	b := build(t, bundle.Files(nil), nil)
 	if b.Files != 0 || b.Size == 0 {
 		t.Fatalf("empty Files: %+v", b)
+	}
+}
+
+func TestSameBytesWhateverTheWorkers(t *testing.T) {
+	dir := t.TempDir()
+	writeTree(t, dir, sample)
+	writeTree(t, dir, map[string]string{"big/text.txt": strings.Repeat("lorem ipsum dolor sit amet\n", 200000)}) // > 4 MB: spilled
+	want := build(t, bundle.Dir(dir), nil)
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
+	for _, n := range []int{1, 3, 8} {
+		runtime.GOMAXPROCS(n)
+		if got := build(t, bundle.Dir(dir), &bundle.Options{CacheDir: t.TempDir()}); got.Digest != want.Digest {
+			t.Fatalf("GOMAXPROCS=%d: digest %s, want %s", n, got.Digest, want.Digest)
+		}
 	}
 }

@@ -424,6 +424,14 @@ func (a *applyRun) tags(ctx context.Context) error {
 			return err
 		}
 	}
+	tags := map[string]string{}
+	for k, v := range a.live.Tags {
+		if !slices.Contains(remove, k) {
+			tags[k] = v
+		}
+	}
+	maps.Copy(tags, add)
+	a.live.Tags = tags
 	a.res.Changed = true
 	return nil
 }
@@ -449,6 +457,7 @@ func (a *applyRun) reserved(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	a.live.Concurrency = &types.Concurrency{ReservedConcurrentExecutions: aws.Int32(int32(*want))}
 	a.res.Changed = true
 	return nil
 }
@@ -468,7 +477,7 @@ func (a *applyRun) publish(ctx context.Context) error {
 			newest = &versions[n-1]
 		}
 		if newest != nil && versionKey(newest) == versionKey(c) {
-			a.res.Revision = revisionOf(newest)
+			a.res.Revision = f.revisionOf(newest, a.live.Tags, reservedOf(a.live))
 			return nil
 		}
 	}
@@ -501,7 +510,7 @@ func (a *applyRun) publish(ctx context.Context) error {
 		}
 	}
 	cfg := types.FunctionConfiguration(*publishedConfig(out))
-	a.res.Revision = revisionOf(&cfg)
+	a.res.Revision = f.revisionOf(&cfg, a.live.Tags, reservedOf(a.live))
 	return nil
 }
 

@@ -151,9 +151,19 @@ func reservedTag(k string) bool {
 // tagPrefix starts the tags updraft writes for its own bookkeeping.
 const tagPrefix = "updraft-"
 
-// configOf converts a FunctionConfiguration (and the function's tags and
+// configOf is configOfRaw with the role reported as "" when it is
+// Options.DefaultRole, which is what a Spec's empty Identity means.
+func (f *function) configOf(c *types.FunctionConfiguration, tags map[string]string, reserved *int32) driver.Config {
+	out := configOfRaw(c, tags, reserved)
+	if out.Identity == f.opts.DefaultRole {
+		out.Identity = ""
+	}
+	return out
+}
+
+// configOfRaw converts a FunctionConfiguration (and the function's tags and
 // reserved concurrency) to the driver's Config.
-func configOf(c *types.FunctionConfiguration, tags map[string]string, reserved *int32) driver.Config {
+func configOfRaw(c *types.FunctionConfiguration, tags map[string]string, reserved *int32) driver.Config {
 	out := driver.Config{
 		Runtime:      portableRuntime(c.Runtime),
 		Entrypoint:   aws.ToString(c.Handler),
@@ -233,9 +243,11 @@ func versionKey(c *types.FunctionConfiguration) string {
 	return string(b)
 }
 
-// revisionOf converts a published version.
-func revisionOf(c *types.FunctionConfiguration) *driver.Revision {
-	r := &driver.Revision{ID: aws.ToString(c.Version), CodeDigest: digestOf(aws.ToString(c.CodeSha256)), Config: configOf(c, nil, nil)}
+// revisionOf converts a published version. Tags (Labels) and reserved
+// concurrency (MaxConcurrency) are function-wide in Lambda, not
+// versioned: they are the function's current ones on every revision.
+func (f *function) revisionOf(c *types.FunctionConfiguration, tags map[string]string, reserved *int32) *driver.Revision {
+	r := &driver.Revision{ID: aws.ToString(c.Version), CodeDigest: digestOf(aws.ToString(c.CodeSha256)), Config: f.configOf(c, tags, reserved)}
 	if t, err := time.Parse("2006-01-02T15:04:05.000-0700", aws.ToString(c.LastModified)); err == nil {
 		r.Created = t
 	}

@@ -27,11 +27,8 @@ func (f *function) Get(ctx context.Context) (*driver.State, error) {
 	if err != nil {
 		return nil, err
 	}
-	var reserved *int32
-	if out.Concurrency != nil {
-		reserved = out.Concurrency.ReservedConcurrentExecutions
-	}
-	st := &driver.State{Name: f.name, Config: configOf(out.Configuration, out.Tags, reserved),
+	reserved := reservedOf(out)
+	st := &driver.State{Name: f.name, Config: f.configOf(out.Configuration, out.Tags, reserved),
 		ETag: aws.ToString(out.Configuration.RevisionId), Routes: map[string]*driver.Route{}}
 	aliases, err := f.listAliases(ctx)
 	if err != nil {
@@ -95,9 +92,15 @@ func (f *function) ListRevisions(ctx context.Context) ([]*driver.Revision, error
 	if err != nil {
 		return nil, err
 	}
+	fn, err := do(ctx, f, "GetFunction", func(ctx context.Context) (*lambda.GetFunctionOutput, error) {
+		return f.client.GetFunction(ctx, &lambda.GetFunctionInput{FunctionName: aws.String(f.name)})
+	})
+	if err != nil {
+		return nil, err
+	}
 	out := make([]*driver.Revision, len(vs))
 	for i := range vs {
-		out[i] = revisionOf(&vs[i])
+		out[i] = f.revisionOf(&vs[i], fn.Tags, reservedOf(fn))
 	}
 	return out, nil
 }
@@ -301,4 +304,11 @@ func (f *function) Metrics(ctx context.Context, q *driver.MetricsQuery) (*driver
 		}
 	}
 	return &driver.Metrics{Invocations: int64(sums["m0"]), Errors: int64(sums["m1"]), Throttles: int64(sums["m2"])}, nil
+}
+
+func reservedOf(o *lambda.GetFunctionOutput) *int32 {
+	if o == nil || o.Concurrency == nil {
+		return nil
+	}
+	return o.Concurrency.ReservedConcurrentExecutions
 }

@@ -1,0 +1,456 @@
+package localprovider
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"os"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/updraft-dev/updraft/provider/driver"
+	"github.com/updraft-dev/updraft/trigger"
+)
+
+// localFunction is the driver.Function of one local function.
+type localFunction struct {
+	h       *Host
+	name    string
+	caps    driver.Capabilities
+	onClose func()
+	once    sync.Once
+}
+
+func (l *localFunction) Name() string                      { return l.name }
+func (l *localFunction) Capabilities() driver.Capabilities { return l.caps }
+func (l *localFunction) ErrorCode(err error) driver.ErrorCode {
+	return driver.CodeOf(err)
+}
+
+// As converts i to **Host.
+func (l *localFunction) As(i any) bool {
+	if p, ok := i.(**Host); ok && p != nil {
+		*p = l.h
+		return true
+	}
+	return false
+}
+
+func (l *localFunction) ErrorAs(error, any) bool { return false }
+
+func (l *localFunction) Close() error {
+	l.once.Do(func() {
+		if l.onClose != nil {
+			l.onClose()
+		}
+	})
+	return nil
+}
+
+func (l *localFunction) notFound() error {
+	return driver.NewError(driver.NotFound, fmt.Sprintf("function %s does not exist in %s: Apply a spec to create it", l.name, l.h.dir))
+}
+
+// begin takes the function's control lock, in this process and across
+// processes sharing the state directory.
+func (l *localFunction) begin(ctx context.Context) (*fnRuntime, func(), error) {
+	fr, err := l.h.runtime(l.name)
+	if err != nil {
+		return nil, nil, err
+	}
+	fr.ctl.Lock()
+	unlockFile, err := lockFile(filepath.Join(l.h.dir, "functions", "."+l.name+".lock"))
+	if err != nil {
+		fr.ctl.Unlock()
+		return nil, nil, driver.NewError(driver.Internal, fmt.Sprintf("locking %s: %v", l.name, err))
+	}
+	if err := ctx.Err(); err != nil {
+		unlockFile()
+		fr.ctl.Unlock()
+		return nil, nil, err
+	}
+	return fr, func() { unlockFile(); fr.ctl.Unlock() }, nil
+}
+
+func (l *localFunction) Get(ctx context.Context) (*driver.State, error) {
+	fr, err := l.h.runtime(l.name)
+	if err != nil {
+		return nil, err
+	}
+	m, err := l.h.loadMeta(l.name)
+	if err != nil {
+		return nil, err
+	}
+	if m == nil {
+		return nil, l.notFound()
+	}
+	fr.sync(m)
+	return l.state(fr, m)
+}
+
+func (l *localFunction) state(fr *fnRuntime, m *fnMeta) (*driver.State, error) {
+	s := &driver.State{Name: m.Name, Config: cloneConfig(m.Config), ETag: m.ETag, Routes: map[string]*driver.Route{}}
+	for name, r := range m.Routes {
+		rt := &driver.Route{Name: name, Traffic: r.Traffic, ETag: r.ETag}
+		if r.Marker != nil {
+			mk := *r.Marker
+			rt.Marker = &mk
+		}
+		if r.Provisioned > 0 {
+			rt.Provisioned = fr.provisionedStatus(name, r.Provisioned)
+		}
+		s.Routes[name] = rt
+	}
+	ts, err := m.triggers()
+	if err != nil {
+		return nil, driver.NewError(driver.Internal, err.Error())
+	}
+	if len(ts) > 0 {
+		s.Triggers = ts
+	}
+	for _, t := range ts {
+		if t.Kind() == trigger.KindHTTP {
+			s.Endpoint = l.h.URL(l.name)
+		}
+	}
+	return s, nil
+}
+
+func cloneConfig(c driver.Config) driver.Config {
+	c.Env = maps.Clone(c.Env)
+	c.Secrets = maps.Clone(c.Secrets)
+	c.Labels = maps.Clone(c.Labels)
+	if c.MaxConcurrency != nil {
+		v := *c.MaxConcurrency
+		c.MaxConcurrency = &v
+	}
+	return c
+}
+
+func emptyToNil(m map[string]string) map[string]string {
+	if len(m) == 0 {
+		return nil
+	}
+	return maps.Clone(m)
+}
+
+// desired is the configuration live would have after applying s.
+func desired(live driver.Config, s *driver.Spec) driver.Config {
+	c := cloneConfig(live)
+	c.Runtime, c.Entrypoint, c.MemoryMB, c.Timeout = s.Runtime, s.Entrypoint, s.MemoryMB, s.Timeout
+	c.Architecture, c.Tracing, c.LogFormat, c.Identity = s.Architecture, s.Tracing, s.LogFormat, s.Identity
+	if s.Bundle != nil {
+		c.CodeDigest, c.CodeSize = s.Bundle.Digest, s.Bundle.Size
+	}
+	if s.Env != nil {
+		c.Env = emptyToNil(s.Env)
+	}
+	if s.Secrets != nil {
+		c.Secrets = emptyToNil(s.Secrets)
+	}
+	if s.Labels != nil {
+		c.Labels = emptyToNil(s.Labels)
+	}
+	if s.Concurrency.Max != nil {
+		v := *s.Concurrency.Max
+		c.MaxConcurrency = &v
+	}
+	return c
+}
+
+func sameConfig(a, b driver.Config) bool {
+	a.Env, b.Env = emptyToNil(a.Env), emptyToNil(b.Env)
+	a.Secrets, b.Secrets = emptyToNil(a.Secrets), emptyToNil(b.Secrets)
+	a.Labels, b.Labels = emptyToNil(a.Labels), emptyToNil(b.Labels)
+	return reflect.DeepEqual(a, b)
+}
+
+func (l *localFunction) Apply(ctx context.Context, s *driver.Spec, opts *driver.ApplyOptions) (*driver.ApplyResult, error) {
+	if opts.BeforeApply != nil {
+		// local has no native request; asFunc never converts.
+		if err := opts.BeforeApply(func(any) bool { return false }); err != nil {
+			return nil, err
+		}
+	}
+	fr, unlock, err := l.begin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	res, m, err := l.apply(ctx, s, opts)
+	unlock()
+	if err != nil {
+		return nil, err
+	}
+	fr.sync(m)
+	if p := s.Concurrency.Provisioned; p != nil && *p > 0 {
+		if err := fr.waitProvisioned(ctx, s.Route); err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (l *localFunction) apply(ctx context.Context, s *driver.Spec, opts *driver.ApplyOptions) (*driver.ApplyResult, *fnMeta, error) {
+	res := &driver.ApplyResult{}
+	m, err := l.h.loadMeta(l.name)
+	if err != nil {
+		return nil, nil, err
+	}
+	if m != nil && opts.IfMatch != "" && opts.IfMatch != m.ETag {
+		return nil, nil, driver.NewError(driver.FailedPrecondition, fmt.Sprintf("function %s changed since it was read (etag %s, now %s)", l.name, opts.IfMatch, m.ETag))
+	}
+	if m == nil {
+		if s.Bundle == nil {
+			return nil, nil, driver.NewError(driver.InvalidArgument, fmt.Sprintf("function %s does not exist and the spec has no code: set Spec.Code to create it", l.name))
+		}
+		m = &fnMeta{Name: l.name, NextRev: 1, Routes: map[string]*routeMeta{}}
+		res.Created = true
+	}
+	live := m.Config
+	want := desired(live, s)
+	if s.Bundle != nil && (res.Created || s.Bundle.Digest != live.CodeDigest) {
+		if _, err := l.h.unpack(s.Bundle, entrypoint(want)); err != nil {
+			return nil, nil, err
+		}
+		if err := ctx.Err(); err != nil {
+			return nil, nil, err
+		}
+		res.UploadedBytes = s.Bundle.Size
+	}
+	if res.Created || !sameConfig(live, want) {
+		m.Config = cloneConfig(want)
+		m.ETag = newETag()
+		res.Changed = true
+	}
+
+	if opts.Publish {
+		var newest *driver.Revision
+		if n := len(m.Revisions); n > 0 {
+			newest = m.Revisions[n-1]
+		}
+		if newest == nil || !sameConfig(newest.Config, m.Config) {
+			newest = &driver.Revision{ID: fmt.Sprint(m.NextRev), CodeDigest: m.Config.CodeDigest, Created: time.Now().UTC(), Config: cloneConfig(m.Config)}
+			m.NextRev++
+			m.Revisions = append(m.Revisions, newest)
+			res.Published = true
+		}
+		r := *newest
+		r.Config = cloneConfig(r.Config)
+		res.Revision = &r
+	}
+
+	dirty := false
+	r := m.Routes[s.Route]
+	needsRoute := len(s.Triggers) > 0 || (s.Concurrency.Provisioned != nil && *s.Concurrency.Provisioned > 0)
+	if r == nil {
+		switch {
+		case res.Revision != nil:
+			r = &routeMeta{Name: s.Route, Traffic: driver.Traffic{Stable: res.Revision.ID}, ETag: newETag()}
+			m.Routes[s.Route] = r
+			dirty = true
+		case needsRoute:
+			return nil, nil, driver.NewError(driver.FailedPrecondition, fmt.Sprintf("route %s of %s does not exist, so triggers and provisioned concurrency have nothing to attach to: apply with Publish", s.Route, l.name))
+		}
+	}
+	if s.Triggers != nil {
+		cur, err := m.triggers()
+		if err != nil {
+			return nil, nil, driver.NewError(driver.Internal, err.Error())
+		}
+		if !sameTriggers(cur, s.Triggers) {
+			st, err := storeTriggers(s.Triggers)
+			if err != nil {
+				return nil, nil, driver.NewError(driver.InvalidArgument, fmt.Sprintf("encoding triggers: %v", err))
+			}
+			m.Triggers = st
+			res.Changed = true
+		}
+		if len(s.Triggers) > 0 && m.TriggerRoute != s.Route {
+			m.TriggerRoute = s.Route
+			res.Changed = true
+		}
+	}
+	if p := s.Concurrency.Provisioned; p != nil && r != nil && *p != r.Provisioned {
+		r.Provisioned = *p
+		r.ETag = newETag()
+		res.Changed = true
+	}
+	if res.Created || res.Changed || res.Published || dirty {
+		if err := l.h.saveMeta(m); err != nil {
+			return nil, nil, err
+		}
+	}
+	return res, m, nil
+}
+
+func sameTriggers(a, b []trigger.Trigger) bool {
+	am, bm := map[string]trigger.Trigger{}, map[string]trigger.Trigger{}
+	for _, t := range a {
+		am[t.TriggerKey()] = t
+	}
+	for _, t := range b {
+		bm[t.TriggerKey()] = t
+	}
+	return reflect.DeepEqual(am, bm)
+}
+
+func (l *localFunction) ListRevisions(ctx context.Context) ([]*driver.Revision, error) {
+	m, err := l.h.loadMeta(l.name)
+	if err != nil {
+		return nil, err
+	}
+	if m == nil {
+		return nil, l.notFound()
+	}
+	out := make([]*driver.Revision, len(m.Revisions))
+	for i, r := range m.Revisions {
+		cp := *r
+		cp.Config = cloneConfig(r.Config)
+		out[i] = &cp
+	}
+	return out, nil
+}
+
+// mutate runs fn on the function's metadata under the control lock and
+// saves it when fn succeeds.
+func (l *localFunction) mutate(ctx context.Context, fn func(m *fnMeta) error) error {
+	fr, unlock, err := l.begin(ctx)
+	if err != nil {
+		return err
+	}
+	m, err := l.h.loadMeta(l.name)
+	if err == nil && m == nil {
+		err = l.notFound()
+	}
+	if err == nil {
+		err = fn(m)
+	}
+	if err == nil {
+		err = l.h.saveMeta(m)
+	}
+	unlock()
+	if err != nil {
+		return err
+	}
+	fr.sync(m)
+	return nil
+}
+
+func (l *localFunction) SetTraffic(ctx context.Context, routeName string, t driver.Traffic, opts *driver.ConditionOptions) error {
+	return l.mutate(ctx, func(m *fnMeta) error {
+		for _, id := range []string{t.Stable, t.Candidate} {
+			if id != "" && m.revision(id) == nil {
+				return driver.NewError(driver.NotFound, fmt.Sprintf("revision %s of %s does not exist", id, l.name))
+			}
+		}
+		r := m.Routes[routeName]
+		if r == nil {
+			if opts.IfMatch != "" {
+				return driver.NewError(driver.FailedPrecondition, fmt.Sprintf("route %s of %s does not exist, so etag %s cannot match", routeName, l.name, opts.IfMatch))
+			}
+			r = &routeMeta{Name: routeName}
+			m.Routes[routeName] = r
+		} else if opts.IfMatch != "" && opts.IfMatch != r.ETag {
+			return driver.NewError(driver.FailedPrecondition, fmt.Sprintf("route %s of %s changed since it was read (etag %s, now %s)", routeName, l.name, opts.IfMatch, r.ETag))
+		}
+		r.Traffic = t
+		r.ETag = newETag()
+		return nil
+	})
+}
+
+func (l *localFunction) SetMarker(ctx context.Context, routeName string, mk *driver.Marker, opts *driver.ConditionOptions) error {
+	return l.mutate(ctx, func(m *fnMeta) error {
+		r := m.Routes[routeName]
+		if r == nil {
+			return driver.NewError(driver.NotFound, fmt.Sprintf("route %s of %s does not exist", routeName, l.name))
+		}
+		if opts.IfMatch != "" && opts.IfMatch != r.ETag {
+			return driver.NewError(driver.FailedPrecondition, fmt.Sprintf("route %s of %s changed since it was read (etag %s, now %s)", routeName, l.name, opts.IfMatch, r.ETag))
+		}
+		if mk == nil {
+			r.Marker = nil
+		} else {
+			cp := *mk
+			r.Marker = &cp
+		}
+		r.ETag = newETag()
+		return nil
+	})
+}
+
+func (l *localFunction) DeleteRevision(ctx context.Context, id string) error {
+	err := l.mutate(ctx, func(m *fnMeta) error {
+		i := slices.IndexFunc(m.Revisions, func(r *driver.Revision) bool { return r.ID == id })
+		if i < 0 {
+			return driver.NewError(driver.NotFound, fmt.Sprintf("revision %s of %s does not exist", id, l.name))
+		}
+		for _, name := range slices.Sorted(maps.Keys(m.Routes)) {
+			r := m.Routes[name]
+			if r.Traffic.Stable == id || r.Traffic.Candidate == id {
+				return driver.NewError(driver.FailedPrecondition, fmt.Sprintf("revision %s of %s serves route %s: shift its traffic away first", id, l.name, name))
+			}
+		}
+		m.Revisions = slices.Delete(m.Revisions, i, i+1)
+		return nil
+	})
+	if err == nil {
+		l.h.gcCode()
+	}
+	return err
+}
+
+func (l *localFunction) Delete(ctx context.Context) error {
+	fr, unlock, err := l.begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	m, err := l.h.loadMeta(l.name)
+	if err != nil {
+		return err
+	}
+	if m == nil {
+		return l.notFound()
+	}
+	fr.stopAll()
+	if err := os.RemoveAll(l.h.fnDir(l.name)); err != nil {
+		return driver.NewError(driver.Internal, fmt.Sprintf("deleting %s: %v", l.h.fnDir(l.name), err))
+	}
+	fr.sync(nil)
+	l.h.gcCode()
+	return nil
+}
+
+func (l *localFunction) Invoke(ctx context.Context, req *driver.InvokeRequest) (*driver.InvokeResult, error) {
+	fr, err := l.h.runtime(l.name)
+	if err != nil {
+		return nil, err
+	}
+	if fr.view() == nil {
+		m, err := l.h.loadMeta(l.name)
+		if err != nil {
+			return nil, err
+		}
+		if m == nil {
+			return nil, l.notFound()
+		}
+		fr.sync(m)
+	}
+	return fr.invoke(ctx, req)
+}
+
+func (l *localFunction) Metrics(ctx context.Context, q *driver.MetricsQuery) (*driver.Metrics, error) {
+	fr, err := l.h.runtime(l.name)
+	if err != nil {
+		return nil, err
+	}
+	if _, size := l.h.metaStamp(l.name); size < 0 {
+		return nil, l.notFound()
+	}
+	m := fr.rec.metrics(q)
+	return &m, nil
+}

@@ -1,0 +1,309 @@
+package localprovider
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/updraft-dev/updraft/provider/driver"
+)
+
+// idGen makes UUID-shaped request ids: a random per-host prefix and a counter.
+type idGen struct {
+	prefix [19]byte // "xxxxxxxx-xxxx-4xxx-"
+	n      atomic.Uint64
+}
+
+func (g *idGen) init() {
+	var r [8]byte
+	rand.Read(r[:])
+	h := hex.EncodeToString(r[:])
+	copy(g.prefix[:], h[:8]+"-"+h[8:12]+"-4"+h[13:16]+"-")
+}
+
+const hexDigits = "0123456789abcdef"
+
+func (g *idGen) next() string {
+	n := g.n.Add(1)
+	var b [36]byte
+	copy(b[:], g.prefix[:])
+	// 4 hex, '-', 12 hex: 16 hex digits of n, with the variant nibble set.
+	var d [16]byte
+	for i := 15; i >= 0; i-- {
+		d[i] = hexDigits[n&15]
+		n >>= 4
+	}
+	d[0] = hexDigits[8|(d[0]&3)]
+	copy(b[19:23], d[:4])
+	b[23] = '-'
+	copy(b[24:], d[4:])
+	return string(b[:])
+}
+
+func traceID(reqID string, now time.Time) string {
+	// Root=1-{8 hex epoch seconds}-{24 hex}, as X-Ray ids are shaped.
+	var b []byte
+	b = append(b, "Root=1-"...)
+	b = strconv.AppendUint(b, uint64(now.Unix())&0xffffffff, 16)
+	b = append(b, '-')
+	for i := 0; i < len(reqID) && len(b) < 7+8+1+24; i++ {
+		if reqID[i] != '-' {
+			b = append(b, reqID[i])
+		}
+	}
+	b = append(b, ";Sampled=0"...)
+	return string(b)
+}
+
+// outcome is how one invocation ended.
+type outcome struct {
+	status  Status
+	payload []byte
+	errType string
+	detail  string // for the client when the platform ended it
+}
+
+// runLambda sends inv to a Runtime API instance and waits for its
+// response, its timeout, its crash or the caller's cancellation. It
+// returns the instance to the pool or leaves it killed.
+func (fr *fnRuntime) runLambda(ctx context.Context, in *instance, inv *invocation) outcome {
+	rp := in.rp
+	in.work <- inv
+	t := time.NewTimer(rp.timeout)
+	defer t.Stop()
+	var o outcome
+	select {
+	case r := <-inv.done:
+		o = resultOutcome(r)
+	case <-t.C:
+		why := fmt.Sprintf("Task timed out after %.2f seconds", rp.timeout.Seconds())
+		in.kill(why)
+		o = outcome{status: StatusTimeout, errType: "Sandbox.Timedout", detail: why}
+	case <-in.dead:
+		select {
+		case r := <-inv.done:
+			o = resultOutcome(r)
+		default:
+			o = outcome{status: StatusCrash, errType: "Runtime.ExitError", detail: in.crashDetail()}
+		}
+		return o
+	case <-ctx.Done():
+		in.kill("its caller went away (" + ctx.Err().Error() + ")")
+		return outcome{status: StatusCanceled, errType: "Canceled", detail: ctx.Err().Error()}
+	}
+	if o.status == StatusOK || o.status == StatusError {
+		if o.errType == "Runtime.InitError" {
+			in.kill("its runtime reported an init error")
+		} else {
+			fr.release(in)
+		}
+	}
+	return o
+}
+
+func resultOutcome(r invResult) outcome {
+	if r.errType != "" {
+		return outcome{status: StatusError, payload: r.payload, errType: r.errType}
+	}
+	return outcome{status: StatusOK, payload: r.payload}
+}
+
+func (in *instance) crashDetail() string {
+	<-in.dead
+	msg := fmt.Sprintf("the instance process exited during the invocation (%v)", in.exitErr)
+	if r := in.reason.Load(); r != nil {
+		msg = "the instance was killed: " + *r
+	}
+	return msg
+}
+
+// newInvocation prepares a Runtime API invocation.
+func (fr *fnRuntime) newInvocation(rp *revPool, arn string, payload []byte) *invocation {
+	now := time.Now()
+	id := fr.h.ids.next()
+	return &invocation{id: id, payload: payload, deadline: now.Add(rp.timeout), arn: arn,
+		trace: traceID(id, now), done: make(chan invResult, 1)}
+}
+
+// record adds one invocation to the function's records.
+func (fr *fnRuntime) record(rp *revPool, route, id string, start time.Time, in *instance, cold bool, st Status) {
+	dur := time.Since(start)
+	r := Invocation{RequestID: id, Start: start, Revision: rp.id, Route: route, Status: st, MemoryMB: rp.memMB}
+	if cold && in != nil {
+		r.ColdStart = true
+		r.InitDuration = in.initDur
+		dur -= in.initDur
+	}
+	if st != StatusThrottled {
+		r.Duration = max(dur, 0)
+		// Lambda bills the duration rounded up to the millisecond, plus
+		// the init phase of a cold start on custom (provided) runtimes.
+		r.BilledDuration = roundUpMs(r.Duration + r.InitDuration)
+	}
+	fr.rec.add(r)
+}
+
+func roundUpMs(d time.Duration) time.Duration {
+	if d <= 0 {
+		return 0
+	}
+	return (d + time.Millisecond - 1) / time.Millisecond * time.Millisecond
+}
+
+// invoke runs one direct invocation (driver.Function.Invoke).
+func (fr *fnRuntime) invoke(ctx context.Context, req *driver.InvokeRequest) (*driver.InvokeResult, error) {
+	v := fr.view()
+	if v == nil {
+		return nil, driver.NewError(driver.NotFound, fmt.Sprintf("function %s does not exist", fr.name))
+	}
+	var rp *revPool
+	route, arn := req.Route, ""
+	if req.Revision != "" {
+		rp = v.revs[req.Revision]
+		if rp == nil {
+			return nil, driver.NewError(driver.NotFound, fmt.Sprintf("revision %s of %s does not exist", req.Revision, fr.name))
+		}
+		route, arn = "", fr.arn+req.Revision
+	} else {
+		rv := v.routes[req.Route]
+		if rv == nil {
+			return nil, driver.NewError(driver.NotFound, fmt.Sprintf("route %s of %s does not exist: apply with Publish or SetTraffic first", req.Route, fr.name))
+		}
+		rp, arn = rv.pick(), rv.invokedARNFor
+	}
+	payload := req.Payload
+	if len(payload) == 0 {
+		payload = []byte("{}")
+	}
+	if len(payload) > maxPayload {
+		return nil, driver.NewError(driver.InvalidArgument, fmt.Sprintf("payload of %d bytes is over the 6 MB limit", len(payload)))
+	}
+	start := time.Now()
+	in, cold, err := fr.acquire(ctx, rp)
+	if err != nil {
+		return nil, fr.acquireFailed(ctx, rp, route, start, err)
+	}
+	res := &driver.InvokeResult{Revision: rp.id}
+	var o outcome
+	id := ""
+	if in.proto.Load() == protoHTTP {
+		id = fr.h.ids.next()
+		o = fr.postHTTP(ctx, in, id, payload)
+	} else {
+		inv := fr.newInvocation(rp, arn, payload)
+		id = inv.id
+		o = fr.runLambda(ctx, in, inv)
+	}
+	fr.record(rp, route, id, start, in, cold, o.status)
+	res.Duration = time.Since(start)
+	switch o.status {
+	case StatusOK:
+		res.Payload = o.payload
+	case StatusError:
+		res.Payload, res.FunctionError = o.payload, o.errType
+	case StatusCanceled:
+		return nil, ctx.Err()
+	default:
+		res.FunctionError = "Unhandled"
+		res.Payload = errorPayload(o.errType, o.detail)
+	}
+	return res, nil
+}
+
+// acquireFailed records and converts an acquire error.
+func (fr *fnRuntime) acquireFailed(ctx context.Context, rp *revPool, route string, start time.Time, err error) error {
+	var te *throttledError
+	var ie *initError
+	switch {
+	case errors.As(err, &te):
+		if !te.stopped {
+			fr.record(rp, route, "", start, nil, false, StatusThrottled)
+			return driver.NewError(driver.ResourceExhausted, err.Error())
+		}
+		return driver.NewError(driver.FailedPrecondition, err.Error())
+	case errors.As(err, &ie):
+		fr.record(rp, route, "", start, nil, false, StatusInitError)
+		return driver.NewError(driver.Internal, err.Error())
+	}
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	return err
+}
+
+func errorPayload(typ, msg string) []byte {
+	var b []byte
+	b = append(b, `{"errorMessage":`...)
+	b = appendJSONString(b, msg)
+	b = append(b, `,"errorType":`...)
+	b = appendJSONString(b, typ)
+	return append(b, '}')
+}
+
+// postHTTP runs a direct invocation on an HTTP-protocol instance: a POST
+// of the payload to "/".
+func (fr *fnRuntime) postHTTP(ctx context.Context, in *instance, id string, payload []byte) outcome {
+	req, _ := http.NewRequest(http.MethodPost, in.base+"/", bytes.NewReader(payload))
+	req.Header["Content-Type"] = []string{"application/json"}
+	req.Header["X-Request-Id"] = []string{id}
+	resp, o := fr.roundTrip(ctx, in, req)
+	if resp == nil {
+		return o
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxPayload+1))
+	resp.Body.Close()
+	if err != nil || len(body) > maxPayload {
+		in.kill("its response could not be read")
+		return outcome{status: StatusCrash, errType: "Runtime.ExitError", detail: in.crashDetail()}
+	}
+	fr.release(in)
+	if resp.StatusCode >= 500 {
+		return outcome{status: StatusError, errType: "Unhandled", payload: body}
+	}
+	return outcome{status: StatusOK, payload: body}
+}
+
+// roundTrip sends req to an HTTP-protocol instance within the revision's
+// timeout. On failure the instance is killed and the outcome says why;
+// on success the caller reads the body and then releases the instance.
+func (fr *fnRuntime) roundTrip(ctx context.Context, in *instance, req *http.Request) (*http.Response, outcome) {
+	rp := in.rp
+	tctx, cancel := context.WithTimeout(ctx, rp.timeout)
+	resp, err := fr.h.tr.RoundTrip(req.WithContext(tctx))
+	if err == nil {
+		resp.Body = &cancelBody{ReadCloser: resp.Body, cancel: cancel}
+		return resp, outcome{}
+	}
+	timedOut := errors.Is(tctx.Err(), context.DeadlineExceeded)
+	cancel()
+	switch {
+	case ctx.Err() != nil && !timedOut:
+		in.kill("its caller went away (" + ctx.Err().Error() + ")")
+		return nil, outcome{status: StatusCanceled, errType: "Canceled", detail: ctx.Err().Error()}
+	case timedOut:
+		why := fmt.Sprintf("Task timed out after %.2f seconds", rp.timeout.Seconds())
+		in.kill(why)
+		return nil, outcome{status: StatusTimeout, errType: "Sandbox.Timedout", detail: why}
+	}
+	in.kill("its HTTP server failed: " + err.Error())
+	return nil, outcome{status: StatusCrash, errType: "Runtime.ExitError", detail: in.crashDetail()}
+}
+
+type cancelBody struct {
+	io.ReadCloser
+	cancel context.CancelFunc
+}
+
+func (b *cancelBody) Close() error {
+	err := b.ReadCloser.Close()
+	b.cancel()
+	return err
+}

@@ -1,0 +1,465 @@
+package localprovider
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+)
+
+// serveGateway routes /NAME[:QUALIFIER]/PATH to function NAME's HTTP
+// trigger: its route, or the route or revision QUALIFIER.
+func (h *Host) serveGateway(w http.ResponseWriter, r *http.Request) {
+	p := r.URL.Path
+	if len(p) < 2 {
+		gatewayError(w, http.StatusNotFound, "no function in the path: request /NAME/ for function NAME's HTTP trigger")
+		return
+	}
+	seg, rest := p[1:], "/"
+	if i := strings.IndexByte(seg, '/'); i >= 0 {
+		seg, rest = seg[:i], seg[i:]
+	}
+	name, qual := seg, ""
+	if i := strings.IndexByte(seg, ':'); i >= 0 {
+		name, qual = seg[:i], seg[i+1:]
+	}
+	fr, v := h.lookup(name)
+	if v == nil {
+		gatewayError(w, http.StatusNotFound, fmt.Sprintf("function %s does not exist in %s", name, h.dir))
+		return
+	}
+	if v.httpRoute == "" {
+		gatewayError(w, http.StatusNotFound, fmt.Sprintf("function %s has no HTTP trigger: add trigger.HTTP{Key: \"web\"} to its Spec and apply it", name))
+		return
+	}
+	var rp *revPool
+	route := v.httpRoute
+	arn := ""
+	if qual != "" {
+		if rv := v.routes[qual]; rv != nil {
+			route, rp, arn = qual, rv.pick(), rv.invokedARNFor
+		} else if rp = v.revs[qual]; rp != nil {
+			route, arn = "", fr.arn+qual
+		} else {
+			gatewayError(w, http.StatusNotFound, fmt.Sprintf("function %s has no route or revision %q", name, qual))
+			return
+		}
+	} else {
+		rv := v.routes[route]
+		if rv == nil {
+			gatewayError(w, http.StatusNotFound, fmt.Sprintf("route %s of function %s does not exist: publish a revision", route, name))
+			return
+		}
+		rp, arn = rv.pick(), rv.invokedARNFor
+	}
+	fr.serveHTTP(w, r, rp, route, arn, rest)
+}
+
+func gatewayError(w http.ResponseWriter, code int, msg string) {
+	h := w.Header()
+	h["Content-Type"] = []string{"text/plain; charset=utf-8"}
+	h["X-Content-Type-Options"] = []string{"nosniff"}
+	w.WriteHeader(code)
+	io.WriteString(w, msg)
+	io.WriteString(w, "\n")
+}
+
+// serveHTTP runs one HTTP trigger request on rp.
+func (fr *fnRuntime) serveHTTP(w http.ResponseWriter, r *http.Request, rp *revPool, route, arn, path string) {
+	start := time.Now()
+	ctx := r.Context()
+	in, cold, err := fr.acquire(ctx, rp)
+	if err != nil {
+		var te *throttledError
+		code := http.StatusBadGateway
+		switch {
+		case errors.As(err, &te) && !te.stopped:
+			code = http.StatusTooManyRequests
+		case errors.As(err, &te):
+			code = http.StatusServiceUnavailable
+		}
+		err = fr.acquireFailed(ctx, rp, route, start, err)
+		if ctx.Err() != nil {
+			return
+		}
+		w.Header()["X-Updraft-Revision"] = []string{rp.id}
+		gatewayError(w, code, err.Error())
+		return
+	}
+	hd := w.Header()
+	hd["X-Updraft-Revision"] = []string{rp.id}
+	if cold {
+		hd["X-Updraft-Init-Duration"] = []string{in.initDur.String()}
+	}
+	var o outcome
+	var id string
+	if in.proto.Load() == protoHTTP {
+		id = fr.h.ids.next()
+		o = fr.proxyHTTP(ctx, w, r, in, id, path)
+	} else {
+		body, err := readBody(r, maxPayload)
+		if err != nil {
+			fr.release(in)
+			gatewayError(w, http.StatusRequestEntityTooLarge, "request body over the 6 MB payload limit")
+			return
+		}
+		id = fr.h.ids.next()
+		buf := eventBufs.Get().(*[]byte)
+		ev := appendEvent((*buf)[:0], r, path, body, id, fr.name, start)
+		inv := &invocation{id: id, payload: ev, deadline: start.Add(rp.timeout), arn: arn, trace: traceID(id, start), done: make(chan invResult, 1)}
+		o = fr.runLambda(ctx, in, inv)
+		if o.status != StatusCrash && o.status != StatusTimeout && o.status != StatusCanceled {
+			*buf = ev
+			eventBufs.Put(buf)
+		}
+		writeLambdaResponse(w, id, o, fr.name, rp.id)
+	}
+	fr.record(rp, route, id, start, in, cold, o.status)
+}
+
+var eventBufs = sync.Pool{New: func() any { b := make([]byte, 0, 2048); return &b }}
+
+// writeLambdaResponse maps a function URL (payload format 2.0) response
+// back to HTTP.
+func writeLambdaResponse(w http.ResponseWriter, id string, o outcome, name, rev string) {
+	h := w.Header()
+	h["X-Amzn-Requestid"] = []string{id}
+	switch o.status {
+	case StatusOK:
+	case StatusError:
+		h["X-Amz-Function-Error"] = []string{o.errType}
+		h["Content-Type"] = []string{"application/json"}
+		w.WriteHeader(http.StatusBadGateway)
+		w.Write(o.payload)
+		return
+	case StatusTimeout:
+		gatewayError(w, http.StatusGatewayTimeout, fmt.Sprintf("%s: function %s revision %s was killed at its timeout (raise Spec.Timeout or make it faster); the next request starts a fresh instance", o.detail, name, rev))
+		return
+	case StatusCanceled:
+		return
+	default:
+		gatewayError(w, http.StatusBadGateway, fmt.Sprintf("function %s revision %s failed (%s): %s; the next request starts a fresh instance", name, rev, o.errType, o.detail))
+		return
+	}
+	p := bytes.TrimSpace(o.payload)
+	if len(p) > 0 && p[0] == '{' && bytes.Contains(p, []byte(`"statusCode"`)) {
+		var resp struct {
+			StatusCode        int                 `json:"statusCode"`
+			Headers           map[string]string   `json:"headers"`
+			MultiValueHeaders map[string][]string `json:"multiValueHeaders"`
+			Cookies           []string            `json:"cookies"`
+			Body              string              `json:"body"`
+			IsBase64Encoded   bool                `json:"isBase64Encoded"`
+		}
+		if err := json.Unmarshal(p, &resp); err == nil && resp.StatusCode != 0 {
+			for k, v := range resp.Headers {
+				h.Set(k, v)
+			}
+			for k, vs := range resp.MultiValueHeaders {
+				for _, v := range vs {
+					h.Add(k, v)
+				}
+			}
+			for _, c := range resp.Cookies {
+				h.Add("Set-Cookie", c)
+			}
+			body := []byte(resp.Body)
+			if resp.IsBase64Encoded {
+				if b, err := base64.StdEncoding.DecodeString(resp.Body); err == nil {
+					body = b
+				}
+			}
+			if _, ok := h["Content-Type"]; !ok {
+				h["Content-Type"] = []string{"application/json"}
+			}
+			h["Content-Length"] = []string{strconv.Itoa(len(body))}
+			w.WriteHeader(resp.StatusCode)
+			w.Write(body)
+			return
+		}
+	}
+	// Any other JSON is the body of a 200 application/json response.
+	h["Content-Type"] = []string{"application/json"}
+	h["Content-Length"] = []string{strconv.Itoa(len(o.payload))}
+	w.WriteHeader(http.StatusOK)
+	w.Write(o.payload)
+}
+
+// proxyHTTP forwards a request to an HTTP-protocol instance.
+func (fr *fnRuntime) proxyHTTP(ctx context.Context, w http.ResponseWriter, r *http.Request, in *instance, id, path string) outcome {
+	u := in.base + path
+	if r.URL.RawQuery != "" {
+		u += "?" + r.URL.RawQuery
+	}
+	var body io.Reader = r.Body
+	if r.ContentLength == 0 {
+		body = http.NoBody
+	}
+	out, err := http.NewRequest(r.Method, u, body)
+	if err != nil {
+		fr.release(in)
+		gatewayError(w, http.StatusBadRequest, "bad request: "+err.Error())
+		return outcome{status: StatusError, errType: "BadRequest"}
+	}
+	out.ContentLength = r.ContentLength
+	for k, vs := range r.Header {
+		if hopHeader(k) {
+			continue
+		}
+		out.Header[k] = vs
+	}
+	out.Header["X-Request-Id"] = []string{id}
+	out.Header["X-Forwarded-For"] = []string{clientIP(r)}
+	out.Host = r.Host
+	resp, o := fr.roundTrip(ctx, in, out)
+	if resp == nil {
+		switch o.status {
+		case StatusTimeout:
+			gatewayError(w, http.StatusGatewayTimeout, fmt.Sprintf("%s: function %s revision %s was killed at its timeout (raise Spec.Timeout or make it faster); the next request starts a fresh instance", o.detail, fr.name, in.rp.id))
+		case StatusCrash:
+			gatewayError(w, http.StatusBadGateway, fmt.Sprintf("function %s revision %s failed: %s; the next request starts a fresh instance", fr.name, in.rp.id, o.detail))
+		}
+		return o
+	}
+	h := w.Header()
+	for k, vs := range resp.Header {
+		if hopHeader(k) {
+			continue
+		}
+		h[k] = vs
+	}
+	w.WriteHeader(resp.StatusCode)
+	_, err = io.Copy(w, resp.Body)
+	resp.Body.Close()
+	if err != nil && ctx.Err() == nil {
+		in.kill("its response broke off: " + err.Error())
+		return outcome{status: StatusCrash, errType: "Runtime.ExitError", detail: err.Error()}
+	}
+	if err != nil {
+		in.kill("its caller went away")
+		return outcome{status: StatusCanceled}
+	}
+	fr.release(in)
+	if resp.StatusCode >= 500 {
+		return outcome{status: StatusError, errType: "Unhandled"}
+	}
+	return outcome{status: StatusOK}
+}
+
+func hopHeader(k string) bool {
+	switch k {
+	case "Connection", "Keep-Alive", "Proxy-Connection", "Te", "Trailer", "Transfer-Encoding", "Upgrade", "Proxy-Authorization", "Proxy-Authenticate":
+		return true
+	}
+	return false
+}
+
+func clientIP(r *http.Request) string {
+	host := r.RemoteAddr
+	if i := strings.LastIndexByte(host, ':'); i >= 0 {
+		host = host[:i]
+	}
+	return strings.Trim(host, "[]")
+}
+
+// appendEvent appends the API Gateway v2 / function URL event (payload
+// format 2.0) for r to b.
+func appendEvent(b []byte, r *http.Request, path string, body []byte, id, name string, now time.Time) []byte {
+	b = append(b, `{"version":"2.0","routeKey":"$default","rawPath":`...)
+	b = appendJSONString(b, path)
+	b = append(b, `,"rawQueryString":`...)
+	b = appendJSONString(b, r.URL.RawQuery)
+	if cs := r.Header["Cookie"]; len(cs) > 0 {
+		b = append(b, `,"cookies":[`...)
+		first := true
+		for _, line := range cs {
+			for c := range strings.SplitSeq(line, ";") {
+				c = strings.TrimSpace(c)
+				if c == "" {
+					continue
+				}
+				if !first {
+					b = append(b, ',')
+				}
+				first = false
+				b = appendJSONString(b, c)
+			}
+		}
+		b = append(b, ']')
+	}
+	b = append(b, `,"headers":{`...)
+	first := true
+	host := false
+	for k, vs := range r.Header {
+		if k == "Cookie" {
+			continue
+		}
+		if !first {
+			b = append(b, ',')
+		}
+		first = false
+		if k == "Host" {
+			host = true
+		}
+		b = append(b, '"')
+		for i := 0; i < len(k); i++ {
+			c := k[i]
+			if 'A' <= c && c <= 'Z' {
+				c += 'a' - 'A'
+			}
+			if c == '"' || c == '\\' || c < 0x20 {
+				c = '_'
+			}
+			b = append(b, c)
+		}
+		b = append(b, `":`...)
+		if len(vs) == 1 {
+			b = appendJSONString(b, vs[0])
+		} else {
+			b = appendJSONString(b, strings.Join(vs, ","))
+		}
+	}
+	if !host {
+		if !first {
+			b = append(b, ',')
+		}
+		b = append(b, `"host":`...)
+		b = appendJSONString(b, r.Host)
+	}
+	b = append(b, '}')
+	if r.URL.RawQuery != "" {
+		if q, err := url.ParseQuery(r.URL.RawQuery); err == nil && len(q) > 0 {
+			b = append(b, `,"queryStringParameters":{`...)
+			first := true
+			for k, vs := range q {
+				if !first {
+					b = append(b, ',')
+				}
+				first = false
+				b = appendJSONString(b, k)
+				b = append(b, ':')
+				b = appendJSONString(b, strings.Join(vs, ","))
+			}
+			b = append(b, '}')
+		}
+	}
+	b = append(b, `,"requestContext":{"accountId":"anonymous","apiId":`...)
+	b = appendJSONString(b, name)
+	b = append(b, `,"domainName":`...)
+	b = appendJSONString(b, r.Host)
+	b = append(b, `,"domainPrefix":`...)
+	b = appendJSONString(b, name)
+	b = append(b, `,"http":{"method":`...)
+	b = appendJSONString(b, r.Method)
+	b = append(b, `,"path":`...)
+	b = appendJSONString(b, path)
+	b = append(b, `,"protocol":`...)
+	b = appendJSONString(b, r.Proto)
+	b = append(b, `,"sourceIp":`...)
+	b = appendJSONString(b, clientIP(r))
+	b = append(b, `,"userAgent":`...)
+	b = appendJSONString(b, r.Header.Get("User-Agent"))
+	b = append(b, `},"requestId":`...)
+	b = appendJSONString(b, id)
+	b = append(b, `,"routeKey":"$default","stage":"$default","time":"`...)
+	b = now.UTC().AppendFormat(b, "02/Jan/2006:15:04:05 -0700")
+	b = append(b, `","timeEpoch":`...)
+	b = strconv.AppendInt(b, now.UnixMilli(), 10)
+	b = append(b, '}')
+	if len(body) > 0 {
+		b = append(b, `,"body":`...)
+		if isText(r.Header.Get("Content-Type")) && utf8.Valid(body) {
+			b = appendJSONString(b, string(body))
+			b = append(b, `,"isBase64Encoded":false}`...)
+		} else {
+			b = append(b, '"')
+			b = base64.StdEncoding.AppendEncode(b, body)
+			b = append(b, `","isBase64Encoded":true}`...)
+		}
+		return b
+	}
+	return append(b, `,"isBase64Encoded":false}`...)
+}
+
+// isText reports whether a content type is sent as text in events, as
+// function URLs do.
+func isText(ct string) bool {
+	if ct == "" {
+		return true
+	}
+	mt, _, err := mime.ParseMediaType(ct)
+	if err != nil {
+		return false
+	}
+	switch {
+	case strings.HasPrefix(mt, "text/"), strings.HasSuffix(mt, "+json"), strings.HasSuffix(mt, "+xml"):
+		return true
+	}
+	switch mt {
+	case "application/json", "application/xml", "application/javascript", "application/x-www-form-urlencoded", "application/graphql":
+		return true
+	}
+	return false
+}
+
+// appendJSONString appends s as a JSON string.
+func appendJSONString(b []byte, s string) []byte {
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
+				i++
+				continue
+			}
+			b = append(b, s[start:i]...)
+			switch c {
+			case '"':
+				b = append(b, '\\', '"')
+			case '\\':
+				b = append(b, '\\', '\\')
+			case '\n':
+				b = append(b, '\\', 'n')
+			case '\r':
+				b = append(b, '\\', 'r')
+			case '\t':
+				b = append(b, '\\', 't')
+			default:
+				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&15])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			b = append(b, s[start:i]...)
+			b = append(b, `\ufffd`...)
+			i += size
+			start = i
+			continue
+		}
+		if r == '\u2028' || r == '\u2029' {
+			b = append(b, s[start:i]...)
+			b = append(b, '\\', 'u', '2', '0', '2', hexDigits[r&15])
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	b = append(b, s[start:]...)
+	return append(b, '"')
+}

@@ -1,0 +1,393 @@
+package localprovider
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// maxPayload is Lambda's synchronous request and response payload limit.
+const maxPayload = 6 << 20
+
+// instance is one function process: one request at a time, as on Lambda.
+type instance struct {
+	fr          *fnRuntime
+	rp          *revPool
+	cmd         *exec.Cmd
+	pid         int
+	provisioned bool
+	started     time.Time
+	initDur     time.Duration
+
+	// Runtime API endpoint of this instance.
+	ln  net.Listener
+	srv *http.Server
+	// port is $PORT for HTTP-protocol functions; base its URL.
+	port int
+	base string
+
+	proto     atomic.Int32
+	work      chan *invocation
+	cur       atomic.Pointer[invocation]
+	readyc    chan struct{}
+	readyOnce sync.Once
+	initErrc  chan string
+	dead      chan struct{}
+	exitErr   error
+	reason    atomic.Pointer[string] // why it was killed
+
+	// guarded by fr.mu
+	lastUsed  time.Time
+	isReady   bool
+	slotGiven bool
+}
+
+// invocation is one request handed to a Runtime API instance.
+type invocation struct {
+	id       string
+	payload  []byte
+	deadline time.Time
+	arn      string
+	trace    string
+	done     chan invResult
+	finished atomic.Bool
+}
+
+type invResult struct {
+	payload []byte
+	errType string // "" on success
+}
+
+func (inv *invocation) finish(r invResult) bool {
+	if !inv.finished.CompareAndSwap(false, true) {
+		return false
+	}
+	inv.done <- r
+	return true
+}
+
+// start launches a process for rp. The caller waits with waitInit.
+func (fr *fnRuntime) start(rp *revPool, provisioned bool) (*instance, error) {
+	if fr.h.isClosed() {
+		return nil, errors.New("the local host is closed")
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, fmt.Errorf("no loopback port for the Runtime API: %w", err)
+	}
+	in := &instance{fr: fr, rp: rp, provisioned: provisioned, ln: ln,
+		work: make(chan *invocation, 1), readyc: make(chan struct{}), initErrc: make(chan string, 1), dead: make(chan struct{})}
+	in.srv = &http.Server{Handler: in, ReadHeaderTimeout: time.Minute, ErrorLog: fr.h.srv.ErrorLog}
+	proto := rp.proto.Load()
+	env := make([]string, 0, len(rp.env)+6)
+	env = append(env, rp.env...)
+	env = append(env, "AWS_LAMBDA_RUNTIME_API="+ln.Addr().String())
+	if provisioned {
+		env = append(env, "AWS_LAMBDA_INITIALIZATION_TYPE=provisioned-concurrency")
+	} else {
+		env = append(env, "AWS_LAMBDA_INITIALIZATION_TYPE=on-demand")
+	}
+	if proto != protoLambda {
+		port, err := freePort()
+		if err != nil {
+			ln.Close()
+			return nil, err
+		}
+		in.port = port
+		in.base = "http://127.0.0.1:" + strconv.Itoa(port)
+		p := strconv.Itoa(port)
+		env = append(env, "PORT="+p, "FUNCTIONS_CUSTOMHANDLER_PORT="+p)
+	}
+	out := fr.output()
+	in.cmd = &exec.Cmd{Path: rp.exe, Args: []string{rp.exe}, Dir: rp.dir, Env: env, Stdout: out, Stderr: out, SysProcAttr: procAttr()}
+	in.started = time.Now()
+	fr.h.procs.Add(1)
+	go func() {
+		defer fr.h.procs.Done()
+		in.srv.Serve(ln)
+	}()
+	if err := in.cmd.Start(); err != nil {
+		in.srv.Close()
+		return nil, fmt.Errorf("starting %s: %w (is the bundle built for %s with an executable %s?)", rp.exe, err, "this machine", entrypointName(rp.exe))
+	}
+	in.pid = in.cmd.Process.Pid
+	fr.mu.Lock()
+	fr.insts[in] = struct{}{}
+	stopped := fr.stopped
+	fr.mu.Unlock()
+	fr.h.procs.Add(1)
+	go func() {
+		defer fr.h.procs.Done()
+		err := in.cmd.Wait()
+		killGroup(in.pid) // the function's own children, if any
+		in.exitErr = err
+		close(in.dead)
+		in.srv.Close()
+		fr.gone(in)
+	}()
+	if stopped {
+		in.kill("the host is closing")
+	}
+	if proto != protoLambda {
+		go in.dialLoop()
+	}
+	fr.h.opts.Logger.Debug("instance started", "function", fr.name, "revision", rp.id, "pid", in.pid, "provisioned", provisioned)
+	return in, nil
+}
+
+func entrypointName(exe string) string {
+	if i := strings.LastIndexAny(exe, `/\`); i >= 0 {
+		return exe[i+1:]
+	}
+	return exe
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, fmt.Errorf("no loopback port for $PORT: %w", err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	return port, nil
+}
+
+func (in *instance) isDead() bool {
+	select {
+	case <-in.dead:
+		return true
+	default:
+		return false
+	}
+}
+
+// kill kills the instance's process group, recording why.
+func (in *instance) kill(why string) {
+	if in.isDead() {
+		return
+	}
+	in.reason.CompareAndSwap(nil, &why)
+	killGroup(in.pid)
+}
+
+// markReady records the protocol the instance speaks, at its first sign
+// of life.
+func (in *instance) markReady(proto int32) {
+	in.readyOnce.Do(func() {
+		in.initDur = time.Since(in.started)
+		in.proto.Store(proto)
+		in.rp.proto.CompareAndSwap(protoUnknown, proto)
+		close(in.readyc)
+	})
+}
+
+// dialLoop detects an HTTP-protocol function: ready once $PORT accepts.
+func (in *instance) dialLoop() {
+	d := 100 * time.Microsecond
+	addr := "127.0.0.1:" + strconv.Itoa(in.port)
+	for {
+		select {
+		case <-in.readyc:
+			return
+		case <-in.dead:
+			return
+		default:
+		}
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err == nil {
+			c.Close()
+			in.markReady(protoHTTP)
+			return
+		}
+		time.Sleep(d)
+		d = min(d*2, 5*time.Millisecond)
+	}
+}
+
+// waitInit waits until the instance is ready to take a request.
+func (in *instance) waitInit(ctx context.Context, timeout time.Duration) error {
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	name, rev := in.fr.name, in.rp.id
+	select {
+	case <-in.readyc:
+		return nil
+	case msg := <-in.initErrc:
+		return &initError{msg: fmt.Sprintf("function %s revision %s failed to initialise (Runtime.InitError): %s", name, rev, msg)}
+	case <-in.dead:
+		return &initError{msg: fmt.Sprintf("function %s revision %s exited during init (%v)%s: check its log in %s", name, rev, in.exitErr, in.why(), in.fr.logHint())}
+	case <-t.C:
+		return &initError{msg: fmt.Sprintf("function %s revision %s did not poll the Runtime API (AWS_LAMBDA_RUNTIME_API) nor listen on $PORT within %s", name, rev, timeout)}
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (in *instance) why() string {
+	if r := in.reason.Load(); r != nil {
+		return ": killed because " + *r
+	}
+	return ""
+}
+
+func (fr *fnRuntime) logHint() string {
+	if fr.outFile != nil {
+		return fr.outFile.Name()
+	}
+	return "the function output"
+}
+
+// ServeHTTP is the instance's AWS Lambda Runtime API.
+func (in *instance) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	const pre = "/2018-06-01/runtime/"
+	p := r.URL.Path
+	if !strings.HasPrefix(p, pre) {
+		runtimeError(w, http.StatusNotFound, "InvalidRequest", "unknown path "+p)
+		return
+	}
+	rest := p[len(pre):]
+	switch {
+	case rest == "invocation/next" && r.Method == http.MethodGet:
+		in.next(w, r)
+	case rest == "init/error" && r.Method == http.MethodPost:
+		body, _ := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+		in.markInitError(string(body))
+		w.WriteHeader(http.StatusAccepted)
+		io.WriteString(w, `{"status":"OK"}`)
+	case strings.HasPrefix(rest, "invocation/") && r.Method == http.MethodPost:
+		rest = rest[len("invocation/"):]
+		i := strings.IndexByte(rest, '/')
+		if i < 0 {
+			runtimeError(w, http.StatusNotFound, "InvalidRequest", "unknown path "+p)
+			return
+		}
+		in.respond(w, r, rest[:i], rest[i+1:])
+	default:
+		runtimeError(w, http.StatusNotFound, "InvalidRequest", "unknown path "+p)
+	}
+}
+
+func (in *instance) markInitError(body string) {
+	if in.cur.Load() == nil {
+		select {
+		case <-in.readyc:
+		default:
+			select {
+			case in.initErrc <- body:
+			default:
+			}
+			return
+		}
+	}
+	// An init error after init is the runtime giving up: end its invocation.
+	if inv := in.cur.Load(); inv != nil {
+		inv.finish(invResult{payload: []byte(body), errType: "Runtime.InitError"})
+	}
+}
+
+func runtimeError(w http.ResponseWriter, code int, typ, msg string) {
+	w.Header()["Content-Type"] = []string{"application/json"}
+	w.WriteHeader(code)
+	fmt.Fprintf(w, `{"errorMessage":%q,"errorType":%q}`, msg, typ)
+}
+
+// next long-polls for the instance's next invocation.
+func (in *instance) next(w http.ResponseWriter, r *http.Request) {
+	in.markReady(protoLambda)
+	var inv *invocation
+	select {
+	case inv = <-in.work:
+	case <-in.dead:
+		return
+	case <-r.Context().Done():
+		return
+	}
+	in.cur.Store(inv)
+	h := w.Header()
+	h["Lambda-Runtime-Aws-Request-Id"] = []string{inv.id}
+	h["Lambda-Runtime-Deadline-Ms"] = []string{strconv.FormatInt(inv.deadline.UnixMilli(), 10)}
+	h["Lambda-Runtime-Invoked-Function-Arn"] = []string{inv.arn}
+	h["Lambda-Runtime-Trace-Id"] = []string{inv.trace}
+	h["Content-Type"] = []string{"application/json"}
+	h["Content-Length"] = []string{strconv.Itoa(len(inv.payload))}
+	w.Write(inv.payload)
+}
+
+// respond takes an invocation's response or error.
+func (in *instance) respond(w http.ResponseWriter, r *http.Request, id, action string) {
+	inv := in.cur.Load()
+	if inv == nil || inv.id != id {
+		runtimeError(w, http.StatusBadRequest, "InvalidRequestID", "no invocation in progress with request id "+id)
+		return
+	}
+	var res invResult
+	switch action {
+	case "response":
+	case "error":
+		res.errType = r.Header.Get("Lambda-Runtime-Function-Error-Type")
+		if res.errType == "" {
+			res.errType = "Unhandled"
+		}
+	default:
+		runtimeError(w, http.StatusNotFound, "InvalidRequest", "unknown action "+action)
+		return
+	}
+	body, err := readBody(r, maxPayload)
+	if err != nil {
+		if errors.Is(err, errTooLarge) {
+			res = invResult{errType: "Function.ResponseSizeTooLarge",
+				payload: []byte(`{"errorMessage":"Response payload size exceeded maximum allowed payload size (6291556 bytes).","errorType":"Function.ResponseSizeTooLarge"}`)}
+			in.cur.CompareAndSwap(inv, nil)
+			inv.finish(res)
+			runtimeError(w, http.StatusRequestEntityTooLarge, "RequestEntityTooLarge", "response over 6 MB")
+			return
+		}
+		return
+	}
+	res.payload = body
+	in.cur.CompareAndSwap(inv, nil)
+	inv.finish(res)
+	w.Header()["Content-Type"] = []string{"application/json"}
+	w.WriteHeader(http.StatusAccepted)
+	io.WriteString(w, `{"status":"OK"}`)
+}
+
+var errTooLarge = errors.New("payload too large")
+
+// readBody reads r's body up to limit bytes.
+func readBody(r *http.Request, limit int64) ([]byte, error) {
+	if r.ContentLength > limit {
+		return nil, errTooLarge
+	}
+	var buf []byte
+	if r.ContentLength > 0 {
+		buf = make([]byte, 0, r.ContentLength)
+	} else {
+		buf = make([]byte, 0, 512)
+	}
+	for {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+		n, err := r.Body.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if int64(len(buf)) > limit {
+			return nil, errTooLarge
+		}
+		if err == io.EOF {
+			return buf, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+}

@@ -1,0 +1,33 @@
+//go:build unix
+
+package localprovider
+
+import (
+	"os"
+	"syscall"
+)
+
+// killGroup kills the process group led by pid: the instance and any
+// process it started.
+func killGroup(pid int) {
+	if pid > 0 {
+		syscall.Kill(-pid, syscall.SIGKILL)
+	}
+}
+
+// lockFile takes an exclusive advisory lock on name, for processes
+// sharing a state directory.
+func lockFile(name string) (func(), error) {
+	f, err := os.OpenFile(name, os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() {
+		syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+		f.Close()
+	}, nil
+}

@@ -1,0 +1,117 @@
+// Command fn is the test function of localprovider's tests and
+// benchmarks. It speaks the AWS Lambda Runtime API through
+// github.com/aws/aws-lambda-go, or plain HTTP on $PORT when FN_MODE=http.
+//
+// Behaviour is chosen per request, by query parameters on HTTP requests or
+// by fields of a JSON payload on direct invokes:
+//
+//	crash=1    exit with status 3 mid-request
+//	alloc=MB   allocate and touch MB of memory
+//	sleep=MS   sleep before answering
+//	fail=MSG   return a function error
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-lambda-go/lambda"
+)
+
+type command struct {
+	Sleep int    `json:"sleep"`
+	Crash bool   `json:"crash"`
+	Alloc int    `json:"alloc"`
+	Fail  string `json:"fail"`
+}
+
+var sink [][]byte
+
+func (c command) run() error {
+	if c.Crash {
+		os.Exit(3)
+	}
+	for i := 0; i < c.Alloc; i++ {
+		b := make([]byte, 1<<20)
+		for j := range b {
+			b[j] = byte(j)
+		}
+		sink = append(sink, b)
+	}
+	if c.Sleep > 0 {
+		time.Sleep(time.Duration(c.Sleep) * time.Millisecond)
+	}
+	if c.Fail != "" {
+		return errors.New(c.Fail)
+	}
+	return nil
+}
+
+func answer() string {
+	return fmt.Sprintf(`{"version":%q,"pid":%d}`, os.Getenv("VERSION"), os.Getpid())
+}
+
+func fromQuery(q map[string]string) command {
+	sleep, _ := strconv.Atoi(q["sleep"])
+	alloc, _ := strconv.Atoi(q["alloc"])
+	return command{Sleep: sleep, Crash: q["crash"] == "1", Alloc: alloc, Fail: q["fail"]}
+}
+
+func handle(ctx context.Context, raw json.RawMessage) (any, error) {
+	var probe struct {
+		RawPath string `json:"rawPath"`
+	}
+	json.Unmarshal(raw, &probe)
+	if probe.RawPath != "" {
+		var ev events.APIGatewayV2HTTPRequest
+		if err := json.Unmarshal(raw, &ev); err != nil {
+			return nil, err
+		}
+		if err := fromQuery(ev.QueryStringParameters).run(); err != nil {
+			return nil, err
+		}
+		return events.APIGatewayV2HTTPResponse{StatusCode: 200,
+			Headers: map[string]string{"Content-Type": "application/json", "X-Path": ev.RawPath, "X-Method": ev.RequestContext.HTTP.Method},
+			Body:    answer()}, nil
+	}
+	var c command
+	json.Unmarshal(raw, &c)
+	if err := c.run(); err != nil {
+		return nil, err
+	}
+	return json.RawMessage(answer()), nil
+}
+
+func main() {
+	if os.Getenv("FN_MODE") == "http" {
+		q := func(r *http.Request) map[string]string {
+			m := map[string]string{}
+			for k, v := range r.URL.Query() {
+				m[k] = v[0]
+			}
+			return m
+		}
+		http.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+			if err := fromQuery(q(r)).run(); err != nil {
+				http.Error(w, err.Error(), 500)
+				return
+			}
+			w.Header().Set("Content-Type", "application/json")
+			w.Header().Set("X-Path", r.URL.Path)
+			fmt.Fprint(w, answer())
+		})
+		if err := http.ListenAndServe("127.0.0.1:"+os.Getenv("PORT"), nil); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		return
+	}
+	lambda.Start(handle)
+}

@@ -538,3 +538,30 @@ func TestRollbackAndDestroy(t *testing.T) {
 		t.Fatalf("destroy of absent functions: %+v %v", dr, err)
 	}
 }
+
+// An empty Identity keeps the live one (a role set by another tool or the
+// adapter's default), so a plan with no Identity shows no change.
+func TestEmptyIdentityKeepsLive(t *testing.T) {
+	c := newCloud(t, nil)
+	fns := openFns(t, c, "fn")
+	s := testSpec("1")
+	s.Identity = "arn:aws:iam::123456789012:role/app"
+	if _, err := Apply(t.Context(), fns, s, applyOpts()); err != nil {
+		t.Fatal(err)
+	}
+	s.Identity = ""
+	p, err := Plan(t.Context(), fns, s, &PlanOptions{Bundle: noCache})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.HasChanges() {
+		t.Fatalf("empty Identity planned a change:\n%s", p)
+	}
+	c.ResetCounters()
+	if _, err := Apply(t.Context(), fns, s, applyOpts()); err != nil {
+		t.Fatal(err)
+	}
+	if n := c.Mutations(); n != 0 {
+		t.Fatalf("empty Identity made %d mutations: %v", n, c.Calls())
+	}
+}

@@ -423,36 +423,11 @@ func planTarget(ctx context.Context, fn *provider.Function, spec *provider.Spec,
 // the spec with the target's defaults filled in, and the live values for
 // what the spec does not manage.
 func (t *TargetPlan) desired() provider.Config {
-	var c provider.Config
+	var live provider.Config
 	if t.state != nil {
-		c = cloneConfig(t.state.Config)
+		live = t.state.Config
 	}
-	s, caps := t.spec, t.caps
-	c.Runtime, c.Entrypoint, c.Tracing, c.Identity = s.Runtime, s.Entrypoint, s.Tracing, s.Identity
-	c.MemoryMB = cmpOr(s.MemoryMB, caps.DefaultMemoryMB)
-	c.Timeout = cmpOr(s.Timeout, caps.DefaultTimeout)
-	c.Architecture = s.Architecture
-	if c.Architecture == "" && len(caps.Architectures) > 0 {
-		c.Architecture = caps.Architectures[0]
-	}
-	c.LogFormat = cmpOr(s.LogFormat, "text")
-	if t.bundle != nil {
-		c.CodeDigest, c.CodeSize = t.bundle.Digest, t.bundle.Size
-	}
-	if s.Concurrency.Max != nil {
-		v := *s.Concurrency.Max
-		c.MaxConcurrency = &v
-	}
-	if s.Env != nil {
-		c.Env = emptyToNil(s.Env)
-	}
-	if s.Secrets != nil {
-		c.Secrets = emptyToNil(s.Secrets)
-	}
-	if s.Labels != nil {
-		c.Labels = emptyToNil(s.Labels)
-	}
-	return c
+	return provider.Desired(live, t.spec, t.bundle, t.caps)
 }
 
 func cmpOr[T comparable](v, def T) T {
@@ -461,22 +436,6 @@ func cmpOr[T comparable](v, def T) T {
 		return def
 	}
 	return v
-}
-
-func cloneConfig(c provider.Config) provider.Config {
-	c.Env, c.Secrets, c.Labels = maps.Clone(c.Env), maps.Clone(c.Secrets), maps.Clone(c.Labels)
-	if c.MaxConcurrency != nil {
-		v := *c.MaxConcurrency
-		c.MaxConcurrency = &v
-	}
-	return c
-}
-
-func emptyToNil(m map[string]string) map[string]string {
-	if len(m) == 0 {
-		return nil
-	}
-	return maps.Clone(m)
 }
 
 // diff fills Changes, Revision and NewRevision.

@@ -1,8 +1,29 @@
 package provider
 
 import (
+	"github.com/updraft-dev/updraft/bundle"
 	"github.com/updraft-dev/updraft/provider/driver"
 )
+
+// Desired returns the configuration a function whose live configuration
+// is live has once s is applied on a target with caps: s with the target's
+// defaults filled in, and the live values of what s does not manage. b is
+// the code built for that target (nil when s.Code is not managed). Plans
+// compare it with live to find changes.
+func Desired(live Config, s *Spec, b *bundle.Bundle, caps Capabilities) Config {
+	ds := toDriverSpec(s, caps)
+	ds.Bundle = b
+	return configFromDriver(driver.Desired(configToDriver(live), ds))
+}
+
+func configToDriver(c Config) driver.Config {
+	return driver.Config{
+		Runtime: c.Runtime, Entrypoint: c.Entrypoint, CodeDigest: c.CodeDigest, CodeSize: c.CodeSize,
+		MemoryMB: c.MemoryMB, Timeout: c.Timeout, Architecture: c.Architecture,
+		MaxConcurrency: cloneInt(c.MaxConcurrency), Env: cloneMap(c.Env), Secrets: cloneMap(c.Secrets),
+		Tracing: c.Tracing, LogFormat: c.LogFormat, Labels: cloneMap(c.Labels), Identity: c.Identity,
+	}
+}
 
 func configFromDriver(c driver.Config) Config {
 	return Config{

@@ -50,7 +50,8 @@ type Spec struct {
 	// Labels are tags or labels on the function.
 	Labels map[string]string
 	// Identity is the role ARN, service account or managed identity the
-	// function runs as; "" means the target's default.
+	// function runs as; "" keeps the live one (the target's default when
+	// the function is created).
 	Identity string
 	// Route names the route (alias) that triggers and provisioned
 	// concurrency attach to and that rollouts shift; "" means DefaultRoute.

@@ -156,7 +156,7 @@ func (m *memFunction) Get(ctx context.Context) (*driver.State, error) {
 }
 
 func (f *function) state(now time.Time) *driver.State {
-	s := &driver.State{Name: f.name, Config: cloneConfig(f.config), ETag: f.etag, Routes: map[string]*driver.Route{}}
+	s := &driver.State{Name: f.name, Config: f.config.Clone(), ETag: f.etag, Routes: map[string]*driver.Route{}}
 	for name, r := range f.routes {
 		r.refresh(now)
 		cp := r.Route
@@ -177,48 +177,6 @@ func (f *function) state(now time.Time) *driver.State {
 		}
 	}
 	return s
-}
-
-func cloneConfig(c driver.Config) driver.Config {
-	c.Env = maps.Clone(c.Env)
-	c.Secrets = maps.Clone(c.Secrets)
-	c.Labels = maps.Clone(c.Labels)
-	if c.MaxConcurrency != nil {
-		v := *c.MaxConcurrency
-		c.MaxConcurrency = &v
-	}
-	return c
-}
-
-func emptyToNil(m map[string]string) map[string]string {
-	if len(m) == 0 {
-		return nil
-	}
-	return maps.Clone(m)
-}
-
-// desired is the configuration live would have after applying s.
-func desired(live driver.Config, s *driver.Spec) driver.Config {
-	c := cloneConfig(live)
-	c.Runtime, c.Entrypoint, c.MemoryMB, c.Timeout = s.Runtime, s.Entrypoint, s.MemoryMB, s.Timeout
-	c.Architecture, c.Tracing, c.LogFormat, c.Identity = s.Architecture, s.Tracing, s.LogFormat, s.Identity
-	if s.Bundle != nil {
-		c.CodeDigest, c.CodeSize = s.Bundle.Digest, s.Bundle.Size
-	}
-	if s.Env != nil {
-		c.Env = emptyToNil(s.Env)
-	}
-	if s.Secrets != nil {
-		c.Secrets = emptyToNil(s.Secrets)
-	}
-	if s.Labels != nil {
-		c.Labels = emptyToNil(s.Labels)
-	}
-	if s.Concurrency.Max != nil {
-		v := *s.Concurrency.Max
-		c.MaxConcurrency = &v
-	}
-	return c
 }
 
 // waitReady polls until the function is no longer busy.
@@ -283,7 +241,7 @@ func (m *memFunction) Apply(ctx context.Context, s *driver.Spec, opts *driver.Ap
 	}
 	m.c.mu.Unlock()
 
-	want := desired(live, s)
+	want := driver.Desired(live, s)
 	if f == nil {
 		if s.Bundle == nil {
 			return nil, driver.NewError(driver.InvalidArgument, fmt.Sprintf("function %s does not exist and the spec has no code: set Spec.Code to create it", m.name))
@@ -314,9 +272,9 @@ func (m *memFunction) Apply(ctx context.Context, s *driver.Spec, opts *driver.Ap
 			}
 			res.Changed, res.UploadedBytes = true, s.Bundle.Size
 		}
-		if !sameConfig(withCode(live, want), want) {
+		if !driver.SameConfig(withCode(live, want), want) {
 			err := m.step(ctx, OpUpdateConf, func(f *function) error {
-				f.config = cloneConfig(want)
+				f.config = want.Clone()
 				f.etag = m.c.nextETag()
 				return nil
 			})
@@ -334,11 +292,11 @@ func (m *memFunction) Apply(ctx context.Context, s *driver.Spec, opts *driver.Ap
 		if f != nil && len(f.revisions) > 0 {
 			newest = f.revisions[len(f.revisions)-1]
 		}
-		needed := f != nil && (newest == nil || !sameConfig(newest.Config, f.config))
+		needed := f != nil && (newest == nil || !driver.SameConfig(newest.Config, f.config))
 		m.c.mu.Unlock()
 		if needed {
 			err := m.step(ctx, OpPublish, func(f *function) error {
-				r := &driver.Revision{ID: fmt.Sprint(f.nextRev), CodeDigest: f.config.CodeDigest, Created: time.Now(), Config: cloneConfig(f.config)}
+				r := &driver.Revision{ID: fmt.Sprint(f.nextRev), CodeDigest: f.config.CodeDigest, Created: time.Now(), Config: f.config.Clone()}
 				f.nextRev++
 				f.revisions = append(f.revisions, r)
 				newest = r
@@ -351,7 +309,7 @@ func (m *memFunction) Apply(ctx context.Context, s *driver.Spec, opts *driver.Ap
 		}
 		if newest != nil {
 			r := *newest
-			r.Config = cloneConfig(r.Config)
+			r.Config = r.Config.Clone()
 			res.Revision = &r
 		}
 	}
@@ -366,13 +324,6 @@ func (m *memFunction) Apply(ctx context.Context, s *driver.Spec, opts *driver.Ap
 func withCode(live, want driver.Config) driver.Config {
 	live.CodeDigest, live.CodeSize = want.CodeDigest, want.CodeSize
 	return live
-}
-
-func sameConfig(a, b driver.Config) bool {
-	a.Env, b.Env = emptyToNil(a.Env), emptyToNil(b.Env)
-	a.Secrets, b.Secrets = emptyToNil(a.Secrets), emptyToNil(b.Secrets)
-	a.Labels, b.Labels = emptyToNil(a.Labels), emptyToNil(b.Labels)
-	return reflect.DeepEqual(a, b)
 }
 
 // applyRoute creates the route if needed and reconciles triggers and
@@ -497,7 +448,7 @@ func (m *memFunction) ListRevisions(ctx context.Context) ([]*driver.Revision, er
 	out := make([]*driver.Revision, len(f.revisions))
 	for i, r := range f.revisions {
 		cp := *r
-		cp.Config = cloneConfig(r.Config)
+		cp.Config = r.Config.Clone()
 		out[i] = &cp
 	}
 	return out, nil

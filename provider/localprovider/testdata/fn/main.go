@@ -64,26 +64,22 @@ func fromQuery(q map[string]string) command {
 	return command{Sleep: sleep, Crash: q["crash"] == "1", Alloc: alloc, Fail: q["fail"]}
 }
 
-func handle(ctx context.Context, raw json.RawMessage) (any, error) {
-	var probe struct {
-		RawPath string `json:"rawPath"`
-	}
-	json.Unmarshal(raw, &probe)
-	if probe.RawPath != "" {
-		var ev events.APIGatewayV2HTTPRequest
-		if err := json.Unmarshal(raw, &ev); err != nil {
-			return nil, err
-		}
-		if err := fromQuery(ev.QueryStringParameters).run(); err != nil {
+// request is either a function URL event (rawPath set) or a command.
+type request struct {
+	events.APIGatewayV2HTTPRequest
+	command
+}
+
+func handle(ctx context.Context, req request) (any, error) {
+	if req.RawPath != "" {
+		if err := fromQuery(req.QueryStringParameters).run(); err != nil {
 			return nil, err
 		}
 		return events.APIGatewayV2HTTPResponse{StatusCode: 200,
-			Headers: map[string]string{"Content-Type": "application/json", "X-Path": ev.RawPath, "X-Method": ev.RequestContext.HTTP.Method},
+			Headers: map[string]string{"Content-Type": "application/json", "X-Path": req.RawPath, "X-Method": req.RequestContext.HTTP.Method},
 			Body:    answer()}, nil
 	}
-	var c command
-	json.Unmarshal(raw, &c)
-	if err := c.run(); err != nil {
+	if err := req.command.run(); err != nil {
 		return nil, err
 	}
 	return json.RawMessage(answer()), nil

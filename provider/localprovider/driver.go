@@ -119,54 +119,13 @@ func (l *localFunction) state(fr *fnRuntime, m *fnMeta) (*driver.State, error) {
 	return s, nil
 }
 
-func cloneConfig(c driver.Config) driver.Config {
-	c.Env = maps.Clone(c.Env)
-	c.Secrets = maps.Clone(c.Secrets)
-	c.Labels = maps.Clone(c.Labels)
-	if c.MaxConcurrency != nil {
-		v := *c.MaxConcurrency
-		c.MaxConcurrency = &v
-	}
-	return c
-}
+func cloneConfig(c driver.Config) driver.Config { return c.Clone() }
 
-func emptyToNil(m map[string]string) map[string]string {
-	if len(m) == 0 {
-		return nil
-	}
-	return maps.Clone(m)
-}
+// desired and sameConfig are the SPI's shared definitions, so Apply
+// changes exactly what deploy.Plan reports.
+func desired(live driver.Config, s *driver.Spec) driver.Config { return driver.Desired(live, s) }
 
-// desired is the configuration live would have after applying s.
-func desired(live driver.Config, s *driver.Spec) driver.Config {
-	c := cloneConfig(live)
-	c.Runtime, c.Entrypoint, c.MemoryMB, c.Timeout = s.Runtime, s.Entrypoint, s.MemoryMB, s.Timeout
-	c.Architecture, c.Tracing, c.LogFormat, c.Identity = s.Architecture, s.Tracing, s.LogFormat, s.Identity
-	if s.Bundle != nil {
-		c.CodeDigest, c.CodeSize = s.Bundle.Digest, s.Bundle.Size
-	}
-	if s.Env != nil {
-		c.Env = emptyToNil(s.Env)
-	}
-	if s.Secrets != nil {
-		c.Secrets = emptyToNil(s.Secrets)
-	}
-	if s.Labels != nil {
-		c.Labels = emptyToNil(s.Labels)
-	}
-	if s.Concurrency.Max != nil {
-		v := *s.Concurrency.Max
-		c.MaxConcurrency = &v
-	}
-	return c
-}
-
-func sameConfig(a, b driver.Config) bool {
-	a.Env, b.Env = emptyToNil(a.Env), emptyToNil(b.Env)
-	a.Secrets, b.Secrets = emptyToNil(a.Secrets), emptyToNil(b.Secrets)
-	a.Labels, b.Labels = emptyToNil(a.Labels), emptyToNil(b.Labels)
-	return reflect.DeepEqual(a, b)
-}
+func sameConfig(a, b driver.Config) bool { return driver.SameConfig(a, b) }
 
 func (l *localFunction) Apply(ctx context.Context, s *driver.Spec, opts *driver.ApplyOptions) (*driver.ApplyResult, error) {
 	if opts.BeforeApply != nil {

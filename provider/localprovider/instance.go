@@ -29,8 +29,8 @@ type instance struct {
 	initDur     time.Duration
 
 	// Runtime API endpoint of this instance.
-	ln  net.Listener
-	srv *http.Server
+	ln    net.Listener
+	conns connSet
 	// port is $PORT for HTTP-protocol functions; base its URL.
 	port int
 	base string
@@ -86,7 +86,6 @@ func (fr *fnRuntime) start(rp *revPool, provisioned bool) (*instance, error) {
 	}
 	in := &instance{fr: fr, rp: rp, provisioned: provisioned, ln: ln,
 		work: make(chan *invocation, 1), readyc: make(chan struct{}), initErrc: make(chan string, 1), dead: make(chan struct{})}
-	in.srv = &http.Server{Handler: in, ReadHeaderTimeout: time.Minute, ErrorLog: fr.h.srv.ErrorLog}
 	proto := rp.proto.Load()
 	env := make([]string, 0, len(rp.env)+6)
 	env = append(env, rp.env...)
@@ -113,10 +112,10 @@ func (fr *fnRuntime) start(rp *revPool, provisioned bool) (*instance, error) {
 	fr.h.procs.Add(1)
 	go func() {
 		defer fr.h.procs.Done()
-		in.srv.Serve(ln)
+		in.serveRuntimeAPI()
 	}()
 	if err := in.cmd.Start(); err != nil {
-		in.srv.Close()
+		in.closeRuntimeAPI()
 		return nil, fmt.Errorf("starting %s: %w (is the bundle built for %s with an executable %s?)", rp.exe, err, "this machine", entrypointName(rp.exe))
 	}
 	in.pid = in.cmd.Process.Pid
@@ -131,7 +130,7 @@ func (fr *fnRuntime) start(rp *revPool, provisioned bool) (*instance, error) {
 		killGroup(in.pid) // the function's own children, if any
 		in.exitErr = err
 		close(in.dead)
-		in.srv.Close()
+		in.closeRuntimeAPI()
 		fr.gone(in)
 	}()
 	if stopped {
@@ -244,121 +243,6 @@ func (fr *fnRuntime) logHint() string {
 		return fr.outFile.Name()
 	}
 	return "the function output"
-}
-
-// ServeHTTP is the instance's AWS Lambda Runtime API.
-func (in *instance) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	const pre = "/2018-06-01/runtime/"
-	p := r.URL.Path
-	if !strings.HasPrefix(p, pre) {
-		runtimeError(w, http.StatusNotFound, "InvalidRequest", "unknown path "+p)
-		return
-	}
-	rest := p[len(pre):]
-	switch {
-	case rest == "invocation/next" && r.Method == http.MethodGet:
-		in.next(w, r)
-	case rest == "init/error" && r.Method == http.MethodPost:
-		body, _ := io.ReadAll(io.LimitReader(r.Body, 1<<20))
-		in.markInitError(string(body))
-		w.WriteHeader(http.StatusAccepted)
-		io.WriteString(w, `{"status":"OK"}`)
-	case strings.HasPrefix(rest, "invocation/") && r.Method == http.MethodPost:
-		rest = rest[len("invocation/"):]
-		i := strings.IndexByte(rest, '/')
-		if i < 0 {
-			runtimeError(w, http.StatusNotFound, "InvalidRequest", "unknown path "+p)
-			return
-		}
-		in.respond(w, r, rest[:i], rest[i+1:])
-	default:
-		runtimeError(w, http.StatusNotFound, "InvalidRequest", "unknown path "+p)
-	}
-}
-
-func (in *instance) markInitError(body string) {
-	if in.cur.Load() == nil {
-		select {
-		case <-in.readyc:
-		default:
-			select {
-			case in.initErrc <- body:
-			default:
-			}
-			return
-		}
-	}
-	// An init error after init is the runtime giving up: end its invocation.
-	if inv := in.cur.Load(); inv != nil {
-		inv.finish(invResult{payload: []byte(body), errType: "Runtime.InitError"})
-	}
-}
-
-func runtimeError(w http.ResponseWriter, code int, typ, msg string) {
-	w.Header()["Content-Type"] = []string{"application/json"}
-	w.WriteHeader(code)
-	fmt.Fprintf(w, `{"errorMessage":%q,"errorType":%q}`, msg, typ)
-}
-
-// next long-polls for the instance's next invocation.
-func (in *instance) next(w http.ResponseWriter, r *http.Request) {
-	in.markReady(protoLambda)
-	var inv *invocation
-	select {
-	case inv = <-in.work:
-	case <-in.dead:
-		return
-	case <-r.Context().Done():
-		return
-	}
-	in.cur.Store(inv)
-	h := w.Header()
-	h["Lambda-Runtime-Aws-Request-Id"] = []string{inv.id}
-	h["Lambda-Runtime-Deadline-Ms"] = []string{strconv.FormatInt(inv.deadline.UnixMilli(), 10)}
-	h["Lambda-Runtime-Invoked-Function-Arn"] = []string{inv.arn}
-	h["Lambda-Runtime-Trace-Id"] = []string{inv.trace}
-	h["Content-Type"] = []string{"application/json"}
-	h["Content-Length"] = []string{strconv.Itoa(len(inv.payload))}
-	w.Write(inv.payload)
-}
-
-// respond takes an invocation's response or error.
-func (in *instance) respond(w http.ResponseWriter, r *http.Request, id, action string) {
-	inv := in.cur.Load()
-	if inv == nil || inv.id != id {
-		runtimeError(w, http.StatusBadRequest, "InvalidRequestID", "no invocation in progress with request id "+id)
-		return
-	}
-	var res invResult
-	switch action {
-	case "response":
-	case "error":
-		res.errType = r.Header.Get("Lambda-Runtime-Function-Error-Type")
-		if res.errType == "" {
-			res.errType = "Unhandled"
-		}
-	default:
-		runtimeError(w, http.StatusNotFound, "InvalidRequest", "unknown action "+action)
-		return
-	}
-	body, err := readBody(r, maxPayload)
-	if err != nil {
-		if errors.Is(err, errTooLarge) {
-			res = invResult{errType: "Function.ResponseSizeTooLarge",
-				payload: []byte(`{"errorMessage":"Response payload size exceeded maximum allowed payload size (6291556 bytes).","errorType":"Function.ResponseSizeTooLarge"}`)}
-			in.cur.CompareAndSwap(inv, nil)
-			inv.finish(res)
-			runtimeError(w, http.StatusRequestEntityTooLarge, "RequestEntityTooLarge", "response over 6 MB")
-			return
-		}
-		return
-	}
-	res.payload = body
-	in.cur.CompareAndSwap(inv, nil)
-	inv.finish(res)
-	w.Header()["Content-Type"] = []string{"application/json"}
-	w.WriteHeader(http.StatusAccepted)
-	io.WriteString(w, `{"status":"OK"}`)
 }
 
 var errTooLarge = errors.New("payload too large")

@@ -703,3 +703,77 @@ func TestRequestIDs(t *testing.T) {
 		t.Fatalf("ids %q %q", a, b)
 	}
 }
+
+func TestTrafficShiftUnderLoad(t *testing.T) {
+	h := newHost(t, nil)
+	fn, r1 := deploy(t, h, "shift", testSpec("1"))
+	r2, err := fn.Apply(t.Context(), testSpec("2"), &provider.ApplyOptions{Publish: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+	stop := make(chan struct{})
+	shifted := make(chan int)
+	go func() {
+		n := 0
+		defer func() { shifted <- n }()
+		for _, pct := range []int{10, 50, 100, 0, 30, 100, 10} {
+			select {
+			case <-stop:
+				return
+			case <-time.After(30 * time.Millisecond):
+			}
+			if err := fn.SetTraffic(context.Background(), "", provider.Traffic{Stable: r1.Revision.ID, Candidate: r2.Revision.ID, CandidatePercent: pct}, nil); err != nil {
+				t.Error(err)
+				return
+			}
+			n++
+		}
+	}()
+	var failed, served [3]atomic.Int64
+	var wg sync.WaitGroup
+	for range 16 {
+		wg.Go(func() {
+			for i := 0; i < 100; i++ {
+				resp, err := c.Get(h.URL("shift"))
+				if err != nil {
+					failed[0].Add(1)
+					continue
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != 200 {
+					failed[0].Add(1)
+					continue
+				}
+				rev, _ := strconv.Atoi(resp.Header.Get("X-Updraft-Revision"))
+				served[rev%3].Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	close(stop)
+	n := <-shifted
+	if failed[0].Load() != 0 || served[1].Load() == 0 || served[2].Load() == 0 {
+		t.Fatalf("%d requests failed while traffic shifted %d times; served %d by 1, %d by 2", failed[0].Load(), n, served[1].Load(), served[2].Load())
+	}
+}
+
+func TestScheduleFires(t *testing.T) {
+	h := newHost(t, nil)
+	s := testSpec("1")
+	s.Triggers = append(s.Triggers, trigger.Schedule{Key: "tick", Rate: time.Minute})
+	deploy(t, h, "sched", s)
+	fr, _ := h.runtime("sched")
+	fr.sched.mu.Lock()
+	running := fr.sched.c != nil && len(fr.sched.ts) == 1
+	fr.sched.mu.Unlock()
+	if !running {
+		t.Fatal("schedule not running")
+	}
+	fr.sched.fire(trigger.Schedule{Key: "tick"}, "live")
+	recs := h.Invocations("sched", nil)
+	if len(recs) != 1 || recs[0].Route != "live" || recs[0].Status != StatusOK {
+		t.Fatalf("records %+v", recs)
+	}
+}

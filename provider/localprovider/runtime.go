@@ -35,6 +35,7 @@ type fnRuntime struct {
 
 	ctl     sync.Mutex // serializes control-plane operations in this process
 	syncMu  sync.Mutex
+	gen     int64 // generation of the metadata last synced
 	stamp   time.Time
 	size    int64
 	routing atomic.Pointer[routing]
@@ -201,8 +202,12 @@ func (fr *fnRuntime) closeOutput() {
 func (fr *fnRuntime) sync(m *fnMeta) {
 	fr.syncMu.Lock()
 	defer fr.syncMu.Unlock()
+	if m != nil && m.Gen < fr.gen {
+		return // read before a change this host has already synced
+	}
 	fr.stamp, fr.size = fr.h.metaStamp(fr.name)
 	if m == nil {
+		fr.gen = 0
 		fr.routing.Store(nil)
 		fr.sched.update(nil, "")
 		fr.mu.Lock()
@@ -215,6 +220,7 @@ func (fr *fnRuntime) sync(m *fnMeta) {
 		killAll(kill, "the function was deleted")
 		return
 	}
+	fr.gen = m.Gen
 	ts, _ := m.triggers()
 	trigRoute := m.TriggerRoute
 	if trigRoute == "" {

@@ -26,7 +26,9 @@ const metaVersion = 1
 
 // fnMeta is one function's persisted metadata: DIR/functions/NAME/function.json.
 type fnMeta struct {
-	Version   int                   `json:"version"`
+	Version int `json:"version"`
+	// Gen counts saves, so a stale read never overrides a newer one.
+	Gen       int64                 `json:"generation"`
 	Name      string                `json:"name"`
 	Config    driver.Config         `json:"config"`
 	ETag      string                `json:"etag"`
@@ -138,6 +140,7 @@ func (h *Host) loadMeta(name string) (*fnMeta, error) {
 // saveMeta writes m atomically: a temporary file renamed over the old one.
 func (h *Host) saveMeta(m *fnMeta) error {
 	m.Version = metaVersion
+	m.Gen++
 	b, err := json.MarshalIndent(m, "", "  ")
 	if err != nil {
 		return driver.NewError(driver.Internal, fmt.Sprintf("encoding the metadata of %s: %v", m.Name, err))

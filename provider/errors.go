@@ -89,6 +89,8 @@ type Error struct {
 	err  error
 }
 
+// Error names the target, the operation, the cause and the code, then
+// what to do next.
 func (e *Error) Error() string {
 	msg := fmt.Sprintf("updraft: %s: %s: %v (%s)", e.Target, e.Op, e.err, e.Code)
 	if e.Hint != "" {

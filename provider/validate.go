@@ -23,6 +23,7 @@ type Violation struct {
 	Message string
 }
 
+// String returns the message.
 func (v Violation) String() string { return v.Message }
 
 // ValidationError lists every problem found in a Spec at once.
@@ -31,6 +32,7 @@ type ValidationError struct {
 	Violations []Violation
 }
 
+// Error lists every violation.
 func (e *ValidationError) Error() string {
 	msgs := make([]string, len(e.Violations))
 	for i, v := range e.Violations {

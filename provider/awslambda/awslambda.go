@@ -351,6 +351,7 @@ type FailedError struct {
 	ReasonCode, Reason string
 }
 
+// Error says what failed and Lambda's reason.
 func (e *FailedError) Error() string {
 	msg := fmt.Sprintf("lambda function %s: %s ended %s", e.Function, e.What, e.Status)
 	if e.ReasonCode != "" {

@@ -56,6 +56,7 @@ type Error struct {
 	Msg  string
 }
 
+// Error returns the message.
 func (e *Error) Error() string { return e.Msg }
 
 // NewError returns an *Error with code and message.

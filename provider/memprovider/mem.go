@@ -142,16 +142,27 @@ func (m *memFunction) notFound() error {
 	return driver.NewError(driver.NotFound, fmt.Sprintf("function %s does not exist: Apply a spec to create it", m.name))
 }
 
-func (m *memFunction) Get(ctx context.Context) (*driver.State, error) {
-	if err := m.c.begin(ctx, OpGet, m.name); err != nil {
+// enter records op, applies latency and faults, then locks the cloud and
+// returns the function. On success the caller must unlock m.c.mu.
+func (m *memFunction) enter(ctx context.Context, op string) (*function, error) {
+	if err := m.c.begin(ctx, op, m.name); err != nil {
 		return nil, err
 	}
 	m.c.mu.Lock()
-	defer m.c.mu.Unlock()
 	f := m.c.fns[m.name]
 	if f == nil {
+		m.c.mu.Unlock()
 		return nil, m.notFound()
 	}
+	return f, nil
+}
+
+func (m *memFunction) Get(ctx context.Context) (*driver.State, error) {
+	f, err := m.enter(ctx, OpGet)
+	if err != nil {
+		return nil, err
+	}
+	defer m.c.mu.Unlock()
 	return f.state(time.Now()), nil
 }
 
@@ -436,15 +447,11 @@ func (m *memFunction) waitProvisioned(ctx context.Context, routeName string) err
 }
 
 func (m *memFunction) ListRevisions(ctx context.Context) ([]*driver.Revision, error) {
-	if err := m.c.begin(ctx, OpListRevisions, m.name); err != nil {
+	f, err := m.enter(ctx, OpListRevisions)
+	if err != nil {
 		return nil, err
 	}
-	m.c.mu.Lock()
 	defer m.c.mu.Unlock()
-	f := m.c.fns[m.name]
-	if f == nil {
-		return nil, m.notFound()
-	}
 	out := make([]*driver.Revision, len(f.revisions))
 	for i, r := range f.revisions {
 		cp := *r
@@ -464,15 +471,11 @@ func (f *function) revision(id string) *driver.Revision {
 }
 
 func (m *memFunction) SetTraffic(ctx context.Context, routeName string, t driver.Traffic, opts *driver.ConditionOptions) error {
-	if err := m.c.begin(ctx, OpSetTraffic, m.name); err != nil {
+	f, err := m.enter(ctx, OpSetTraffic)
+	if err != nil {
 		return err
 	}
-	m.c.mu.Lock()
 	defer m.c.mu.Unlock()
-	f := m.c.fns[m.name]
-	if f == nil {
-		return m.notFound()
-	}
 	for _, id := range []string{t.Stable, t.Candidate} {
 		if id != "" && f.revision(id) == nil {
 			return driver.NewError(driver.NotFound, fmt.Sprintf("revision %s of %s does not exist", id, m.name))
@@ -494,15 +497,11 @@ func (m *memFunction) SetTraffic(ctx context.Context, routeName string, t driver
 }
 
 func (m *memFunction) SetMarker(ctx context.Context, routeName string, mk *driver.Marker, opts *driver.ConditionOptions) error {
-	if err := m.c.begin(ctx, OpSetMarker, m.name); err != nil {
+	f, err := m.enter(ctx, OpSetMarker)
+	if err != nil {
 		return err
 	}
-	m.c.mu.Lock()
 	defer m.c.mu.Unlock()
-	f := m.c.fns[m.name]
-	if f == nil {
-		return m.notFound()
-	}
 	r := f.routes[routeName]
 	if r == nil {
 		return driver.NewError(driver.NotFound, fmt.Sprintf("route %s of %s does not exist", routeName, m.name))
@@ -521,15 +520,11 @@ func (m *memFunction) SetMarker(ctx context.Context, routeName string, mk *drive
 }
 
 func (m *memFunction) DeleteRevision(ctx context.Context, id string) error {
-	if err := m.c.begin(ctx, OpDeleteRevision, m.name); err != nil {
+	f, err := m.enter(ctx, OpDeleteRevision)
+	if err != nil {
 		return err
 	}
-	m.c.mu.Lock()
 	defer m.c.mu.Unlock()
-	f := m.c.fns[m.name]
-	if f == nil {
-		return m.notFound()
-	}
 	i := slices.IndexFunc(f.revisions, func(r *driver.Revision) bool { return r.ID == id })
 	if i < 0 {
 		return driver.NewError(driver.NotFound, fmt.Sprintf("revision %s of %s does not exist", id, m.name))
@@ -545,28 +540,19 @@ func (m *memFunction) DeleteRevision(ctx context.Context, id string) error {
 }
 
 func (m *memFunction) Delete(ctx context.Context) error {
-	if err := m.c.begin(ctx, OpDelete, m.name); err != nil {
+	if _, err := m.enter(ctx, OpDelete); err != nil {
 		return err
 	}
-	m.c.mu.Lock()
 	defer m.c.mu.Unlock()
-	if m.c.fns[m.name] == nil {
-		return m.notFound()
-	}
 	delete(m.c.fns, m.name)
 	delete(m.c.invokes, m.name)
 	return nil
 }
 
 func (m *memFunction) Invoke(ctx context.Context, req *driver.InvokeRequest) (*driver.InvokeResult, error) {
-	if err := m.c.begin(ctx, OpInvoke, m.name); err != nil {
+	f, err := m.enter(ctx, OpInvoke)
+	if err != nil {
 		return nil, err
-	}
-	m.c.mu.Lock()
-	f := m.c.fns[m.name]
-	if f == nil {
-		m.c.mu.Unlock()
-		return nil, m.notFound()
 	}
 	revID := req.Revision
 	if revID == "" {
@@ -606,14 +592,10 @@ func (m *memFunction) Invoke(ctx context.Context, req *driver.InvokeRequest) (*d
 }
 
 func (m *memFunction) Metrics(ctx context.Context, q *driver.MetricsQuery) (*driver.Metrics, error) {
-	if err := m.c.begin(ctx, OpMetrics, m.name); err != nil {
+	if _, err := m.enter(ctx, OpMetrics); err != nil {
 		return nil, err
 	}
-	m.c.mu.Lock()
 	defer m.c.mu.Unlock()
-	if m.c.fns[m.name] == nil {
-		return nil, m.notFound()
-	}
 	var out driver.Metrics
 	for _, r := range m.c.invokes[m.name] {
 		if (q.Revision != "" && r.revision != q.Revision) || (q.Route != "" && r.route != "" && r.route != q.Route) ||

@@ -51,7 +51,9 @@
 // Instances get the Lambda and Cloud Run environment variables
 // (AWS_LAMBDA_FUNCTION_NAME, …_VERSION, …_MEMORY_SIZE, K_SERVICE,
 // K_REVISION, …), PATH, HOME, TMPDIR and LANG, the Spec's Env, and its
-// Secrets as their references (never resolved values). Function output
+// Secrets as their references (never resolved values). As Lambda gives a
+// function one vCPU per 1,769 MB of memory, Go functions get GOMAXPROCS in
+// that proportion (at least 1); the Spec's Env can override it. Function output
 // goes to DIR/functions/NAME/function.log unless Options.FunctionOutput
 // says otherwise.
 //

@@ -318,6 +318,9 @@ func (fr *fnRuntime) newPool(name string, r *driver.Revision) *revPool {
 		// A soft limit that makes a Go function's GC keep its heap under
 		// the memory size; the hard bound is the RSS watch (see the package doc).
 		"GOMEMLIMIT=" + strconv.Itoa(rp.memMB*9/10) + "MiB",
+		// Lambda gives a function CPU in proportion to its memory, one vCPU
+		// per 1,769 MB: a Go function gets as many Ps.
+		"GOMAXPROCS=" + strconv.Itoa(max(1, min(runtime.NumCPU(), (rp.memMB+1768)/1769))),
 	}
 	for _, k := range []string{"PATH", "HOME", "TMPDIR", "LANG", "SYSTEMROOT"} {
 		if v, ok := os.LookupEnv(k); ok {

@@ -777,3 +777,46 @@ func TestScheduleFires(t *testing.T) {
 		t.Fatalf("records %+v", recs)
 	}
 }
+
+func TestSlotGoesToAnotherRevisionAtMax(t *testing.T) {
+	h := newHost(t, &Options{QueueTimeout: 200 * time.Millisecond})
+	s := testSpec("1")
+	one := 1
+	s.Concurrency.Max = &one
+	fn, _ := deploy(t, h, "onemax", s)
+	s2 := testSpec("2")
+	s2.Concurrency.Max = &one
+	if _, err := fn.Apply(t.Context(), s2, &provider.ApplyOptions{Publish: true}); err != nil {
+		t.Fatal(err)
+	}
+	base := strings.TrimSuffix(h.URL("onemax"), "/")
+	a := get(t, base+":1/")
+	b := get(t, base+":2/")
+	if a.code != 200 || b.code != 200 || a.Version != "1" || b.Version != "2" {
+		t.Fatalf("revision 1 then 2 at max 1: %d %q, %d %q", a.code, a.body, b.code, b.body)
+	}
+	if !processGone(a.PID, time.Second) {
+		t.Errorf("idle instance of revision 1 was not evicted")
+	}
+	// Provisioned concurrency follows the split.
+	two := 2
+	s2.Concurrency.Max = &two
+	s2.Concurrency.Provisioned = &two
+	if _, err := fn.Apply(t.Context(), s2, &provider.ApplyOptions{Publish: true}); err != nil {
+		t.Fatal(err)
+	}
+	if err := fn.SetTraffic(t.Context(), "", provider.Traffic{Stable: "2", Candidate: "3", CandidatePercent: 50}, nil); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		st, _ := fn.Get(t.Context())
+		if p := st.Routes["live"].Provisioned; p != nil && p.Status == "READY" && p.Ready == 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("provisioned after a 50%% split: %+v", st.Routes["live"].Provisioned)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

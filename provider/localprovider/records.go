@@ -154,15 +154,20 @@ func (h *Host) Invocations(name string, q *RecordQuery) []Invocation {
 
 // Summary aggregates invocation records.
 type Summary struct {
-	Invocations int64 // not counting throttled requests
+	// Invocations counts invocations, not counting throttled requests;
+	// Errors those that failed (function errors, timeouts, crashes, init
+	// failures); Throttles the requests answered 429; ColdStarts those
+	// that started an instance.
+	Invocations int64
 	Errors      int64
 	Throttles   int64
 	ColdStarts  int64
 	// Percentiles of Duration and, over cold starts, of InitDuration.
 	DurationP50, DurationP99 time.Duration
 	InitP50                  time.Duration
-	BilledDuration           time.Duration
-	GBSeconds                float64
+	// BilledDuration and GBSeconds total the invocations' billing.
+	BilledDuration time.Duration
+	GBSeconds      float64
 }
 
 // String renders the summary on one line.
@@ -174,6 +179,7 @@ func (s Summary) String() string {
 
 // FunctionSummary is a function's summary in all and per revision.
 type FunctionSummary struct {
+	// Function is the function's name; Total covers all its revisions.
 	Function string
 	Total    Summary
 	// Revisions holds one summary per revision that was invoked.

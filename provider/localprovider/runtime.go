@@ -557,14 +557,25 @@ func (fr *fnRuntime) provision() {
 		return
 	}
 	var todo []*revPool
+	var evict []*instance
 	for _, rp := range fr.pools {
-		for !rp.retired && rp.live < rp.target && fr.total < fr.max {
-			fr.total++
+		for !rp.retired && rp.live < rp.target {
+			if fr.total < fr.max {
+				fr.total++
+			} else if v := fr.idleVictimLocked(rp); v != nil {
+				// At the maximum: an idle instance beyond another
+				// revision's provisioned ones gives its slot.
+				v.slotGiven = true
+				evict = append(evict, v)
+			} else {
+				break
+			}
 			rp.live++
 			todo = append(todo, rp)
 		}
 	}
 	fr.mu.Unlock()
+	killAll(evict, "its slot went to a provisioned instance of another revision")
 	for _, rp := range todo {
 		go func() {
 			in, err := fr.spawn(fr.h.ctx, rp, true)

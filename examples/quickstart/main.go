@@ -91,6 +91,16 @@ func run(ctx context.Context, w io.Writer, args []string) error {
 		Triggers: []trigger.Trigger{trigger.HTTP{Key: "web", Auth: trigger.AuthNone}},
 	}
 
+	// A state directory kept from an earlier run (-dir) still holds that
+	// run's deployment: the metadata persists, the instances do not.
+	if st, err := fn.Get(ctx); err == nil {
+		if r := st.Routes[provider.DefaultRoute]; r != nil {
+			fmt.Fprintf(w, "found the deployment of an earlier run: revision %s serves the %s route\n", r.Traffic.Stable, r.Name)
+		}
+	} else if provider.Code(err) != provider.NotFound {
+		return err
+	}
+
 	// 1. Deploy v1. On a new function a rollout simply creates it.
 	start := time.Now()
 	res, err := deploy.Rollout(ctx, fns, spec, nil)

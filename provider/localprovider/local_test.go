@@ -820,3 +820,27 @@ func TestSlotGoesToAnotherRevisionAtMax(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+func TestInitFailures(t *testing.T) {
+	h := newHost(t, &Options{InitTimeout: 300 * time.Millisecond})
+	for name, script := range map[string]string{
+		"init-exit":  "#!/bin/sh\necho broken config >&2\nexit 1\n",
+		"init-stuck": "#!/bin/sh\nexec sleep 30\n",
+	} {
+		s := &provider.Spec{Code: bundle.Files(map[string][]byte{"bootstrap": []byte(script)}), Runtime: "provided",
+			Triggers: []trigger.Trigger{trigger.HTTP{Key: "web", Auth: trigger.AuthNone}}}
+		fn, _ := deploy(t, h, name, s)
+		r := get(t, h.URL(name))
+		want := map[string]string{"init-exit": "exited during init (exit status 1)", "init-stuck": "did not poll the Runtime API"}[name]
+		if r.code != 502 || !strings.Contains(r.body, want) {
+			t.Errorf("%s: %d %q, want 502 with %q", name, r.code, r.body, want)
+		}
+		_, err := fn.Invoke(t.Context(), nil)
+		if provider.Code(err) != provider.Internal {
+			t.Errorf("%s: Invoke: %v, want Internal", name, err)
+		}
+		if m, _ := fn.Metrics(t.Context(), nil); m.Errors != 2 {
+			t.Errorf("%s: metrics %+v", name, m)
+		}
+	}
+}

@@ -93,8 +93,9 @@
 //
 // # Triggers
 //
-// HTTP triggers are served by the gateway; its authentication mode is
-// not enforced (the gateway is on loopback). Schedule triggers run while
+// HTTP triggers are served by the gateway, with their CORS origins
+// (preflight requests are answered without invoking the function); the
+// authentication mode is not enforced (the gateway is on loopback). Schedule triggers run while
 // a host has the function open, invoking the route with the trigger's
 // payload or an EventBridge "Scheduled Event". Other trigger kinds are
 // Unimplemented.

@@ -43,6 +43,9 @@ func (h *Host) serveGateway(w http.ResponseWriter, r *http.Request) {
 		gatewayError(w, http.StatusNotFound, fmt.Sprintf("function %s has no HTTP trigger: add trigger.HTTP{Key: \"web\"} to its Spec and apply it", name))
 		return
 	}
+	if len(v.cors) > 0 && corsHeaders(w, r, v.cors) {
+		return // a preflight request, answered as a function URL does
+	}
 	var rp *revPool
 	route := v.httpRoute
 	arn := ""
@@ -64,6 +67,38 @@ func (h *Host) serveGateway(w http.ResponseWriter, r *http.Request) {
 		rp, arn = rv.pick(), rv.invokedARNFor
 	}
 	fr.serveHTTP(w, r, rp, route, arn, rest)
+}
+
+// corsHeaders adds the CORS headers of an allowed origin and reports
+// whether r was a preflight request it answered.
+func corsHeaders(w http.ResponseWriter, r *http.Request, origins []string) bool {
+	origin := r.Header.Get("Origin")
+	if origin == "" {
+		return false
+	}
+	allowed := ""
+	for _, o := range origins {
+		if o == "*" || strings.EqualFold(o, origin) {
+			allowed = o
+			break
+		}
+	}
+	if allowed == "" {
+		return false
+	}
+	h := w.Header()
+	h["Access-Control-Allow-Origin"] = []string{allowed}
+	h["Vary"] = []string{"Origin"}
+	if r.Method != http.MethodOptions || r.Header.Get("Access-Control-Request-Method") == "" {
+		return false
+	}
+	h["Access-Control-Allow-Methods"] = []string{"*"}
+	if rh := r.Header.Get("Access-Control-Request-Headers"); rh != "" {
+		h["Access-Control-Allow-Headers"] = []string{rh}
+	}
+	h["Access-Control-Max-Age"] = []string{"300"}
+	w.WriteHeader(http.StatusNoContent)
+	return true
 }
 
 func gatewayError(w http.ResponseWriter, code int, msg string) {

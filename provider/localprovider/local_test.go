@@ -844,3 +844,34 @@ func TestInitFailures(t *testing.T) {
 		}
 	}
 }
+
+func TestCORS(t *testing.T) {
+	h := newHost(t, nil)
+	s := testSpec("1")
+	s.Triggers = []trigger.Trigger{trigger.HTTP{Key: "web", Auth: trigger.AuthNone, CORSOrigins: []string{"https://app.example"}}}
+	deploy(t, h, "cors", s)
+	req, _ := http.NewRequest("OPTIONS", h.URL("cors"), nil)
+	req.Header.Set("Origin", "https://app.example")
+	req.Header.Set("Access-Control-Request-Method", "POST")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 204 || resp.Header.Get("Access-Control-Allow-Origin") != "https://app.example" {
+		t.Fatalf("preflight: %d %v", resp.StatusCode, resp.Header)
+	}
+	req, _ = http.NewRequest("GET", h.URL("cors"), nil)
+	req.Header.Set("Origin", "https://other.example")
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 || resp.Header.Get("Access-Control-Allow-Origin") != "" {
+		t.Fatalf("other origin: %d %v", resp.StatusCode, resp.Header)
+	}
+	if len(h.Invocations("cors", nil)) != 1 {
+		t.Errorf("the preflight invoked the function")
+	}
+}

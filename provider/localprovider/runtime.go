@@ -2,7 +2,6 @@ package localprovider
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -60,7 +59,8 @@ type fnRuntime struct {
 type routing struct {
 	routes    map[string]*routeView
 	revs      map[string]*revPool
-	httpRoute string // route of the HTTP trigger; "" when there is none
+	httpRoute string   // route of the HTTP trigger; "" when there is none
+	cors      []string // the HTTP trigger's CORS origins
 }
 
 type routeView struct {
@@ -113,9 +113,13 @@ type throttledError struct {
 	max     int
 	waited  time.Duration
 	stopped bool
+	retired string // the revision, when it was deleted
 }
 
 func (e *throttledError) Error() string {
+	if e.retired != "" {
+		return fmt.Sprintf("revision %s of function %s was deleted or replaced: retry to reach the live revisions", e.retired, e.name)
+	}
 	if e.stopped {
 		return fmt.Sprintf("function %s is shutting down", e.name)
 	}
@@ -278,8 +282,8 @@ func (fr *fnRuntime) sync(m *fnMeta) {
 	fr.mu.Unlock()
 	killAll(kill, "its revision was deleted")
 	for _, t := range ts {
-		if t.Kind() == trigger.KindHTTP {
-			v.httpRoute = trigRoute
+		if ht, ok := t.(trigger.HTTP); ok {
+			v.httpRoute, v.cors = trigRoute, ht.CORSOrigins
 		}
 	}
 	fr.routing.Store(v)
@@ -379,7 +383,11 @@ func (fr *fnRuntime) acquire(ctx context.Context, rp *revPool) (in *instance, co
 	}
 	if fr.stopped || rp.retired {
 		fr.mu.Unlock()
-		return nil, false, &throttledError{name: fr.name, stopped: true}
+		te := &throttledError{name: fr.name, stopped: true}
+		if rp.retired {
+			te.retired = rp.id
+		}
+		return nil, false, te
 	}
 	if fr.total < fr.max {
 		fr.total++
@@ -765,5 +773,3 @@ func (fr *fnRuntime) watchMemory() {
 		}
 	}
 }
-
-var errNoRoute = errors.New("no route")

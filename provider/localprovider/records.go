@@ -37,6 +37,9 @@ const (
 // Invocation is the record of one invocation, as a cloud's logs and
 // metrics would have it.
 type Invocation struct {
+	// RequestID is the Lambda request id ("" for a throttled request);
+	// Start is when the gateway or Invoke received the request; Revision
+	// is the revision that served it.
 	RequestID string
 	Start     time.Time
 	Revision  string
@@ -54,7 +57,8 @@ type Invocation struct {
 	// BilledDuration is Duration plus InitDuration, rounded up to the
 	// millisecond, as Lambda bills custom runtimes. 0 when throttled.
 	BilledDuration time.Duration
-	MemoryMB       int
+	// MemoryMB is the revision's memory size, the other factor of the bill.
+	MemoryMB int
 }
 
 // GBSeconds is the invocation's billed compute: billed seconds times

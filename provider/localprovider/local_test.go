@@ -262,7 +262,7 @@ func TestProvisionedStartWarm(t *testing.T) {
 }
 
 func TestScaleOutAndThrottle(t *testing.T) {
-	h := newHost(t, &Options{QueueTimeout: 300 * time.Millisecond})
+	h := newHost(t, &Options{QueueTimeout: 500 * time.Millisecond})
 	s := testSpec("1")
 	three := 3
 	s.Concurrency.Max = &three
@@ -291,7 +291,7 @@ func TestScaleOutAndThrottle(t *testing.T) {
 	codes = map[int]int{}
 	for i := range 4 {
 		wg.Go(func() {
-			q := "?sleep=100"
+			q := "?sleep=50"
 			if i == 3 {
 				time.Sleep(20 * time.Millisecond)
 			}

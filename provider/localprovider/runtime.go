@@ -469,6 +469,10 @@ func (fr *fnRuntime) release(in *instance) {
 		return
 	}
 	rp := in.rp
+	if !in.isReady {
+		in.isReady = true
+		rp.ready++
+	}
 	for i, w := range fr.waiters {
 		if w.rp == rp {
 			fr.waiters = slices.Delete(fr.waiters, i, i+1)
@@ -549,10 +553,14 @@ func (fr *fnRuntime) spawn(ctx context.Context, rp *revPool, provisioned bool) (
 		in.kill("it failed to initialise")
 		return nil, err
 	}
-	fr.mu.Lock()
-	in.isReady = true
-	rp.ready++
-	fr.mu.Unlock()
+	if !provisioned {
+		// A provisioned instance counts as ready when release puts it in
+		// the idle list, so READY always means requests find it warm.
+		fr.mu.Lock()
+		in.isReady = true
+		rp.ready++
+		fr.mu.Unlock()
+	}
 	return in, nil
 }
 

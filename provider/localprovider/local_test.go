@@ -89,6 +89,10 @@ func deploy(t testing.TB, h *Host, name string, s *provider.Spec) (*provider.Fun
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { fn.Close() })
+	// Start from scratch: the state directory outlives a test (-count).
+	if err := fn.Delete(context.Background()); err != nil && provider.Code(err) != provider.NotFound {
+		t.Fatal(err)
+	}
 	res, err := fn.Apply(context.Background(), s, &provider.ApplyOptions{Publish: true})
 	if err != nil {
 		t.Fatal(err)

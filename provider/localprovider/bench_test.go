@@ -211,3 +211,36 @@ func itoa(n int) string {
 	}
 	return itoa(n/10) + string(rune('0'+n%10))
 }
+
+// BenchmarkHTTPProtocol is BenchmarkWarm and BenchmarkThroughput/c16 for
+// a function serving plain HTTP on $PORT (FN_MODE=http), proxied by the
+// gateway.
+func BenchmarkHTTPProtocol(b *testing.B) {
+	h := newHost(b, nil)
+	s := testSpec("1")
+	s.Env["FN_MODE"] = "http"
+	deploy(b, h, "bench-http", s)
+	c, url := benchClient(), h.URL("bench-http")
+	b.Run("warm", func(b *testing.B) {
+		for range 200 {
+			hit(c, url)
+		}
+		ds := make([]time.Duration, 0, b.N)
+		for b.Loop() {
+			start := time.Now()
+			code, err := hit(c, url)
+			ds = append(ds, time.Since(start))
+			if err != nil || code != 200 {
+				b.Fatalf("%d %v", code, err)
+			}
+		}
+		reportLatencies(b, ds)
+	})
+	b.Run("c16", func(b *testing.B) {
+		load(c, url, 16, 800)
+		b.ResetTimer()
+		el, failed := load(c, url, 16, b.N)
+		b.ReportMetric(float64(b.N)/el.Seconds(), "req/s")
+		b.ReportMetric(float64(failed), "failed")
+	})
+}

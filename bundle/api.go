@@ -97,7 +97,7 @@ type Options struct {
 	// Limits are checked after the build; see LimitError.
 	Limits Limits
 	// CacheDir holds built zips keyed by content; "" means
-	// os.UserCacheDir()/updraft/bundles.
+	// $UPDRAFT_CACHE_DIR if set, else os.UserCacheDir()/updraft/bundles.
 	CacheDir string
 	// NoCache disables the cache: the zip is kept in memory only.
 	NoCache bool

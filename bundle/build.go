@@ -266,8 +266,11 @@ func (t *tempDir) remove() {
 	}
 }
 
-// defaultCacheDir is os.UserCacheDir()/updraft/bundles.
+// defaultCacheDir is $UPDRAFT_CACHE_DIR, else os.UserCacheDir()/updraft/bundles.
 func defaultCacheDir() (string, error) {
+	if d := os.Getenv("UPDRAFT_CACHE_DIR"); d != "" {
+		return d, nil
+	}
 	d, err := os.UserCacheDir()
 	if err != nil {
 		return "", fmt.Errorf("bundle: no cache directory (set Options.CacheDir or NoCache): %w", err)

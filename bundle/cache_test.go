@@ -259,3 +259,13 @@ func TestSameBytesWhateverTheWorkers(t *testing.T) {
 		}
 	}
 }
+
+func TestCacheDirFromEnvironment(t *testing.T) {
+	dir, cacheDir := t.TempDir(), t.TempDir()
+	writeTree(t, dir, sample)
+	t.Setenv("UPDRAFT_CACHE_DIR", cacheDir)
+	b := build(t, bundle.Dir(dir), &bundle.Options{}) // default cache location
+	if filepath.Dir(filepath.Dir(b.Path)) != cacheDir {
+		t.Fatalf("Path %s is not under $UPDRAFT_CACHE_DIR %s", b.Path, cacheDir)
+	}
+}

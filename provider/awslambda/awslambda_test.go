@@ -2,8 +2,8 @@ package awslambda
 
 import (
 	"context"
-	mrand "math/rand/v2"
 	"errors"
+	mrand "math/rand/v2"
 	"slices"
 	"strings"
 	"testing"

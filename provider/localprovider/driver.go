@@ -3,7 +3,6 @@ package localprovider
 import (
 	"context"
 	"fmt"
-	"maps"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -158,8 +157,10 @@ func (l *localFunction) apply(ctx context.Context, s *driver.Spec, opts *driver.
 	if err != nil {
 		return nil, nil, err
 	}
-	if m != nil && opts.IfMatch != "" && opts.IfMatch != m.ETag {
-		return nil, nil, driver.NewError(driver.FailedPrecondition, fmt.Sprintf("function %s changed since it was read (etag %s, now %s)", l.name, opts.IfMatch, m.ETag))
+	if m != nil {
+		if err := driver.CheckETag("function "+l.name, opts.IfMatch, m.ETag); err != nil {
+			return nil, nil, err
+		}
 	}
 	if m == nil {
 		if s.Bundle == nil {
@@ -302,19 +303,17 @@ func (l *localFunction) SetTraffic(ctx context.Context, routeName string, t driv
 	return l.mutate(ctx, func(m *fnMeta) error {
 		for _, id := range []string{t.Stable, t.Candidate} {
 			if id != "" && m.revision(id) == nil {
-				return driver.NewError(driver.NotFound, fmt.Sprintf("revision %s of %s does not exist", id, l.name))
+				return driver.RevisionNotFound(l.name, id)
 			}
 		}
 		r := m.Routes[routeName]
 		if r == nil {
-			if opts.IfMatch != "" {
-				return driver.NewError(driver.FailedPrecondition, fmt.Sprintf("route %s of %s does not exist, so etag %s cannot match", routeName, l.name, opts.IfMatch))
-			}
 			r = &routeMeta{Name: routeName}
-			m.Routes[routeName] = r
-		} else if opts.IfMatch != "" && opts.IfMatch != r.ETag {
-			return driver.NewError(driver.FailedPrecondition, fmt.Sprintf("route %s of %s changed since it was read (etag %s, now %s)", routeName, l.name, opts.IfMatch, r.ETag))
 		}
+		if err := driver.CheckETag("route "+routeName+" of "+l.name, opts.IfMatch, r.ETag); err != nil {
+			return err
+		}
+		m.Routes[routeName] = r
 		r.Traffic = t
 		r.ETag = newETag()
 		return nil
@@ -325,10 +324,10 @@ func (l *localFunction) SetMarker(ctx context.Context, routeName string, mk *dri
 	return l.mutate(ctx, func(m *fnMeta) error {
 		r := m.Routes[routeName]
 		if r == nil {
-			return driver.NewError(driver.NotFound, fmt.Sprintf("route %s of %s does not exist", routeName, l.name))
+			return driver.RouteNotFound(l.name, routeName)
 		}
-		if opts.IfMatch != "" && opts.IfMatch != r.ETag {
-			return driver.NewError(driver.FailedPrecondition, fmt.Sprintf("route %s of %s changed since it was read (etag %s, now %s)", routeName, l.name, opts.IfMatch, r.ETag))
+		if err := driver.CheckETag("route "+routeName+" of "+l.name, opts.IfMatch, r.ETag); err != nil {
+			return err
 		}
 		if mk == nil {
 			r.Marker = nil
@@ -345,13 +344,14 @@ func (l *localFunction) DeleteRevision(ctx context.Context, id string) error {
 	err := l.mutate(ctx, func(m *fnMeta) error {
 		i := slices.IndexFunc(m.Revisions, func(r *driver.Revision) bool { return r.ID == id })
 		if i < 0 {
-			return driver.NewError(driver.NotFound, fmt.Sprintf("revision %s of %s does not exist", id, l.name))
+			return driver.RevisionNotFound(l.name, id)
 		}
-		for _, name := range slices.Sorted(maps.Keys(m.Routes)) {
-			r := m.Routes[name]
-			if r.Traffic.Stable == id || r.Traffic.Candidate == id {
-				return driver.NewError(driver.FailedPrecondition, fmt.Sprintf("revision %s of %s serves route %s: shift its traffic away first", id, l.name, name))
-			}
+		traffic := make(map[string]driver.Traffic, len(m.Routes))
+		for name, r := range m.Routes {
+			traffic[name] = r.Traffic
+		}
+		if err := driver.CheckNotServing(l.name, id, traffic); err != nil {
+			return err
 		}
 		m.Revisions = slices.Delete(m.Revisions, i, i+1)
 		return nil

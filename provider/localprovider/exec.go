@@ -169,7 +169,7 @@ func (fr *fnRuntime) invoke(ctx context.Context, req *driver.InvokeRequest) (*dr
 	if req.Revision != "" {
 		rp = v.revs[req.Revision]
 		if rp == nil {
-			return nil, driver.NewError(driver.NotFound, fmt.Sprintf("revision %s of %s does not exist", req.Revision, fr.name))
+			return nil, driver.RevisionNotFound(fr.name, req.Revision)
 		}
 		route, arn = "", fr.arn+req.Revision
 	} else {

@@ -245,9 +245,9 @@ func (m *memFunction) Apply(ctx context.Context, s *driver.Spec, opts *driver.Ap
 	var live driver.Config
 	if f != nil {
 		live = f.config
-		if opts.IfMatch != "" && opts.IfMatch != f.etag {
+		if err := driver.CheckETag("function "+m.name, opts.IfMatch, f.etag); err != nil {
 			m.c.mu.Unlock()
-			return nil, driver.NewError(driver.FailedPrecondition, fmt.Sprintf("function %s changed since it was read (etag %s, now %s)", m.name, opts.IfMatch, f.etag))
+			return nil, err
 		}
 	}
 	m.c.mu.Unlock()
@@ -478,19 +478,17 @@ func (m *memFunction) SetTraffic(ctx context.Context, routeName string, t driver
 	defer m.c.mu.Unlock()
 	for _, id := range []string{t.Stable, t.Candidate} {
 		if id != "" && f.revision(id) == nil {
-			return driver.NewError(driver.NotFound, fmt.Sprintf("revision %s of %s does not exist", id, m.name))
+			return driver.RevisionNotFound(m.name, id)
 		}
 	}
 	r := f.routes[routeName]
 	if r == nil {
-		if opts.IfMatch != "" {
-			return driver.NewError(driver.FailedPrecondition, fmt.Sprintf("route %s of %s does not exist, so etag %s cannot match", routeName, m.name, opts.IfMatch))
-		}
 		r = &route{Route: driver.Route{Name: routeName}}
-		f.routes[routeName] = r
-	} else if opts.IfMatch != "" && opts.IfMatch != r.ETag {
-		return driver.NewError(driver.FailedPrecondition, fmt.Sprintf("route %s of %s changed since it was read (etag %s, now %s)", routeName, m.name, opts.IfMatch, r.ETag))
 	}
+	if err := driver.CheckETag("route "+routeName+" of "+m.name, opts.IfMatch, r.ETag); err != nil {
+		return err
+	}
+	f.routes[routeName] = r
 	r.Traffic = t
 	r.ETag = m.c.nextETag()
 	return nil
@@ -504,10 +502,10 @@ func (m *memFunction) SetMarker(ctx context.Context, routeName string, mk *drive
 	defer m.c.mu.Unlock()
 	r := f.routes[routeName]
 	if r == nil {
-		return driver.NewError(driver.NotFound, fmt.Sprintf("route %s of %s does not exist", routeName, m.name))
+		return driver.RouteNotFound(m.name, routeName)
 	}
-	if opts.IfMatch != "" && opts.IfMatch != r.ETag {
-		return driver.NewError(driver.FailedPrecondition, fmt.Sprintf("route %s of %s changed since it was read (etag %s, now %s)", routeName, m.name, opts.IfMatch, r.ETag))
+	if err := driver.CheckETag("route "+routeName+" of "+m.name, opts.IfMatch, r.ETag); err != nil {
+		return err
 	}
 	if mk == nil {
 		r.Marker = nil
@@ -527,13 +525,14 @@ func (m *memFunction) DeleteRevision(ctx context.Context, id string) error {
 	defer m.c.mu.Unlock()
 	i := slices.IndexFunc(f.revisions, func(r *driver.Revision) bool { return r.ID == id })
 	if i < 0 {
-		return driver.NewError(driver.NotFound, fmt.Sprintf("revision %s of %s does not exist", id, m.name))
+		return driver.RevisionNotFound(m.name, id)
 	}
-	for _, name := range slices.Sorted(maps.Keys(f.routes)) {
-		r := f.routes[name]
-		if r.Traffic.Stable == id || r.Traffic.Candidate == id {
-			return driver.NewError(driver.FailedPrecondition, fmt.Sprintf("revision %s of %s serves route %s: shift its traffic away first", id, m.name, name))
-		}
+	traffic := make(map[string]driver.Traffic, len(f.routes))
+	for name, r := range f.routes {
+		traffic[name] = r.Traffic
+	}
+	if err := driver.CheckNotServing(m.name, id, traffic); err != nil {
+		return err
 	}
 	f.revisions = slices.Delete(f.revisions, i, i+1)
 	return nil
@@ -559,7 +558,7 @@ func (m *memFunction) Invoke(ctx context.Context, req *driver.InvokeRequest) (*d
 		r := f.routes[req.Route]
 		if r == nil {
 			m.c.mu.Unlock()
-			return nil, driver.NewError(driver.NotFound, fmt.Sprintf("route %s of %s does not exist", req.Route, m.name))
+			return nil, driver.RouteNotFound(m.name, req.Route)
 		}
 		revID = r.Traffic.Stable
 		if r.Traffic.Candidate != "" && m.c.rnd.IntN(100) < r.Traffic.CandidatePercent {
@@ -569,7 +568,7 @@ func (m *memFunction) Invoke(ctx context.Context, req *driver.InvokeRequest) (*d
 	rev := f.revision(revID)
 	if rev == nil {
 		m.c.mu.Unlock()
-		return nil, driver.NewError(driver.NotFound, fmt.Sprintf("revision %s of %s does not exist", revID, m.name))
+		return nil, driver.RevisionNotFound(m.name, revID)
 	}
 	inv := &Invocation{Function: m.name, Revision: revID, Env: maps.Clone(rev.Config.Env), Payload: req.Payload}
 	handler := m.c.opts.Handler

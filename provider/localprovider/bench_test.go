@@ -88,6 +88,11 @@ func BenchmarkWarm(b *testing.B) {
 	h := newHost(b, nil)
 	deploy(b, h, "bench-warm", testSpec("1"))
 	c, url := benchClient(), h.URL("bench-warm")
+	benchWarm(b, c, url)
+}
+
+// benchWarm warms url up, then times one request at a time.
+func benchWarm(b *testing.B, c *http.Client, url string) {
 	for range 200 {
 		hit(c, url)
 	}
@@ -222,19 +227,7 @@ func BenchmarkHTTPProtocol(b *testing.B) {
 	deploy(b, h, "bench-http", s)
 	c, url := benchClient(), h.URL("bench-http")
 	b.Run("warm", func(b *testing.B) {
-		for range 200 {
-			hit(c, url)
-		}
-		ds := make([]time.Duration, 0, b.N)
-		for b.Loop() {
-			start := time.Now()
-			code, err := hit(c, url)
-			ds = append(ds, time.Since(start))
-			if err != nil || code != 200 {
-				b.Fatalf("%d %v", code, err)
-			}
-		}
-		reportLatencies(b, ds)
+		benchWarm(b, c, url)
 	})
 	b.Run("c16", func(b *testing.B) {
 		load(c, url, 16, 800)

@@ -235,6 +235,18 @@ func describeType(t fs.FileMode) string {
 	return "irregular file"
 }
 
+// memItem is an in-memory file: executable when it starts with "#!".
+func memItem(name string, data []byte) item {
+	mode := fs.FileMode(0o644)
+	if bytes.HasPrefix(data, []byte("#!")) {
+		mode = 0o755
+	}
+	if data == nil {
+		data = []byte{}
+	}
+	return item{name: name, mode: mode, size: int64(len(data)), data: data}
+}
+
 // filesTree is the tree of an in-memory Files source.
 func filesTree(files map[string][]byte) (*tree, error) {
 	ig := newIgnorer(files[IgnoreFile])
@@ -249,14 +261,7 @@ func filesTree(files map[string][]byte) (*tree, error) {
 			}
 			continue
 		}
-		mode := fs.FileMode(0o644)
-		if bytes.HasPrefix(data, []byte("#!")) {
-			mode = 0o755
-		}
-		if data == nil {
-			data = []byte{}
-		}
-		t.items = append(t.items, item{name: name, mode: mode, size: int64(len(data)), data: data})
+		t.items = append(t.items, memItem(name, data))
 	}
 	return t, nil
 }
@@ -309,14 +314,7 @@ func (t *tree) finish(extra map[string][]byte) error {
 			if err := checkEntryName(name); err != nil {
 				return fmt.Errorf("bundle: Form.Extra: %w", err)
 			}
-			mode := fs.FileMode(0o644)
-			if bytes.HasPrefix(data, []byte("#!")) {
-				mode = 0o755
-			}
-			if data == nil {
-				data = []byte{}
-			}
-			t.items = append(t.items, item{name: name, mode: mode, size: int64(len(data)), data: data})
+			t.items = append(t.items, memItem(name, data))
 		}
 	}
 	slices.SortFunc(t.items, func(a, b item) int { return strings.Compare(a.name, b.name) })

@@ -524,15 +524,8 @@ func triggerChanges(live, want []trigger.Trigger) []Change {
 		return m
 	}
 	l, w := byKey(live), byKey(want)
-	keys := slices.Sorted(maps.Keys(l))
-	for k := range w {
-		if _, ok := l[k]; !ok {
-			keys = append(keys, k)
-		}
-	}
-	slices.Sort(keys)
 	var out []Change
-	for _, k := range keys {
+	for _, k := range unionKeys(l, w) {
 		lt, inLive := l[k]
 		wt, inWant := w[k]
 		switch {
@@ -596,15 +589,8 @@ func intOr0(p *int) int {
 }
 
 func mapChanges(name string, from, to map[string]string, sensitive func(k, v string) bool) []Change {
-	keys := slices.Sorted(maps.Keys(from))
-	for k := range to {
-		if _, ok := from[k]; !ok {
-			keys = append(keys, k)
-		}
-	}
-	slices.Sort(keys)
 	var out []Change
-	for _, k := range keys {
+	for _, k := range unionKeys(from, to) {
 		a, inFrom := from[k]
 		b, inTo := to[k]
 		if inFrom == inTo && a == b {
@@ -636,4 +622,16 @@ func (t *TargetPlan) redact() {
 	for i := range t.Violations {
 		t.Violations[i].Message = red.scrub(t.Violations[i].Message)
 	}
+}
+
+// unionKeys returns the keys of a and b, sorted, each once.
+func unionKeys[V any](a, b map[string]V) []string {
+	keys := slices.Collect(maps.Keys(a))
+	for k := range b {
+		if _, ok := a[k]; !ok {
+			keys = append(keys, k)
+		}
+	}
+	slices.Sort(keys)
+	return keys
 }

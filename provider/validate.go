@@ -2,6 +2,7 @@ package provider
 
 import (
 	"fmt"
+	"maps"
 	"regexp"
 	"slices"
 	"strings"
@@ -130,7 +131,7 @@ func Validate(s *Spec, caps Capabilities) error {
 		}
 	}
 	envBytes := 0
-	for _, k := range sortedKeys(s.Env) {
+	for _, k := range slices.Sorted(maps.Keys(s.Env)) {
 		if !envNameRE.MatchString(k) {
 			bad("Env", "environment variable name %q: use letters, digits and underscores, not starting with a digit", k)
 		}
@@ -145,7 +146,7 @@ func Validate(s *Spec, caps Capabilities) error {
 	if len(s.Secrets) > 0 && !caps.Secrets {
 		missing("Secrets", "secrets: %s does not support secret references", p)
 	}
-	for _, k := range sortedKeys(s.Secrets) {
+	for _, k := range slices.Sorted(maps.Keys(s.Secrets)) {
 		if !envNameRE.MatchString(k) {
 			bad("Secrets", "secret variable name %q: use letters, digits and underscores, not starting with a digit", k)
 		}
@@ -158,7 +159,7 @@ func Validate(s *Spec, caps Capabilities) error {
 	if caps.MaxEnvBytes > 0 && envBytes > caps.MaxEnvBytes {
 		bad("Env", "environment is %d bytes: %s allows %d bytes in all", envBytes, p, caps.MaxEnvBytes)
 	}
-	for _, k := range sortedKeys(s.Labels) {
+	for _, k := range slices.Sorted(maps.Keys(s.Labels)) {
 		if !labelKeyRE.MatchString(k) {
 			bad("Labels", "label key %q: use 1–63 lower-case letters, digits, '_' and '-', starting with a letter", k)
 		}
@@ -202,15 +203,6 @@ func joinInts(v []int) string {
 		s[i] = fmt.Sprint(n)
 	}
 	return strings.Join(s, ", ")
-}
-
-func sortedKeys(m map[string]string) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }
 
 // toDriverSpec fills defaults and copies s into the driver's form.

@@ -53,6 +53,15 @@ func (l *localFunction) notFound() error {
 	return driver.NewError(driver.NotFound, fmt.Sprintf("function %s does not exist in %s: Apply a spec to create it", l.name, l.h.dir))
 }
 
+// loadExisting reads the function's metadata; NotFound if it does not exist.
+func (l *localFunction) loadExisting() (*fnMeta, error) {
+	m, err := l.h.loadMeta(l.name)
+	if err == nil && m == nil {
+		err = l.notFound()
+	}
+	return m, err
+}
+
 // begin takes the function's control lock, in this process and across
 // processes sharing the state directory.
 func (l *localFunction) begin(ctx context.Context) (*fnRuntime, func(), error) {
@@ -79,12 +88,9 @@ func (l *localFunction) Get(ctx context.Context) (*driver.State, error) {
 	if err != nil {
 		return nil, err
 	}
-	m, err := l.h.loadMeta(l.name)
+	m, err := l.loadExisting()
 	if err != nil {
 		return nil, err
-	}
-	if m == nil {
-		return nil, l.notFound()
 	}
 	fr.sync(m)
 	return l.state(fr, m)
@@ -258,12 +264,9 @@ func sameTriggers(a, b []trigger.Trigger) bool {
 }
 
 func (l *localFunction) ListRevisions(ctx context.Context) ([]*driver.Revision, error) {
-	m, err := l.h.loadMeta(l.name)
+	m, err := l.loadExisting()
 	if err != nil {
 		return nil, err
-	}
-	if m == nil {
-		return nil, l.notFound()
 	}
 	out := make([]*driver.Revision, len(m.Revisions))
 	for i, r := range m.Revisions {
@@ -281,10 +284,7 @@ func (l *localFunction) mutate(ctx context.Context, fn func(m *fnMeta) error) er
 	if err != nil {
 		return err
 	}
-	m, err := l.h.loadMeta(l.name)
-	if err == nil && m == nil {
-		err = l.notFound()
-	}
+	m, err := l.loadExisting()
 	if err == nil {
 		err = fn(m)
 	}
@@ -368,12 +368,8 @@ func (l *localFunction) Delete(ctx context.Context) error {
 		return err
 	}
 	defer unlock()
-	m, err := l.h.loadMeta(l.name)
-	if err != nil {
+	if _, err := l.loadExisting(); err != nil {
 		return err
-	}
-	if m == nil {
-		return l.notFound()
 	}
 	fr.stopAll()
 	if err := os.RemoveAll(l.h.fnDir(l.name)); err != nil {
@@ -390,12 +386,9 @@ func (l *localFunction) Invoke(ctx context.Context, req *driver.InvokeRequest) (
 		return nil, err
 	}
 	if fr.view() == nil {
-		m, err := l.h.loadMeta(l.name)
+		m, err := l.loadExisting()
 		if err != nil {
 			return nil, err
-		}
-		if m == nil {
-			return nil, l.notFound()
 		}
 		fr.sync(m)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -331,25 +332,16 @@ func (fr *fnRuntime) newPool(name string, r *driver.Revision) *revPool {
 			env = append(env, k+"="+v)
 		}
 	}
-	for _, k := range sortedKeys(c.Env) {
+	for _, k := range slices.Sorted(maps.Keys(c.Env)) {
 		env = append(env, k+"="+c.Env[k])
 	}
 	// Secrets are references (an ARN, a Key Vault URI), never values, as
 	// on the clouds: the function resolves them at run time.
-	for _, k := range sortedKeys(c.Secrets) {
+	for _, k := range slices.Sorted(maps.Keys(c.Secrets)) {
 		env = append(env, k+"="+c.Secrets[k])
 	}
 	rp.env = env
 	return rp
-}
-
-func sortedKeys(m map[string]string) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }
 
 // retireLocked stops routing to rp and returns its idle instances to kill;

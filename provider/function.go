@@ -183,6 +183,9 @@ func (f *Function) apply(ctx context.Context, s *Spec, b *bundle.Bundle, opts *A
 	if opts == nil {
 		opts = &ApplyOptions{}
 	}
+	if opts.IfNotExist && opts.IfMatch != "" {
+		return nil, f.invalid("Apply", "IfNotExist and IfMatch %s contradict each other: set one", opts.IfMatch)
+	}
 	caps := f.d.Capabilities()
 	if b == nil {
 		var err error
@@ -192,7 +195,7 @@ func (f *Function) apply(ctx context.Context, s *Spec, b *bundle.Bundle, opts *A
 	}
 	ds := toDriverSpec(s, caps)
 	ds.Bundle = b
-	res, err := f.d.Apply(ctx, ds, &driver.ApplyOptions{Publish: opts.Publish, IfMatch: opts.IfMatch, BeforeApply: opts.BeforeApply})
+	res, err := f.d.Apply(ctx, ds, &driver.ApplyOptions{Publish: opts.Publish, IfMatch: opts.IfMatch, IfNotExist: opts.IfNotExist, BeforeApply: opts.BeforeApply})
 	if err != nil {
 		return nil, f.wrap(ctx, "Apply", err)
 	}

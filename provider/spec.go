@@ -217,6 +217,9 @@ type ApplyOptions struct {
 	// IfMatch, when set, must equal the State.ETag read before, or Apply
 	// fails with FailedPrecondition.
 	IfMatch string
+	// IfNotExist makes Apply a create only: it fails with AlreadyExists
+	// when the function exists, as the loser of a create race must.
+	IfNotExist bool
 	// BeforeApply lets a caller edit the native request(s) just before they
 	// are sent (a VPC config, SnapStart, an app setting). asFunc converts to
 	// the request types listed in the adapter's package doc.

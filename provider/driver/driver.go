@@ -289,6 +289,9 @@ type ApplyOptions struct {
 	// IfMatch, when non-empty, must equal State.ETag or Apply fails with
 	// FailedPrecondition.
 	IfMatch string
+	// IfNotExist makes Apply a create only: AlreadyExists when the
+	// function exists (it lost a create race). Never set with IfMatch.
+	IfNotExist bool
 	// BeforeApply, when non-nil, is called with an asFunc over the native
 	// request(s) right before they are sent.
 	BeforeApply func(asFunc func(any) bool) error

@@ -18,6 +18,7 @@ import (
 	"github.com/goccy/go-yaml/parser"
 
 	"github.com/updraft-dev/updraft/deploy"
+	"github.com/updraft-dev/updraft/provider"
 )
 
 // LoadOptions configure Load and Parse. Nil means the defaults.
@@ -65,14 +66,19 @@ func (es FileErrors) Error() string {
 	return strings.Join(lines, "\n")
 }
 
-// Unwrap returns the problems, for errors.As.
+// Unwrap returns the problems, for errors.As, and
+// provider.ErrInvalidArgument, so provider.Code reports InvalidArgument.
 func (es FileErrors) Unwrap() []error {
-	out := make([]error, len(es))
-	for i, e := range es {
-		out[i] = e
+	out := make([]error, 0, len(es)+1)
+	for _, e := range es {
+		out = append(out, e)
 	}
-	return out
+	return append(out, provider.ErrInvalidArgument)
 }
+
+// Unwrap returns provider.ErrInvalidArgument: a problem in the file is
+// the caller's input.
+func (e *FileError) Unwrap() error { return provider.ErrInvalidArgument }
 
 // Load reads and checks the spec file at path. Relative code paths are
 // taken from the file's directory. Every problem is reported at once, as
@@ -105,12 +111,12 @@ func parse(name, dir string, data []byte, opts *LoadOptions) (*Service, error) {
 	}
 	astFile, err := parser.ParseBytes(data, 0)
 	if err != nil {
-		return nil, FileErrors{yamlError(name, err)}
+		return nil, FileErrors{yamlError(name, err, nil)}
 	}
 	var f File
 	dec := yaml.NewDecoder(bytes.NewReader(data), yaml.DisallowUnknownField())
 	if err := dec.Decode(&f); err != nil {
-		return nil, FileErrors{yamlError(name, err)}
+		return nil, FileErrors{yamlError(name, err, astFile)}
 	}
 	c := &checker{name: name, ast: astFile}
 	expandAll(c, reflect.ValueOf(&f).Elem(), "", lookup)
@@ -129,8 +135,9 @@ func parse(name, dir string, data []byte, opts *LoadOptions) (*Service, error) {
 	return svc, nil
 }
 
-// yamlError converts a decoding error to a FileError with its position.
-func yamlError(name string, err error) *FileError {
+// yamlError converts a decoding error to a FileError with its position
+// and, when the file parsed, the path of the field at that position.
+func yamlError(name string, err error, f *ast.File) *FileError {
 	fe := &FileError{File: name, Msg: err.Error()}
 	var ye yaml.Error
 	if errors.As(err, &ye) {
@@ -141,10 +148,39 @@ func yamlError(name string, err error) *FileError {
 		}
 		if tk := ye.GetToken(); tk != nil && tk.Position != nil {
 			fe.Line, fe.Column = tk.Position.Line, tk.Position.Column
+			fe.Field = fieldAt(f, fe.Line, fe.Column)
 		}
 	}
 	fe.Msg = strings.TrimSpace(fe.Msg)
 	return fe
+}
+
+// fieldAt returns the dotted path of the node at line:col in f, or "".
+func fieldAt(f *ast.File, line, col int) string {
+	if f == nil {
+		return ""
+	}
+	v := &posFinder{line: line, col: col}
+	for _, doc := range f.Docs {
+		ast.Walk(v, doc)
+	}
+	return strings.TrimPrefix(strings.TrimPrefix(v.path, "$"), ".")
+}
+
+type posFinder struct {
+	line, col int
+	path      string
+}
+
+// Visit implements ast.Visitor: it keeps the path of the node whose
+// token starts at the position.
+func (v *posFinder) Visit(n ast.Node) ast.Visitor {
+	if tk := n.GetToken(); tk != nil && tk.Position != nil && tk.Position.Line == v.line && tk.Position.Column == v.col {
+		if p := n.GetPath(); p != "" {
+			v.path = p
+		}
+	}
+	return v
 }
 
 // typeName names a Go type the way a spec file's author thinks of it.

@@ -66,16 +66,15 @@ func (g *globals) load() (*service.Service, error) {
 	return svc, nil
 }
 
-// remember notes the values output must never show: secret references
-// and env values deploy would redact.
+// remember notes the values output must never show: env values that look
+// like secrets (Load refuses them in the file, so these come only from a
+// program that built the Service itself). Secret references are not
+// secrets: plans show them.
 func (g *globals) remember(svc *service.Service) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	for _, f := range svc.Functions {
 		for _, t := range f.Targets {
-			for _, v := range t.Spec.Secrets {
-				g.secrets = append(g.secrets, v)
-			}
 			for k, v := range t.Spec.Env {
 				if deploy.SensitiveEnv(k, v) && len(v) >= 4 {
 					g.secrets = append(g.secrets, v)

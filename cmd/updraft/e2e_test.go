@@ -1,35 +1,65 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 )
 
 // The end-to-end test runs the built binary as a CI job would, on a
 // three-function spec file against local://, checking exit codes, the
 // JSON outputs, and that no secret value is printed.
 
-// binary builds the updraft command once per test run.
+// built is the updraft binary, built once for the tests that need it.
+var built struct {
+	once sync.Once
+	dir  string
+	path string
+	err  error
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if built.dir != "" {
+		os.RemoveAll(built.dir)
+	}
+	os.Exit(code)
+}
+
+// binary returns the built updraft command.
 func binary(t *testing.T) string {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("builds the binary and runs real functions; not in -short")
 	}
-	bin := filepath.Join(t.TempDir(), "updraft")
-	if runtime.GOOS == "windows" {
-		bin += ".exe"
+	built.once.Do(func() {
+		if built.dir, built.err = os.MkdirTemp("", "updraft-e2e-"); built.err != nil {
+			return
+		}
+		built.path = filepath.Join(built.dir, "updraft")
+		if runtime.GOOS == "windows" {
+			built.path += ".exe"
+		}
+		if out, err := exec.Command("go", "build", "-o", built.path, ".").CombinedOutput(); err != nil {
+			built.err = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if built.err != nil {
+		t.Fatal(built.err)
 	}
-	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
-	if err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	return bin
+	return built.path
 }
 
 type cli struct {
@@ -198,5 +228,155 @@ func TestEndToEndLocal(t *testing.T) {
 	}
 	if strings.Contains(c.logs.String(), "tok_ABCDEFGHIJKLMNOPQRSTUVWX") {
 		t.Fatal("a secret value was printed")
+	}
+}
+
+// TestDevAndRollout is the README's CLI path: updraft dev serves the
+// spec's local:// targets on a stable address, and updraft rollout from
+// another process changes what it serves.
+func TestDevAndRollout(t *testing.T) {
+	bin := binary(t)
+	work := t.TempDir()
+	fn, _ := filepath.Abs("testdata/e2efn")
+	state := filepath.Join(work, "state")
+	spec := strings.NewReplacer("@FN@", fn, "@STATE@", state).Replace(`version: 1
+functions:
+  api:
+    code: {go: @FN@}
+    runtime: go
+    env: {GREETING: hi, MODE: "${env:FN_MODE:-v1}"}
+    triggers:
+      - {kind: http, key: web, auth: none}
+    targets:
+      - url: local://api?dir=@STATE@
+rollout:
+  strategy: canary
+  steps: [50, 100]
+  gates:
+    - invoke: {payload: "{}"}
+`)
+	os.WriteFile(filepath.Join(work, "updraft.yaml"), []byte(spec), 0o644)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+
+	dev := exec.Command(bin, "dev", "--addr", addr)
+	dev.Dir = work
+	dev.Env = append(os.Environ(), "CI=true", "FN_MODE=")
+	stdout, err := dev.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var devErr bytes.Buffer
+	dev.Stderr = &devErr
+	if err := dev.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { dev.Process.Kill(); dev.Wait() })
+	lines := bufio.NewScanner(stdout)
+	ready := false
+	for lines.Scan() {
+		if strings.HasPrefix(lines.Text(), "serving on "+addr) {
+			ready = true
+			break
+		}
+	}
+	if !ready {
+		t.Fatalf("dev did not start: %s", devErr.String())
+	}
+	go io.Copy(io.Discard, stdout)
+	call := func() map[string]string {
+		t.Helper()
+		resp, err := http.Post("http://"+addr+"/api/", "application/json", strings.NewReader("{}"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var v map[string]string
+		body, _ := io.ReadAll(resp.Body)
+		if err := json.Unmarshal(body, &v); err != nil {
+			t.Fatalf("status %d body %q", resp.StatusCode, body)
+		}
+		return v
+	}
+	if v := call(); v["mode"] != "v1" {
+		t.Fatalf("dev serves %v", v)
+	}
+	c := &cli{t: t, bin: bin, dir: work, env: []string{"CI=true"}}
+	c.want(exitOK, []string{"FN_MODE=v2"}, "rollout")
+	// The dev host serves the rolled-out revision (it reads the shared
+	// state directory).
+	deadline := time.Now().Add(10 * time.Second)
+	for v := call(); v["mode"] != "v2"; v = call() {
+		if time.Now().After(deadline) {
+			t.Fatalf("dev still serves %v after the rollout", v)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if err := dev.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	if err := dev.Wait(); err != nil {
+		t.Fatalf("dev after Ctrl-C: %v\n%s", err, devErr.String())
+	}
+}
+
+// TestRolloutInterrupted: Ctrl-C during a rollout rolls every target back
+// and says so.
+func TestRolloutInterrupted(t *testing.T) {
+	bin := binary(t)
+	work := t.TempDir()
+	fn, _ := filepath.Abs("testdata/e2efn")
+	state := filepath.Join(work, "state")
+	spec := strings.NewReplacer("@FN@", fn, "@STATE@", state).Replace(`version: 1
+functions:
+  api:
+    code: {go: @FN@}
+    runtime: go
+    env: {MODE: "${env:FN_MODE:-v1}"}
+    targets:
+      - url: local://api?dir=@STATE@
+rollout:
+  strategy: canary
+  steps: [10, 100]
+  interval: 1m
+`)
+	os.WriteFile(filepath.Join(work, "updraft.yaml"), []byte(spec), 0o644)
+	c := &cli{t: t, bin: bin, dir: work, env: []string{"CI=true"}}
+	c.want(exitOK, nil, "deploy")
+
+	ro := exec.Command(bin, "rollout", "--output", "json")
+	ro.Dir = work
+	ro.Env = append(os.Environ(), "CI=true", "FN_MODE=v2")
+	var out bytes.Buffer
+	stderr, _ := ro.StderrPipe()
+	ro.Stdout = &out
+	if err := ro.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// Interrupt once the candidate takes its first step's traffic.
+	sc := bufio.NewScanner(stderr)
+	var seen []string
+	for sc.Scan() {
+		seen = append(seen, sc.Text())
+		if strings.Contains(sc.Text(), "baking") {
+			ro.Process.Signal(os.Interrupt)
+			break
+		}
+	}
+	rest, _ := io.ReadAll(stderr)
+	err := ro.Wait()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != exitError {
+		t.Fatalf("interrupted rollout: %v\n%s%s", err, strings.Join(seen, "\n"), rest)
+	}
+	if !strings.Contains(string(rest), "rolled back") || !strings.Contains(out.String(), `"rolled-back"`) {
+		t.Fatalf("interrupted rollout must say it rolled back:\n%s\n%s", rest, out.String())
+	}
+	st, _ := c.want(exitOK, nil, "status", "--output", "json")
+	if !strings.Contains(st, `"stable": "1"`) || strings.Contains(st, `"rollout"`) {
+		t.Fatalf("after Ctrl-C the route must be on revision 1 with no marker: %s", st)
 	}
 }

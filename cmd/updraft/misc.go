@@ -162,18 +162,6 @@ state directory).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
-			if dir == "" {
-				d, err := localprovider.DefaultDir()
-				if err != nil {
-					return g.fail(err)
-				}
-				dir = d
-			}
-			h, err := localprovider.NewHost(ctx, &localprovider.Options{Dir: dir, Addr: addr})
-			if err != nil {
-				return g.fail(fmt.Errorf("starting the local host on %s: %w (choose another with --addr)", addr, err))
-			}
-			defer h.Close()
 			svc, err := g.load()
 			if err != nil {
 				return g.fail(err)
@@ -182,6 +170,14 @@ state directory).`,
 			if len(locals) == 0 {
 				return g.fail(provider.Errorf(provider.InvalidArgument, svc.Name, "dev", "no local:// target selected: add - url: local://NAME to a function's targets"))
 			}
+			if dir, err = stateDir(locals, dir); err != nil {
+				return g.fail(err)
+			}
+			h, err := localprovider.NewHost(ctx, &localprovider.Options{Dir: dir, Addr: addr})
+			if err != nil {
+				return g.fail(fmt.Errorf("starting the local host on %s: %w (choose another address with --addr)", addr, err))
+			}
+			defer h.Close()
 			ss, err := svc.Open(ctx, &service.OpenOptions{Functions: g.functions, Targets: locals,
 				Open: func(ctx context.Context, target string) (*provider.Function, error) {
 					u, err := url.Parse(target)
@@ -232,9 +228,42 @@ state directory).`,
 		},
 	}
 	cmd.Flags().StringVar(&addr, "addr", "127.0.0.1:8787", "gateway address")
-	cmd.Flags().StringVar(&dir, "dir", "", "state directory (default: local://'s default, shared with the other commands)")
+	cmd.Flags().StringVar(&dir, "dir", "", "state directory for targets without dir= (default: local://'s default, shared with the other commands)")
 	cmd.Flags().DurationVar(&watch, "watch", 0, "deploy again when code or configuration changed, checking this often (such as 1s)")
 	return cmd
+}
+
+// stateDir returns the one state directory the local:// targets name
+// (their dir= parameter, else dflt, else local://'s default).
+func stateDir(targets []string, dflt string) (string, error) {
+	dirs := map[string]bool{}
+	for _, t := range targets {
+		u, err := url.Parse(t)
+		if err != nil {
+			return "", err
+		}
+		d := u.Query().Get("dir")
+		if d == "" {
+			d = dflt
+		}
+		if d == "" {
+			if d, err = localprovider.DefaultDir(); err != nil {
+				return "", err
+			}
+		}
+		abs, err := filepath.Abs(d)
+		if err != nil {
+			return "", err
+		}
+		dirs[abs] = true
+	}
+	if len(dirs) != 1 {
+		return "", provider.Errorf(provider.InvalidArgument, "", "dev", "the local:// targets name %d state directories: dev serves one; select targets with --target", len(dirs))
+	}
+	for d := range dirs {
+		return d, nil
+	}
+	return "", nil
 }
 
 // localTargets returns the local:// targets of svc, among selected when

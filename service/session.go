@@ -365,16 +365,30 @@ type FunctionRollout struct {
 
 // Rollout rolls every selected function out. With lockstep "function"
 // each function rolls out on its own (concurrently), its targets in
-// lockstep; with "all" every target of every function moves together
-// and a failure anywhere rolls all back.
+// lockstep; with "all" every target of every function moves together, and
+// a failure anywhere rolls all back (see lockstep.go for how).
 func (ss *Session) Rollout(ctx context.Context, lockstep string, opts *deploy.RolloutOptions) ([]*FunctionRollout, error) {
-	if lockstep == "all" && len(ss.groups) > 1 {
-		return nil, provider.Errorf(provider.Unimplemented, ss.svc.Name, "Rollout",
-			"lockstep across %d functions (or targets with different overrides) is not supported yet: set rollout.lockstep: function, or select one function with --function", len(ss.groups))
+	if opts == nil {
+		opts = &deploy.RolloutOptions{}
+	}
+	var coord *coordinator
+	if lockstep != "function" && len(ss.groups) > 1 {
+		names := make([]string, len(ss.groups))
+		for i, g := range ss.groups {
+			names[i] = g.function
+		}
+		coord = newCoordinator(names)
 	}
 	out := make([]*FunctionRollout, len(ss.groups))
 	err := ss.eachGroup(func(i int, g *group) error {
-		res, err := deploy.Rollout(ctx, g.fns, g.spec, opts)
+		o := opts
+		if coord != nil {
+			o = coord.options(i, opts)
+		}
+		res, err := deploy.Rollout(ctx, g.fns, g.spec, o)
+		if coord != nil {
+			coord.finished(i, err)
+		}
 		out[i] = &FunctionRollout{Function: g.function, Result: res}
 		if err != nil {
 			return fmt.Errorf("function %s: %w", g.function, err)

@@ -154,3 +154,73 @@ functions:
 }
 
 var errBroken = provider.Errorf(provider.FailedPrecondition, "", "gate", "broken")
+
+// TestRolloutLockstepAll: with lockstep "all", a gate failing on one
+// function's target rolls back every function, including those whose own
+// gates passed; with every gate passing, all are promoted together.
+func TestRolloutLockstepAll(t *testing.T) {
+	ctx := t.Context()
+	spec := func(v string) string {
+		return `version: 1
+functions:
+  a:
+    code: {dir: testdata/site}
+    runtime: nodejs22
+    env: {V: "` + v + `"}
+    targets: [{url: "mem://ls-a1"}, {url: "mem://ls-a2"}]
+  b:
+    code: {dir: testdata/site}
+    runtime: nodejs22
+    env: {V: "` + v + `"}
+    targets: [{url: "mem://ls-b"}]
+  c:
+    code: {dir: testdata/site}
+    runtime: nodejs22
+    env: {V: "` + v + `"}
+    targets: [{url: "mem://ls-c", override: {memory: 512}}]
+`
+	}
+	_, ss := sessionOf(t, spec("1"))
+	if _, err := ss.Rollout(ctx, "all", &deploy.RolloutOptions{Strategy: deploy.AllAtOnce()}); err != nil {
+		t.Fatal(err)
+	}
+	// b fails at the second canary step; a and c pass every gate of theirs.
+	failB := deploy.Gate{Name: "b-at-50", Check: func(ctx context.Context, in *deploy.GateInput) error {
+		if in.Target == "mem://ls-b" && in.Percent == 50 {
+			return errBroken
+		}
+		return nil
+	}}
+	_, ss2 := sessionOf(t, spec("2"))
+	res, err := ss2.Rollout(ctx, "all", &deploy.RolloutOptions{Strategy: deploy.Canary(10, 50, 100), Gates: []deploy.Gate{failB}})
+	if err == nil {
+		t.Fatal("a failed gate on b must fail the lockstep rollout")
+	}
+	for _, f := range res {
+		if f.Result == nil || f.Result.Outcome != deploy.OutcomeRolledBack {
+			t.Fatalf("function %s: %+v, want rolled back", f.Function, f.Result)
+		}
+		for _, tr := range f.Result.Targets {
+			if tr.Percent != 0 {
+				t.Fatalf("%s ends at %d%%", tr.Target, tr.Percent)
+			}
+		}
+	}
+	st, _ := ss2.Status(ctx)
+	for _, ts := range st {
+		if r := ts.Routes[0]; r.Stable != "1" || r.Candidate != "" {
+			t.Fatalf("%s: route %+v, want revision 1 alone", ts.Target, r)
+		}
+	}
+	// All gates pass: every function is promoted.
+	_, ss3 := sessionOf(t, spec("3"))
+	res, err = ss3.Rollout(ctx, "all", &deploy.RolloutOptions{Strategy: deploy.Canary(10, 50, 100)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range res {
+		if f.Result.Outcome != deploy.OutcomeSucceeded {
+			t.Fatalf("function %s: %s", f.Function, f.Result.Outcome)
+		}
+	}
+}

@@ -4,9 +4,11 @@ import (
 	"context"
 	"fmt"
 	"log"
+	"net/url"
 
 	"github.com/updraft-dev/updraft/deploy"
-	_ "github.com/updraft-dev/updraft/provider/memprovider"
+	"github.com/updraft-dev/updraft/provider"
+	"github.com/updraft-dev/updraft/provider/memprovider"
 	"github.com/updraft-dev/updraft/service"
 )
 
@@ -31,7 +33,15 @@ functions:
 	if err != nil {
 		log.Fatal(err)
 	}
-	ss, err := svc.Open(ctx, nil)
+	// A cloud of the example's own (mem:// URLs use the process's default).
+	cloud := memprovider.NewCloud(nil)
+	ss, err := svc.Open(ctx, &service.OpenOptions{Open: func(ctx context.Context, target string) (*provider.Function, error) {
+		u, err := url.Parse(target)
+		if err != nil {
+			return nil, err
+		}
+		return cloud.OpenFunction(ctx, u.Host)
+	}})
 	if err != nil {
 		log.Fatal(err)
 	}

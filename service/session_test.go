@@ -3,20 +3,33 @@ package service
 import (
 	"context"
 	"encoding/json"
+	"net/url"
 	"testing"
 
 	"github.com/updraft-dev/updraft/deploy"
 	"github.com/updraft-dev/updraft/provider"
-	_ "github.com/updraft-dev/updraft/provider/memprovider"
+	"github.com/updraft-dev/updraft/provider/memprovider"
 )
 
-func sessionOf(t *testing.T, src string) (*Service, *Session) {
+// cloudOpen opens mem:// targets on c, a cloud of the test's own, so that
+// tests (and -count) do not share functions.
+func cloudOpen(c *memprovider.Cloud) func(ctx context.Context, target string) (*provider.Function, error) {
+	return func(ctx context.Context, target string) (*provider.Function, error) {
+		u, err := url.Parse(target)
+		if err != nil {
+			return nil, err
+		}
+		return c.OpenFunction(ctx, u.Host)
+	}
+}
+
+func sessionOf(t *testing.T, c *memprovider.Cloud, src string) (*Service, *Session) {
 	t.Helper()
 	svc, err := Parse("updraft.yaml", mustAbs(t, "."), []byte(src), &LoadOptions{LookupEnv: noEnv})
 	if err != nil {
 		t.Fatal(err)
 	}
-	ss, err := svc.Open(t.Context(), nil)
+	ss, err := svc.Open(t.Context(), &OpenOptions{Open: cloudOpen(c)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -28,6 +41,7 @@ func sessionOf(t *testing.T, src string) (*Service, *Session) {
 // nothing changed, and is refused, applying nothing, when a target
 // changed in between.
 func TestSavedPlan(t *testing.T) {
+	cloud := memprovider.NewCloud(nil)
 	ctx := t.Context()
 	src := `version: 1
 functions:
@@ -37,7 +51,7 @@ functions:
     env: {V: "1"}
     targets: [{url: "mem://saved-a"}, {url: "mem://saved-b"}]
 `
-	_, ss := sessionOf(t, src)
+	_, ss := sessionOf(t, cloud, src)
 	p, err := ss.Plan(ctx, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -51,7 +65,7 @@ functions:
 		t.Fatal(err)
 	}
 	// Another job: a new session on the same file applies the saved plan.
-	_, ss2 := sessionOf(t, src)
+	_, ss2 := sessionOf(t, cloud, src)
 	res, err := ss2.ApplySaved(ctx, saved, nil, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -65,7 +79,7 @@ functions:
 		t.Fatalf("stale plan: %v", err)
 	}
 	// A plan of a changed file is refused by its digest.
-	_, ss3 := sessionOf(t, src+"    labels: {x: y}\n")
+	_, ss3 := sessionOf(t, cloud, src+"    labels: {x: y}\n")
 	if _, err := ss3.ApplySaved(ctx, saved, nil, nil); provider.Code(err) != provider.FailedPrecondition {
 		t.Fatalf("plan of another file: %v", err)
 	}
@@ -76,7 +90,8 @@ functions:
 
 // TestSelection: --function and --target select; unknown names are errors.
 func TestSelection(t *testing.T) {
-	svc, _ := sessionOf(t, `version: 1
+	cloud := memprovider.NewCloud(nil)
+	svc, _ := sessionOf(t, cloud, `version: 1
 functions:
   a:
     code: {dir: testdata/site}
@@ -87,7 +102,7 @@ functions:
     runtime: nodejs22
     targets: [{url: "mem://sel-b"}]
 `)
-	ss, err := svc.Open(t.Context(), &OpenOptions{Functions: []string{"a"}, Targets: []string{"mem://sel-a2"}})
+	ss, err := svc.Open(t.Context(), &OpenOptions{Functions: []string{"a"}, Targets: []string{"mem://sel-a2"}, Open: cloudOpen(cloud)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,6 +112,7 @@ functions:
 		t.Fatalf("selected %v", fns)
 	}
 	for _, o := range []*OpenOptions{{Functions: []string{"nope"}}, {Targets: []string{"mem://nope"}}} {
+		o.Open = cloudOpen(cloud)
 		if _, err := svc.Open(t.Context(), o); provider.Code(err) != provider.InvalidArgument {
 			t.Fatalf("selection %+v: %v", o, err)
 		}
@@ -106,8 +122,9 @@ functions:
 // TestRolloutPerFunction: with lockstep "function" every function rolls
 // out; a failure in one does not stop the other, and is reported.
 func TestRolloutPerFunction(t *testing.T) {
+	cloud := memprovider.NewCloud(nil)
 	ctx := t.Context()
-	_, ss := sessionOf(t, `version: 1
+	_, ss := sessionOf(t, cloud, `version: 1
 functions:
   a:
     code: {dir: testdata/site}
@@ -127,7 +144,7 @@ functions:
 		}
 		return nil
 	}}
-	_, ss2 := sessionOf(t, `version: 1
+	_, ss2 := sessionOf(t, cloud, `version: 1
 functions:
   a:
     code: {dir: testdata/site}
@@ -159,6 +176,7 @@ var errBroken = provider.Errorf(provider.FailedPrecondition, "", "gate", "broken
 // function's target rolls back every function, including those whose own
 // gates passed; with every gate passing, all are promoted together.
 func TestRolloutLockstepAll(t *testing.T) {
+	cloud := memprovider.NewCloud(nil)
 	ctx := t.Context()
 	spec := func(v string) string {
 		return `version: 1
@@ -180,7 +198,7 @@ functions:
     targets: [{url: "mem://ls-c", override: {memory: 512}}]
 `
 	}
-	_, ss := sessionOf(t, spec("1"))
+	_, ss := sessionOf(t, cloud, spec("1"))
 	if _, err := ss.Rollout(ctx, "all", &deploy.RolloutOptions{Strategy: deploy.AllAtOnce()}); err != nil {
 		t.Fatal(err)
 	}
@@ -191,7 +209,7 @@ functions:
 		}
 		return nil
 	}}
-	_, ss2 := sessionOf(t, spec("2"))
+	_, ss2 := sessionOf(t, cloud, spec("2"))
 	res, err := ss2.Rollout(ctx, "all", &deploy.RolloutOptions{Strategy: deploy.Canary(10, 50, 100), Gates: []deploy.Gate{failB}})
 	if err == nil {
 		t.Fatal("a failed gate on b must fail the lockstep rollout")
@@ -213,7 +231,7 @@ functions:
 		}
 	}
 	// All gates pass: every function is promoted.
-	_, ss3 := sessionOf(t, spec("3"))
+	_, ss3 := sessionOf(t, cloud, spec("3"))
 	res, err = ss3.Rollout(ctx, "all", &deploy.RolloutOptions{Strategy: deploy.Canary(10, 50, 100)})
 	if err != nil {
 		t.Fatal(err)

@@ -1,8 +1,10 @@
 package provider
 
 import (
+	"cmp"
 	"fmt"
 	"maps"
+	"path"
 	"regexp"
 	"slices"
 	"strings"
@@ -53,9 +55,9 @@ func (e *ValidationError) code() ErrorCode {
 }
 
 var (
-	envNameRE  = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
-	labelKeyRE = regexp.MustCompile(`^[a-z][a-z0-9_-]{0,62}$`)
-	routeRE    = regexp.MustCompile(`^[a-z][a-z0-9-]{0,62}$`)
+	portableEnvNameRE = regexp.MustCompile(`^(?:` + driver.PortableEnvNamePattern + `)$`)
+	labelKeyRE        = regexp.MustCompile(`^[a-z][a-z0-9_-]{0,62}$`)
+	routeRE           = regexp.MustCompile(`^[a-z][a-z0-9-]{0,62}$`)
 )
 
 // Validate checks s against caps and returns a *ValidationError listing
@@ -77,6 +79,9 @@ func Validate(s *Spec, caps Capabilities) error {
 		bad("Runtime", "runtime is empty: %s accepts %s", p, strings.Join(caps.Runtimes, ", "))
 	} else if len(caps.Runtimes) > 0 && !slices.Contains(caps.Runtimes, s.Runtime) {
 		bad("Runtime", "runtime %q: %s accepts %s", s.Runtime, p, strings.Join(caps.Runtimes, ", "))
+	}
+	if msg := entrypointProblem(s.Entrypoint); msg != "" {
+		bad("Entrypoint", "entrypoint %q: %s", s.Entrypoint, msg)
 	}
 	if s.Architecture != "" && len(caps.Architectures) > 0 && !slices.Contains(caps.Architectures, s.Architecture) {
 		bad("Architecture", "architecture %q: %s accepts %s", s.Architecture, p, strings.Join(caps.Architectures, ", "))
@@ -131,28 +136,36 @@ func Validate(s *Spec, caps Capabilities) error {
 		}
 	}
 	envBytes := 0
+	names := newEnvNameCheck(caps)
 	for _, k := range slices.Sorted(maps.Keys(s.Env)) {
-		if !envNameRE.MatchString(k) {
-			bad("Env", "environment variable name %q: use letters, digits and underscores, not starting with a digit", k)
+		if msg := names.problem(k); msg != "" {
+			bad("Env", "environment variable name %q: %s", k, msg)
 		}
 		if _, dup := s.Secrets[k]; dup {
 			bad("Env", "environment variable %q is also a secret: set it in one of Env and Secrets", k)
 		}
-		if !utf8.ValidString(s.Env[k]) {
+		// Say which byte is wrong, never the value: it may be a secret.
+		v := s.Env[k]
+		if !utf8.ValidString(v) {
 			bad("Env", "environment variable %q is not valid UTF-8", k)
 		}
-		envBytes += len(k) + len(s.Env[k])
+		if i := strings.IndexAny(v, "\x00"+caps.Env.ForbiddenValueBytes); i >= 0 {
+			bad("Env", "environment variable %q holds byte %q at offset %d, which %s does not allow in a value", k, v[i], i, p)
+		}
+		envBytes += len(k) + len(v)
 	}
 	if len(s.Secrets) > 0 && !caps.Secrets {
 		missing("Secrets", "secrets: %s does not support secret references", p)
 	}
 	for _, k := range slices.Sorted(maps.Keys(s.Secrets)) {
-		if !envNameRE.MatchString(k) {
-			bad("Secrets", "secret variable name %q: use letters, digits and underscores, not starting with a digit", k)
+		if msg := names.problem(k); msg != "" {
+			bad("Secrets", "secret variable name %q: %s", k, msg)
 		}
 		// Never echo the value: a user may have put a secret value here by mistake.
 		if strings.TrimSpace(s.Secrets[k]) == "" {
 			bad("Secrets", "secret %q has an empty reference", k)
+		} else if strings.ContainsRune(s.Secrets[k], 0) {
+			bad("Secrets", "secret %q has a NUL byte in its reference", k)
 		}
 		envBytes += len(k) + len(s.Secrets[k])
 	}
@@ -188,6 +201,68 @@ func Validate(s *Spec, caps Capabilities) error {
 	return &ValidationError{Provider: p, Violations: vs}
 }
 
+// entrypointProblem says what is wrong with an entrypoint, or "". An
+// entrypoint names something inside the code (a handler such as
+// "index.handler", a file such as "bin/run.sh"), so it is a clean
+// relative path: not absolute, no "..", no backslash, no control byte.
+// Adapters may then join it to the code's directory without escaping it.
+func entrypointProblem(e string) string {
+	switch {
+	case e == "":
+		return ""
+	case strings.ContainsFunc(e, func(r rune) bool { return r < 0x20 || r == 0x7f }):
+		return "it has a control character in it"
+	case strings.Contains(e, `\`):
+		return "use '/' between path elements, not '\\'"
+	case strings.HasPrefix(e, "/") || (len(e) >= 2 && e[1] == ':' && (e[0]|0x20) >= 'a' && (e[0]|0x20) <= 'z'):
+		return "it is an absolute path: name it relative to the root of the code"
+	}
+	c := path.Clean(e)
+	if c == ".." || strings.HasPrefix(c, "../") {
+		return "it points outside the code: name a file inside the code's root"
+	}
+	if c != e {
+		return fmt.Sprintf("write it as the clean path %q", c)
+	}
+	return ""
+}
+
+// envNameCheck applies a target's EnvRules to variable names.
+type envNameCheck struct {
+	re   *regexp.Regexp
+	rule string
+	caps Capabilities
+	err  error
+}
+
+func newEnvNameCheck(caps Capabilities) *envNameCheck {
+	c := &envNameCheck{re: portableEnvNameRE, rule: driver.PortableEnvNameRule, caps: caps}
+	if pat := caps.Env.NamePattern; pat != "" {
+		c.re, c.err = regexp.Compile(`^(?:` + pat + `)$`)
+		c.rule = cmp.Or(caps.Env.NameRule, "match "+pat)
+	}
+	return c
+}
+
+// problem says what is wrong with name, or "".
+func (c *envNameCheck) problem(name string) string {
+	p := c.caps.Provider
+	switch {
+	case c.err != nil:
+		return fmt.Sprintf("%s's name pattern does not compile (%v): the adapter is at fault, report it", p, c.err)
+	case !c.re.MatchString(name):
+		return fmt.Sprintf("%s (%s)", c.rule, p)
+	case slices.Contains(c.caps.Env.ReservedNames, name):
+		return fmt.Sprintf("%s sets it itself and reserves it: pick another name", p)
+	}
+	for _, pre := range c.caps.Env.ReservedPrefixes {
+		if strings.HasPrefix(name, pre) {
+			return fmt.Sprintf("%s reserves names starting with %s: pick another name", p, pre)
+		}
+	}
+	return ""
+}
+
 func hasEventTriggers(ts []trigger.Trigger) bool {
 	for _, t := range ts {
 		if t != nil && t.Kind() != trigger.KindHTTP {
@@ -206,7 +281,7 @@ func joinInts(v []int) string {
 }
 
 // toDriverSpec fills defaults and copies s into the driver's form.
-func toDriverSpec(s *Spec, caps driver.Capabilities) *driver.Spec {
+func toDriverSpec(s *Spec, caps Capabilities) *driver.Spec {
 	d := &driver.Spec{
 		Runtime: s.Runtime, Entrypoint: s.Entrypoint, MemoryMB: s.MemoryMB, Timeout: s.Timeout,
 		Architecture: s.Architecture, Env: cloneMap(s.Env), Secrets: cloneMap(s.Secrets),

@@ -248,7 +248,7 @@ func (h *Host) openDriver(name string, onClose func()) (*localFunction, error) {
 	if closed {
 		return nil, &provider.Error{Code: provider.FailedPrecondition, Target: "local://" + name, Op: "Open", Hint: "the local host is closed; start a new one"}
 	}
-	return &localFunction{h: h, name: name, caps: Capabilities(), onClose: onClose}, nil
+	return &localFunction{h: h, name: name, caps: provider.DriverCapabilities(Capabilities()), onClose: onClose}, nil
 }
 
 // Close kills every instance, stops the gateway and waits for both. It

@@ -5,7 +5,14 @@
 // validates specs, fills defaults, builds code bundles, wraps errors with
 // codes and enforces Close, so drivers only talk to their cloud. The types
 // here are the driver's own copies of the portable ones; they are not
-// aliases, so each side can document and change them for its audience.
+// aliases, so each side documents them for its audience, and a test in
+// package provider compares every pair's fields by reflection, so a field
+// added here must be added there too (package provider's doc says why).
+//
+// Errors: return an *Error (NewError, or Wrap to keep an SDK error as the
+// cause) when the driver knows the code, or the SDK's error mapped in
+// ErrorCode. Say what the driver knows and no more: the portable type
+// adds the target, the operation and the code.
 package driver
 
 import (

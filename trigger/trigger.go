@@ -322,15 +322,25 @@ func (t Schedule) Next(from time.Time) time.Time {
 	if t.Rate != 0 {
 		return from.Add(t.Rate)
 	}
-	loc := time.UTC
-	if t.TimeZone != "" {
-		loc, _ = time.LoadLocation(t.TimeZone)
-	}
 	s, err := parseCron(t.Cron)
 	if err != nil {
 		return time.Time{}
 	}
-	return s.Next(from.In(loc))
+	return s.Next(from.In(t.Location()))
+}
+
+// Location is the time zone the schedule's Cron is read in: TimeZone, or
+// UTC when it is empty (never the machine's local zone); nil for a zone
+// that does not load. Adapters schedule in it, as Next and Describe do.
+func (t Schedule) Location() *time.Location {
+	if t.TimeZone == "" {
+		return time.UTC
+	}
+	loc, err := time.LoadLocation(t.TimeZone)
+	if err != nil {
+		return nil
+	}
+	return loc
 }
 
 // Validate implements Trigger.

@@ -132,6 +132,15 @@ func TestScheduleZoneIsTimeZoneAlone(t *testing.T) {
 	if d := Describe(s); !strings.Contains(d, "Asia/Tokyo") {
 		t.Errorf("Describe = %q, want the zone it fires in", d)
 	}
+	if loc := s.Location(); loc == nil || loc.String() != "Asia/Tokyo" {
+		t.Errorf("Location = %v", loc)
+	}
+	if loc := (Schedule{Key: "k", Cron: "0 9 * * *"}).Location(); loc != time.UTC {
+		t.Errorf("an empty TimeZone is read in %v, want UTC", loc)
+	}
+	if loc := (Schedule{Key: "k", TimeZone: "Mars/Olympus"}).Location(); loc != nil {
+		t.Errorf("an unknown zone loads as %v", loc)
+	}
 }
 
 func FuzzScheduleValidate(f *testing.F) {

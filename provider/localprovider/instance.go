@@ -44,6 +44,9 @@ type instance struct {
 	dead      chan struct{}
 	exitErr   error
 	reason    atomic.Pointer[string] // why it was killed
+	// polled is set while the instance waits in /next for work; parked
+	// while it must poll before it is released (see releaseOnNext).
+	polled, parked atomic.Bool
 
 	// guarded by fr.mu
 	lastUsed  time.Time
@@ -112,6 +115,7 @@ func (fr *fnRuntime) start(rp *revPool, provisioned bool) (*instance, error) {
 	fr.h.procs.Add(1)
 	go func() {
 		defer fr.h.procs.Done()
+		defer fr.h.recovered("runtime API", "function", fr.name)
 		in.serveRuntimeAPI()
 	}()
 	if err := in.cmd.Start(); err != nil {
@@ -126,6 +130,7 @@ func (fr *fnRuntime) start(rp *revPool, provisioned bool) (*instance, error) {
 	fr.h.procs.Add(1)
 	go func() {
 		defer fr.h.procs.Done()
+		defer fr.h.recovered("instance watch", "function", fr.name)
 		err := in.cmd.Wait()
 		killGroup(in.pid) // the function's own children, if any
 		in.exitErr = err
@@ -137,7 +142,10 @@ func (fr *fnRuntime) start(rp *revPool, provisioned bool) (*instance, error) {
 		in.kill("the host is closing")
 	}
 	if proto != protoLambda {
-		go in.dialLoop()
+		go func() {
+			defer fr.h.recovered("instance start", "function", fr.name)
+			in.dialLoop()
+		}()
 	}
 	fr.h.opts.Logger.Debug("instance started", "function", fr.name, "revision", rp.id, "pid", in.pid, "provisioned", provisioned)
 	return in, nil

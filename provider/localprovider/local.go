@@ -15,6 +15,7 @@ import (
 	"runtime"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/updraft-dev/updraft/bundle"
@@ -164,6 +165,10 @@ type Host struct {
 	id     string // names this host in the record log
 	// bodyTimeout bounds the reading of a gateway request's body.
 	bodyTimeout time.Duration
+	// isolation is the process isolation level instances start with.
+	isolation atomic.Int32
+	// logLimit is the size at which function.log rotates.
+	logLimit int64
 
 	mu     sync.Mutex
 	fns    map[string]*fnRuntime
@@ -192,8 +197,9 @@ func NewHost(ctx context.Context, opts *Options) (*Host, error) {
 	if err != nil {
 		return nil, fmt.Errorf("localprovider: gateway cannot listen on %s: %w (choose another Options.Addr)", o.Addr, err)
 	}
-	h := &Host{opts: o, dir: dir, ln: ln, fns: map[string]*fnRuntime{}, bodyTimeout: defaultBodyTimeout}
+	h := &Host{opts: o, dir: dir, ln: ln, fns: map[string]*fnRuntime{}, bodyTimeout: defaultBodyTimeout, logLimit: maxFunctionLog}
 	h.ids.init()
+	h.isolation.Store(bestIsolation())
 	h.id = strconv.Itoa(os.Getpid()) + "-" + newETag()[:8]
 	h.ctx, h.cancel = context.WithCancel(context.Background())
 	h.tr = &http.Transport{

@@ -92,7 +92,7 @@ type recorder struct {
 	mu       sync.Mutex
 	flushMu  sync.Mutex // serializes writes of the record log
 	maxBytes int64      // budget of recs
-	maxCount int   // 0 = no count bound
+	maxCount int        // 0 = no count bound
 	recs     []Invocation
 	bytes    int64
 	dropped  bool      // recs lost older records

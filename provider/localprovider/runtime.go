@@ -44,7 +44,7 @@ type fnRuntime struct {
 
 	outOnce sync.Once
 	out     io.Writer
-	outFile *os.File
+	log     *logPipe // nil when output goes to Options.FunctionOutput
 
 	mu      sync.Mutex
 	pools   map[string]*revPool
@@ -188,20 +188,23 @@ func (fr *fnRuntime) output() io.Writer {
 		}
 		dir := fr.h.fnDir(fr.name)
 		os.MkdirAll(dir, 0o755)
-		f, err := os.OpenFile(filepath.Join(dir, "function.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+		lw, err := openLog(filepath.Join(dir, "function.log"), fr.h.logLimit)
+		if err == nil {
+			fr.log, err = startLogPipe(lw, fr.h, fr.name)
+		}
 		if err != nil {
 			fr.h.opts.Logger.Warn("cannot open the function log; output is discarded", "function", fr.name, "err", err)
 			fr.out = io.Discard
 			return
 		}
-		fr.out, fr.outFile = f, f
+		fr.out = fr.log.w
 	})
 	return fr.out
 }
 
 func (fr *fnRuntime) closeOutput() {
-	if fr.outFile != nil {
-		fr.outFile.Close()
+	if fr.log != nil {
+		fr.log.close()
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"mime"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -123,15 +124,16 @@ func (fr *fnRuntime) serveHTTP(w http.ResponseWriter, r *http.Request, rp *revPo
 	ctx := r.Context()
 	body, err := fr.h.readGatewayBody(w, r)
 	if err != nil {
-		if ctx.Err() != nil {
-			return
-		}
+		// net/http cancels the request's context on any read error, so
+		// the deadline is told from a client that went away first.
 		code, msg := http.StatusBadRequest, "malformed request body: "+err.Error()
 		switch {
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			code, msg = http.StatusRequestTimeout, fmt.Sprintf("request body not received within %s", fr.h.opts.BodyTimeout)
 		case errors.Is(err, errTooLarge):
 			code, msg = http.StatusRequestEntityTooLarge, "request body over the 6 MB payload limit"
-		case errors.Is(err, os.ErrDeadlineExceeded):
-			code, msg = http.StatusRequestTimeout, fmt.Sprintf("request body not received within %s", fr.h.bodyTimeout)
+		case errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, net.ErrClosed):
+			return
 		}
 		w.Header()["Connection"] = []string{"close"}
 		gatewayError(w, code, msg)
@@ -208,7 +210,7 @@ func (h *Host) readGatewayBody(w http.ResponseWriter, r *http.Request) ([]byte, 
 		return nil, nil
 	}
 	rc := http.NewResponseController(w)
-	rc.SetReadDeadline(time.Now().Add(h.bodyTimeout))
+	rc.SetReadDeadline(time.Now().Add(h.opts.BodyTimeout))
 	body, err := readBody(r, maxPayload)
 	rc.SetReadDeadline(time.Time{})
 	return body, err

@@ -30,8 +30,9 @@ type instance struct {
 	initDur     time.Duration
 
 	// Runtime API endpoint of this instance.
-	ln    net.Listener
-	conns connSet
+	ln          net.Listener
+	conns       connSet
+	readTimeout time.Duration // of one request; 0 = rapiReadTimeout
 	// port is $PORT for HTTP-protocol functions; base its URL.
 	port int
 	base string

@@ -50,6 +50,11 @@ type Options struct {
 	// MaxConcurrency caps instances of a function whose Spec leaves
 	// Concurrency.Max nil. 0 means 64.
 	MaxConcurrency int
+	// BodyTimeout bounds how long the gateway waits for a request's body,
+	// which it reads whole before the request takes an instance. 0 means
+	// 10 seconds (6 MB at 600 kB/s); a body not received by then is
+	// answered 408.
+	BodyTimeout time.Duration
 	// InitTimeout bounds a new instance's start, until it polls the
 	// Runtime API or accepts connections on $PORT. 0 means 10 seconds.
 	InitTimeout time.Duration
@@ -91,6 +96,9 @@ func (o *Options) withDefaults() (Options, error) {
 	}
 	if c.MaxConcurrency <= 0 {
 		c.MaxConcurrency = 64
+	}
+	if c.BodyTimeout <= 0 {
+		c.BodyTimeout = 10 * time.Second
 	}
 	if c.InitTimeout <= 0 {
 		c.InitTimeout = 10 * time.Second
@@ -142,10 +150,6 @@ func Capabilities() provider.Capabilities {
 	}
 }
 
-// defaultBodyTimeout bounds the reading of a gateway request's body: 6 MB
-// at 600 kB/s.
-const defaultBodyTimeout = 10 * time.Second
-
 var nameRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 
 // Host runs local functions: it owns the state directory's view in this
@@ -163,8 +167,6 @@ type Host struct {
 	tr     *http.Transport // to HTTP-protocol instances
 	ids    idGen
 	id     string // names this host in the record log
-	// bodyTimeout bounds the reading of a gateway request's body.
-	bodyTimeout time.Duration
 	// isolation is the process isolation level instances start with.
 	isolation atomic.Int32
 	// logLimit is the size at which function.log rotates.
@@ -197,7 +199,7 @@ func NewHost(ctx context.Context, opts *Options) (*Host, error) {
 	if err != nil {
 		return nil, fmt.Errorf("localprovider: gateway cannot listen on %s: %w (choose another Options.Addr)", o.Addr, err)
 	}
-	h := &Host{opts: o, dir: dir, ln: ln, fns: map[string]*fnRuntime{}, bodyTimeout: defaultBodyTimeout, logLimit: maxFunctionLog}
+	h := &Host{opts: o, dir: dir, ln: ln, fns: map[string]*fnRuntime{}, logLimit: maxFunctionLog}
 	h.ids.init()
 	h.isolation.Store(bestIsolation())
 	h.id = strconv.Itoa(os.Getpid()) + "-" + newETag()[:8]

@@ -3,6 +3,7 @@ package localprovider
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
@@ -324,7 +325,7 @@ func (in *instance) serveConn(c net.Conn) {
 		if _, err := br.Peek(1); err != nil {
 			return
 		}
-		c.SetReadDeadline(time.Now().Add(rapiReadTimeout))
+		c.SetReadDeadline(time.Now().Add(cmp.Or(in.readTimeout, rapiReadTimeout)))
 		err := readRequest(br, &r)
 		if err == nil && r.expect100 {
 			bw.WriteString("HTTP/1.1 100 Continue\r\n\r\n")

@@ -127,7 +127,37 @@ func handle(ctx context.Context, req request) (any, error) {
 	return json.RawMessage(answer()), nil
 }
 
+// rawRuntime speaks the Runtime API by hand, to do what aws-lambda-go
+// never does: with exit=1 in the query it exits right after posting its
+// response, before it asks for the next invocation.
+func rawRuntime() {
+	base := "http://" + os.Getenv("AWS_LAMBDA_RUNTIME_API") + "/2018-06-01/runtime/invocation/"
+	for {
+		resp, err := http.Get(base + "next")
+		if err != nil {
+			os.Exit(1)
+		}
+		var ev events.APIGatewayV2HTTPRequest
+		json.NewDecoder(resp.Body).Decode(&ev)
+		resp.Body.Close()
+		id := resp.Header.Get("Lambda-Runtime-Aws-Request-Id")
+		out, _ := json.Marshal(events.APIGatewayV2HTTPResponse{StatusCode: 200, Body: answer()})
+		r, err := http.Post(base+id+"/response", "application/json", strings.NewReader(string(out)))
+		if err != nil {
+			os.Exit(1)
+		}
+		r.Body.Close()
+		if ev.QueryStringParameters["exit"] == "1" {
+			os.Exit(0)
+		}
+	}
+}
+
 func main() {
+	if os.Getenv("FN_MODE") == "raw" {
+		rawRuntime()
+		return
+	}
 	if os.Getenv("FN_MODE") == "http" {
 		q := func(r *http.Request) map[string]string {
 			m := map[string]string{}

@@ -288,15 +288,20 @@ func (r *rapiRequest) body(br *bufio.Reader, limit int64) ([]byte, error) {
 			return nil, errBadRequest
 		}
 		// The chunked reader stops after the last chunk: read the trailer
-		// section up to its empty line.
+		// section up to its empty line, each line ended by CRLF (net/http
+		// reads a bare LF there in some cases and not others).
 		budget := maxRAPIHeader
 		for {
+			if p, err := br.Peek(2); err == nil && p[0] == '\r' && p[1] == '\n' {
+				br.Discard(2)
+				return b, nil
+			}
 			k, _, err := readHeader(br, &budget)
 			if err != nil {
 				return nil, err
 			}
 			if k == nil {
-				return b, nil
+				return nil, errBadRequest // an empty line ended by LF alone
 			}
 		}
 	case r.contentLength > limit:

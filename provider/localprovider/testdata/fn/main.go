@@ -13,6 +13,7 @@
 //	status=N   answer with statusCode N
 //	spawn=TAG  start "sleep 300 TAG" in a session of its own (setsid)
 //	log=KB     write KB kilobytes to stderr
+//	wait=PATH  wait until the file PATH exists (at most 30 s): a gate tests open
 //
 // Answers carry the process id as the host sees it (through /proc/self,
 // as the instance may be the init process of a PID namespace).
@@ -44,6 +45,7 @@ type command struct {
 	Spawn  string `json:"spawn"`
 	LogKB  int    `json:"log"`
 	Status int    `json:"status"`
+	Wait   string `json:"wait"`
 }
 
 var sink [][]byte
@@ -75,6 +77,11 @@ func (c command) run() error {
 	if c.Sleep > 0 {
 		time.Sleep(time.Duration(c.Sleep) * time.Millisecond)
 	}
+	for deadline := time.Now().Add(30 * time.Second); c.Wait != "" && time.Now().Before(deadline); time.Sleep(2 * time.Millisecond) {
+		if _, err := os.Stat(c.Wait); err == nil {
+			break
+		}
+	}
 	if c.Panic != "" {
 		panic(c.Panic)
 	}
@@ -99,7 +106,7 @@ func fromQuery(q map[string]string) command {
 	alloc, _ := strconv.Atoi(q["alloc"])
 	logKB, _ := strconv.Atoi(q["log"])
 	status, _ := strconv.Atoi(q["status"])
-	return command{Sleep: sleep, Crash: q["crash"] == "1", Alloc: alloc, Fail: q["fail"], Panic: q["panic"], Spawn: q["spawn"], LogKB: logKB, Status: status}
+	return command{Sleep: sleep, Crash: q["crash"] == "1", Alloc: alloc, Fail: q["fail"], Panic: q["panic"], Spawn: q["spawn"], LogKB: logKB, Status: status, Wait: q["wait"]}
 }
 
 // request is either a function URL event (rawPath set) or a command.

@@ -239,4 +239,3 @@ func (f *function) waitProvisioned(ctx context.Context, route string, want int) 
 		return false, nil
 	})
 }
-

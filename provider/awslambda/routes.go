@@ -308,4 +308,3 @@ func (f *function) Invoke(ctx context.Context, req *driver.InvokeRequest) (*driv
 	}
 	return res, nil
 }
-

@@ -24,7 +24,9 @@ type esmKind struct{}
 
 func (esmKind) usesPolicy() bool { return false }
 
-func (esmKind) read(ctx context.Context, f *function, rt *routeTriggers) error { return f.readESMs(ctx, rt) }
+func (esmKind) read(ctx context.Context, f *function, rt *routeTriggers) error {
+	return f.readESMs(ctx, rt)
+}
 
 func (esmKind) sig(f *function, rt *routeTriggers, t trigger.Trigger) (string, error) {
 	switch v := t.(type) {
@@ -198,4 +200,3 @@ func (f *function) deleteESM(ctx context.Context, o *owned) error {
 	}
 	return err
 }
-

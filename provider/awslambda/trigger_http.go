@@ -169,4 +169,3 @@ func (f *function) deleteURL(ctx context.Context, rt *routeTriggers, key string)
 	}
 	return err
 }
-

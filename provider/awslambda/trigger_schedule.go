@@ -232,4 +232,3 @@ func (f *function) deleteSchedule(ctx context.Context, name string) error {
 	}
 	return err
 }
-

@@ -132,18 +132,6 @@ func (f *function) readKinds(tags map[string]string, route string) []trigger.Kin
 	return ks
 }
 
-func (f *function) readTriggers(ctx context.Context, fnArn string, routes []string, tags map[string]string) ([]*owned, error) {
-	var out []*owned
-	for _, r := range routes {
-		rt, err := f.readRoute(ctx, fnArn, r, tags)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, rt.list()...)
-	}
-	return out, nil
-}
-
 // list returns the owned triggers that are whole, by key.
 func (rt *routeTriggers) list() []*owned {
 	var out []*owned

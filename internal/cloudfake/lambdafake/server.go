@@ -191,6 +191,26 @@ func (s *Server) FailProvisioning(name, reason string) {
 	s.failProv[name] = reason
 }
 
+// Settle finishes the pending changes of function name now (its create
+// or update, new versions, provisioned concurrency), as if their delays
+// had passed, so tests need not wait on the clock.
+func (s *Server) Settle(name string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	f := s.fns[name]
+	if f == nil {
+		return
+	}
+	f.busyUntil = time.Time{}
+	for _, v := range f.versions {
+		v.readyAt = time.Time{}
+	}
+	for _, p := range f.provisioned {
+		p.readyAt = time.Time{}
+	}
+	f.refresh(time.Now())
+}
+
 // StartForeignUpdate puts function name in LastUpdateStatus InProgress for
 // d, as if another tool had just updated it.
 func (s *Server) StartForeignUpdate(name string, d time.Duration) error {

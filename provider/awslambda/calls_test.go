@@ -233,7 +233,9 @@ var kindSpecs = []struct {
 	// reads is what the kind adds to a no-change read (its own API).
 	reads int
 }{
-	{"http", func(s *provider.Spec) { s.Triggers = []trigger.Trigger{trigger.HTTP{Key: "web", Auth: trigger.AuthNone}} }, 2},
+	{"http", func(s *provider.Spec) {
+		s.Triggers = []trigger.Trigger{trigger.HTTP{Key: "web", Auth: trigger.AuthNone}}
+	}, 2},
 	{"queue", func(s *provider.Spec) {
 		s.Triggers = []trigger.Trigger{trigger.Queue{Key: "jobs", Source: "arn:aws:sqs:us-east-1:123456789012:jobs"}}
 	}, 2},
@@ -287,7 +289,10 @@ func TestCallCountsDeployEngine(t *testing.T) {
 	run := func(name string, f func() error) {
 		rows = append(rows, fmt.Sprintf("| %s | %d | %s |", name, len(c.step(f)), strings.Join(c.calls(), " ")))
 	}
-	run("Rollout create", func() error { _, err := deploy.Rollout(t.Context(), fns, bigSpec("v1"), opts(deploy.AllAtOnce())); return err })
+	run("Rollout create", func() error {
+		_, err := deploy.Rollout(t.Context(), fns, bigSpec("v1"), opts(deploy.AllAtOnce()))
+		return err
+	})
 	run("Rollout code change, all at once", func() error {
 		_, err := deploy.Rollout(t.Context(), fns, bigSpec("v2"), opts(deploy.AllAtOnce()))
 		return err
@@ -296,7 +301,10 @@ func TestCallCountsDeployEngine(t *testing.T) {
 		_, err := deploy.Rollout(t.Context(), fns, bigSpec("v3"), opts(deploy.Canary(10)))
 		return err
 	})
-	run("Rollout no change", func() error { _, err := deploy.Rollout(t.Context(), fns, bigSpec("v3"), opts(deploy.AllAtOnce())); return err })
+	run("Rollout no change", func() error {
+		_, err := deploy.Rollout(t.Context(), fns, bigSpec("v3"), opts(deploy.AllAtOnce()))
+		return err
+	})
 	run("Rollback", func() error { _, err := deploy.Rollback(t.Context(), fns, nil); return err })
 	t.Logf("\n| deploy engine step | calls | |\n|---|--:|---|\n%s", strings.Join(rows, "\n"))
 }

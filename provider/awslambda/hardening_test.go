@@ -222,7 +222,10 @@ func TestManagedFieldsAfterReadlessPath(t *testing.T) {
 	for _, ch := range changes {
 		// The read-less path first: nothing to do, nothing read by Apply.
 		fe, _, _ := c.plan(s)
-		calls := c.step(func() error { _, err := c.fn.Apply(t.Context(), s, &provider.ApplyOptions{Publish: true, IfMatch: fe}); return err })
+		calls := c.step(func() error {
+			_, err := c.fn.Apply(t.Context(), s, &provider.ApplyOptions{Publish: true, IfMatch: fe})
+			return err
+		})
 		if len(calls) > 1 {
 			t.Errorf("%s: the no-change Apply before it made %v", ch.name, calls)
 		}

@@ -31,9 +31,9 @@ type invocationRecord struct {
 // weights) and records the invocation; status is the HTTP status of a
 // function URL request (0 for Invoke), computed from the output by
 // statusOf. It is called without s.mu.
-func (s *Server) run(ctx context.Context, f *function, qual string, payload []byte, statusOf func(out []byte, ferr error) int) (ver string, out []byte, ferr error, aerr *apiError) {
+func (s *Server) run(ctx context.Context, f *function, qual string, payload []byte, statusOf func(out []byte, ferr error) int) (*ran, *apiError) {
 	s.mu.Lock()
-	ver = qual
+	ver := qual
 	if a := f.aliases[qual]; a != nil {
 		ver = a.FunctionVersion
 		if a.RoutingConfig != nil {
@@ -54,7 +54,7 @@ func (s *Server) run(ctx context.Context, f *function, qual string, payload []by
 	handler := s.opts.Handler
 	s.mu.Unlock()
 	if aerr != nil {
-		return "", nil, nil, aerr
+		return nil, aerr
 	}
 	resource := f.name
 	if qual != "" {
@@ -64,7 +64,8 @@ func (s *Server) run(ctx context.Context, f *function, qual string, payload []by
 	if cfg.Environment != nil {
 		env = maps.Clone(cfg.Environment.Variables)
 	}
-	out = payload
+	out := payload
+	var ferr error
 	if handler != nil {
 		out, ferr = handler(ctx, &Invocation{Function: f.name, Version: ver, Env: env, Payload: payload})
 	}
@@ -75,7 +76,14 @@ func (s *Server) run(ctx context.Context, f *function, qual string, payload []by
 	s.mu.Lock()
 	s.invokes = append(s.invokes, rec)
 	s.mu.Unlock()
-	return ver, out, ferr, nil
+	return &ran{version: ver, out: out, ferr: ferr}, nil
+}
+
+// ran is what run did: the version that ran, its output, its error.
+type ran struct {
+	version string
+	out     []byte
+	ferr    error
 }
 
 func (s *Server) invoke(w http.ResponseWriter, r *http.Request) {
@@ -87,16 +95,17 @@ func (s *Server) invoke(w http.ResponseWriter, r *http.Request) {
 		awswire.WriteError(w, aerr.status, aerr.typ, aerr.msg)
 		return
 	}
-	ver, out, ferr, aerr := s.run(r.Context(), f, qual, payload, nil)
+	res, aerr := s.run(r.Context(), f, qual, payload, nil)
 	if aerr != nil {
 		awswire.WriteError(w, aerr.status, aerr.typ, aerr.msg)
 		return
 	}
-	w.Header().Set("X-Amz-Executed-Version", ver)
+	out := res.out
+	w.Header().Set("X-Amz-Executed-Version", res.version)
 	w.Header().Set("Content-Type", "application/json")
-	if ferr != nil {
+	if res.ferr != nil {
 		w.Header().Set("X-Amz-Function-Error", "Unhandled")
-		out, _ = json.Marshal(map[string]string{"errorMessage": ferr.Error(), "errorType": "errorString"})
+		out, _ = json.Marshal(map[string]string{"errorMessage": res.ferr.Error(), "errorType": "errorString"})
 	}
 	w.WriteHeader(200)
 	w.Write(out)

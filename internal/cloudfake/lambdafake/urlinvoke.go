@@ -88,14 +88,14 @@ func (s *Server) serveURL(w http.ResponseWriter, r *http.Request) {
 		ev.Body, ev.IsBase64Encoded = base64.StdEncoding.EncodeToString(body), true
 	}
 	payload, _ := json.Marshal(ev)
-	_, out, ferr, aerr := s.run(r.Context(), f, qual, payload, func(out []byte, ferr error) int { return urlStatus(out, ferr) })
+	res, aerr := s.run(r.Context(), f, qual, payload, urlStatus)
 	switch {
 	case aerr != nil:
 		http.Error(w, `{"Message":"`+aerr.msg+`"}`, aerr.status)
-	case ferr != nil:
+	case res.ferr != nil:
 		http.Error(w, `{"Message":"Internal Server Error"}`, http.StatusBadGateway)
 	default:
-		writeURLResponse(w, out)
+		writeURLResponse(w, res.out)
 	}
 }
 

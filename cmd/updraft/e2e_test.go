@@ -231,31 +231,18 @@ func TestEndToEndLocal(t *testing.T) {
 	}
 }
 
-// TestDevAndRollout is the README's CLI path: updraft dev serves the
-// spec's local:// targets on a stable address, and updraft rollout from
-// another process changes what it serves.
+// TestDevAndRollout is the README's command-line quickstart, on its spec
+// file (examples/cli/updraft.yaml): updraft dev serves the local://
+// target on a stable address, and updraft rollout from another process
+// changes what it serves.
 func TestDevAndRollout(t *testing.T) {
 	bin := binary(t)
 	work := t.TempDir()
-	fn, _ := filepath.Abs("testdata/e2efn")
-	state := filepath.Join(work, "state")
-	spec := strings.NewReplacer("@FN@", fn, "@STATE@", state).Replace(`version: 1
-functions:
-  api:
-    code: {go: @FN@}
-    runtime: go
-    env: {GREETING: hi, MODE: "${env:FN_MODE:-v1}"}
-    triggers:
-      - {kind: http, key: web, auth: none}
-    targets:
-      - url: local://api?dir=@STATE@
-rollout:
-  strategy: canary
-  steps: [50, 100]
-  gates:
-    - invoke: {payload: "{}"}
-`)
-	os.WriteFile(filepath.Join(work, "updraft.yaml"), []byte(spec), 0o644)
+	spec, err := filepath.Abs("../../examples/cli/updraft.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := []string{"CI=true", "XDG_STATE_HOME=" + filepath.Join(work, "state"), "VERSION="}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -263,9 +250,9 @@ rollout:
 	addr := ln.Addr().String()
 	ln.Close()
 
-	dev := exec.Command(bin, "dev", "--addr", addr)
+	dev := exec.Command(bin, "--spec", spec, "dev", "--addr", addr)
 	dev.Dir = work
-	dev.Env = append(os.Environ(), "CI=true", "FN_MODE=")
+	dev.Env = append(os.Environ(), env...)
 	stdout, err := dev.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -290,7 +277,7 @@ rollout:
 	go io.Copy(io.Discard, stdout)
 	call := func() map[string]string {
 		t.Helper()
-		resp, err := http.Post("http://"+addr+"/api/", "application/json", strings.NewReader("{}"))
+		resp, err := http.Get("http://" + addr + "/hello/?name=ci")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -302,15 +289,15 @@ rollout:
 		}
 		return v
 	}
-	if v := call(); v["mode"] != "v1" {
+	if v := call(); v["version"] != "v1" || v["message"] != "Hello, ci" {
 		t.Fatalf("dev serves %v", v)
 	}
-	c := &cli{t: t, bin: bin, dir: work, env: []string{"CI=true"}}
-	c.want(exitOK, []string{"FN_MODE=v2"}, "rollout")
-	// The dev host serves the rolled-out revision (it reads the shared
-	// state directory).
+	c := &cli{t: t, bin: bin, dir: work, env: env}
+	c.want(exitOK, []string{"VERSION=v2"}, "--spec", spec, "rollout")
+	// The dev host serves the rolled-out revision: it reads the state
+	// directory the rollout wrote.
 	deadline := time.Now().Add(10 * time.Second)
-	for v := call(); v["mode"] != "v2"; v = call() {
+	for v := call(); v["version"] != "v2"; v = call() {
 		if time.Now().After(deadline) {
 			t.Fatalf("dev still serves %v after the rollout", v)
 		}

@@ -48,6 +48,24 @@ func TestCheckEntryName(t *testing.T) {
 	}
 }
 
+// TestIgnoreGitSemantics holds the cases the old matcher got wrong:
+// bracket classes, "?", and middle-slash patterns anchored at the root.
+func TestIgnoreGitSemantics(t *testing.T) {
+	ig := newIgnorer([]byte("*.[pP][eE][mM]\n*.[ch]\nx.?\ndocs/build\n"))
+	for _, tc := range []struct {
+		path     string
+		excluded bool
+	}{
+		{"server.PEM", true}, {"a/Server.pEm", true}, {"x.c", true}, {"x.h", true}, {"x.cc", false},
+		{"x.y", true}, {"x.yz", false}, {"x.", false},
+		{"docs/build/f", true}, {"docs/build", true}, {"x/docs/build/f", false}, {"docs/builds/f", false},
+	} {
+		if ex, _ := ig.matchPath(tc.path); ex != tc.excluded {
+			t.Errorf("matchPath(%q) = %v, want %v", tc.path, ex, tc.excluded)
+		}
+	}
+}
+
 func TestIgnoreRules(t *testing.T) {
 	ig := newIgnorer([]byte("*.log\r\n!keep.log\n\\!bang\n\\#hash\n/build/\n!.env.example\n# comment\n \n"))
 	for _, tc := range []struct {
@@ -70,6 +88,24 @@ func TestIgnoreRules(t *testing.T) {
 		{"index.js", false, false},
 		{"credentials", true, true},
 		{"my-credentials.txt", false, false},
+		// Defaults fold case, match at any depth, and cover more secrets.
+		{"Server.PEM", true, true},
+		{"keys/ID_RSA", true, true},
+		{".ENV", true, true},
+		{".Env.Local", true, true},
+		{".gnupg/", true, true},
+		{"home/.GnuPG/", true, true},
+		{"putty.ppk", true, true},
+		{".pgpass", true, true},
+		{".vault-token", true, true},
+		{"prod.tfvars", true, true},
+		{"prod.auto.tfvars.json", true, true},
+		{"web/.htpasswd", true, true},
+		{"sub/.kube/config", true, true},
+		{"sub/.docker/config.json", true, true},
+		{"x/.config/gcloud/", true, true},
+		{"README.md", false, false},
+		{"main.tf", false, false},
 	} {
 		ex, def := ig.match(tc.path)
 		if ex != tc.excluded || def != tc.byDefault {

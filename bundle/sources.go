@@ -162,15 +162,28 @@ func (w *walker) dir(p, rel string, fr *frame) {
 					}
 					return &UnsafeError{Path: erel, Reason: "broken symlink: " + err.Error()}
 				}
-				if fi.IsDir() && isExcluded(erel+"/") || !fi.IsDir() && isExcluded(erel) {
+				slash := ""
+				if fi.IsDir() {
+					slash = "/"
+				}
+				if isExcluded(erel + slash) {
 					continue
 				}
 				target, err := filepath.EvalSymlinks(ep)
 				if err != nil {
 					return &UnsafeError{Path: erel, Reason: "unresolvable symlink: " + err.Error()}
 				}
-				if r, err := filepath.Rel(w.realRoot, target); err != nil || !(r == "." || filepath.IsLocal(r)) {
+				r, err := filepath.Rel(w.realRoot, target)
+				if err != nil || !(r == "." || filepath.IsLocal(r)) {
 					return &UnsafeError{Path: erel, Reason: fmt.Sprintf("symlink to %s leaves the source root", target)}
+				}
+				// The rules apply to what the link points at too: a link
+				// to .env or into .git/ is as excluded as its target.
+				if ex, byDefault := w.ig.matchPath(filepath.ToSlash(r) + slash); ex && r != "." {
+					if byDefault {
+						excluded = append(excluded, erel+slash)
+					}
+					continue
 				}
 				ep, ereal, typ, info = target, target, fi.Mode().Type(), fi
 			} else if typ.IsDir() && isExcluded(erel+"/") || !typ.IsDir() && isExcluded(erel) {
@@ -255,7 +268,7 @@ func filesTree(files map[string][]byte) (*tree, error) {
 		if err := checkEntryName(name); err != nil {
 			return nil, err
 		}
-		if ex, byDefault := ig.match(name); ex {
+		if ex, byDefault := ig.matchPath(name); ex {
 			if byDefault {
 				t.excluded = append(t.excluded, name)
 			}
@@ -294,7 +307,7 @@ func zipTree(zr *zip.Reader) (*tree, error) {
 		if f.UncompressedSize64 > 1<<62 {
 			return nil, &UnsafeError{Path: name, Reason: "impossible size"}
 		}
-		if ex, byDefault := ig.match(name); ex {
+		if ex, byDefault := ig.matchPath(name); ex {
 			if byDefault {
 				t.excluded = append(t.excluded, name)
 			}

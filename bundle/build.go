@@ -79,6 +79,9 @@ func normForm(f Form) Form {
 }
 
 func build(ctx context.Context, src Source, opts *Options) (*Bundle, error) {
+	if err := opts.Form.Validate(); err != nil {
+		return nil, err
+	}
 	form := normForm(opts.Form)
 	log := opts.Logger
 	if log == nil {

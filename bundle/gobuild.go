@@ -24,7 +24,9 @@ func goBuild(ctx context.Context, pkgDir string, f Form, dir string) (string, er
 	if !fi.IsDir() {
 		return "", fmt.Errorf("bundle: Go source %s is not a directory", pkgDir)
 	}
-	out := filepath.Join(dir, f.Binary)
+	// The binary's name in the zip is Form.Binary; on disk it has a fixed
+	// name inside dir, whatever Form.Binary says.
+	out := filepath.Join(dir, "go-binary")
 	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-buildvcs=false",
 		"-ldflags=-s -w -buildid=", "-o", out, ".")
 	cmd.Dir = pkgDir

@@ -2,6 +2,7 @@ package bundle_test
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"slices"
@@ -49,4 +50,43 @@ func TestSymlinkToExcludedTargetIsExcluded(t *testing.T) {
 	}
 }
 
-var _ = context.Background
+// Form.Binary is a name inside the zip: one that would climb out of the
+// scratch directory (and put a "../" entry in the zip) is refused before
+// anything is built; a relative path inside the zip is fine.
+func TestFormBinaryValidated(t *testing.T) {
+	dir := goPackage(t)
+	scratch := t.TempDir()
+	cacheDir := filepath.Join(scratch, "cache")
+	for _, bad := range []string{"../escaped-bin", "../../escaped-bin", "/tmp/escaped-bin", "a/../../b", `..`, "bin/", "./bootstrap", "a\x00b"} {
+		_, err := bundle.Build(context.Background(), bundle.GoSource(dir),
+			&bundle.Options{CacheDir: cacheDir, Form: bundle.Form{GoBuild: true, Binary: bad}})
+		var fe *bundle.FormError
+		if !errors.As(err, &fe) || fe.Field != "Binary" || fe.Value != bad {
+			t.Fatalf("Binary %q: error %v, want a *FormError for Binary", bad, err)
+		}
+		var ue *bundle.UnsafeError
+		if !errors.As(err, &ue) {
+			t.Fatalf("Binary %q: error %v does not wrap an *UnsafeError", bad, err)
+		}
+	}
+	for _, p := range []string{filepath.Join(cacheDir, "escaped-bin"), filepath.Join(scratch, "escaped-bin")} {
+		if _, err := os.Stat(p); err == nil {
+			t.Fatalf("the binary was written outside the scratch directory: %s", p)
+		}
+	}
+	b := build(t, bundle.GoSource(dir), &bundle.Options{NoCache: true, Form: bundle.Form{GoBuild: true, Binary: "bin/handler"}})
+	if got := names(b); !slices.Equal(got, []string{"bin/handler"}) {
+		t.Fatalf("bundled %q, want [bin/handler]", got)
+	}
+	// The name does not change the binary.
+	def := build(t, bundle.GoSource(dir), &bundle.Options{NoCache: true, Form: bundle.Form{GoBuild: true}})
+	if def.Manifest[0].Name != "bootstrap" || def.Manifest[0].SHA256 != b.Manifest[0].SHA256 {
+		t.Fatalf("bootstrap %+v and bin/handler %+v differ", def.Manifest[0], b.Manifest[0])
+	}
+	_, err := bundle.Build(context.Background(), bundle.Files(map[string][]byte{"a": nil}),
+		&bundle.Options{NoCache: true, Form: bundle.Form{GOARCH: "amd64 GOFLAGS=-x"}})
+	var fe *bundle.FormError
+	if !errors.As(err, &fe) || fe.Field != "GOARCH" {
+		t.Fatalf("bad GOARCH: error %v, want a *FormError", err)
+	}
+}

@@ -324,9 +324,6 @@ func (t *tree) finish(extra map[string][]byte) error {
 	if len(extra) > 0 {
 		t.items = slices.DeleteFunc(t.items, func(it item) bool { _, ok := extra[it.name]; return ok })
 		for name, data := range extra {
-			if err := checkEntryName(name); err != nil {
-				return fmt.Errorf("bundle: Form.Extra: %w", err)
-			}
 			t.items = append(t.items, memItem(name, data))
 		}
 	}

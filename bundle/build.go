@@ -126,7 +126,7 @@ func build(ctx context.Context, src Source, opts *Options) (*Bundle, error) {
 			if err != nil {
 				return nil, fmt.Errorf("bundle: %w", err)
 			}
-			t = &tree{items: []item{{name: form.Binary, mode: 0o755, size: fi.Size(), path: bin}}}
+			t = &tree{items: []item{{name: form.Binary, mode: 0o755, size: fi.Size(), path: bin, st: statOf(fi)}}}
 		} else {
 			var root string
 			if root, err = goModuleRoot(src.path); err != nil {

@@ -337,7 +337,7 @@ func (t *tree) hashAll(ctx context.Context, rec *statRecord) ([]Entry, error) {
 	for i := range t.items {
 		it := &t.items[i]
 		entries[i] = Entry{Name: it.name, Size: it.size, Mode: it.mode}
-		if f, ok := known[it.name]; ok && it.path != "" && f.St == it.st && f.SHA != "" {
+		if f, ok := known[it.name]; ok && it.path != "" && f.St.same(it.st) && f.SHA != "" {
 			entries[i].SHA256 = f.SHA
 			continue
 		}

@@ -244,6 +244,10 @@ func describeType(t fs.FileMode) string {
 		return "character device"
 	case t&fs.ModeDevice != 0:
 		return "device"
+	case t.IsDir():
+		return "directory"
+	case t&fs.ModeSymlink != 0:
+		return "symlink"
 	}
 	return "irregular file"
 }

@@ -62,6 +62,12 @@ type fileStat struct {
 	MtimeNs int64  `json:"m"`
 	CtimeNs int64  `json:"c"`
 	Ino     uint64 `json:"i"`
+	dev     uint64 // device, checked on open with Ino; not in the cache record
+}
+
+// same compares what the cache records of a stat.
+func (s fileStat) same(o fileStat) bool {
+	return s.Size == o.Size && s.MtimeNs == o.MtimeNs && s.CtimeNs == o.CtimeNs && s.Ino == o.Ino
 }
 
 func (it *item) open() (io.ReadCloser, error) {
@@ -71,9 +77,36 @@ func (it *item) open() (io.ReadCloser, error) {
 	case it.zf != nil:
 		return it.zf.Open()
 	case it.path != "":
-		return os.Open(it.path)
+		return openScanned(it)
 	}
 	return io.NopCloser(bytes.NewReader(nil)), nil
+}
+
+// openScanned opens the file of a path item and checks it is still the
+// file the scan saw: a regular file (not a symlink or fifo swapped in
+// since), with the same device, inode and size.
+func openScanned(it *item) (*os.File, error) {
+	f, err := os.OpenFile(it.path, openFlags, 0)
+	if err != nil {
+		if isSymlinkErr(err) {
+			return nil, &UnsafeError{Path: it.name, Reason: "replaced by a symlink while it was being bundled"}
+		}
+		return nil, fmt.Errorf("bundle: %w", err)
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("bundle: %w", err)
+	}
+	switch {
+	case !fi.Mode().IsRegular():
+		f.Close()
+		return nil, &UnsafeError{Path: it.name, Reason: "replaced by a " + describeType(fi.Mode().Type()) + " while it was being bundled"}
+	case fi.Size() != it.size || !sameFile(fi, it.st):
+		f.Close()
+		return nil, it.changed()
+	}
+	return f, nil
 }
 
 // changed is the error for a file whose contents no longer match its stat.

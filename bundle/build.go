@@ -111,15 +111,23 @@ func build(ctx context.Context, src Source, opts *Options) (*Bundle, error) {
 	case KindFiles:
 		t, err = filesTree(src.files)
 	case KindDir:
-		t, err = walkDir(ctx, src.path)
-		recKey = statRecordKey(src.path, form)
+		var dir string
+		if dir, err = sourceDir("source directory", src.path); err != nil {
+			return nil, err
+		}
+		t, err = walkDir(ctx, dir)
+		recKey = statRecordKey(dir, form)
 	case KindGo:
+		var pkgDir string
+		if pkgDir, err = sourceDir("Go source", src.path); err != nil {
+			return nil, err
+		}
 		if form.GoBuild {
 			var bin, dir string
 			if dir, err = tmp.get(); err != nil {
 				return nil, err
 			}
-			if bin, err = goBuild(ctx, src.path, form, dir); err != nil {
+			if bin, err = goBuild(ctx, pkgDir, form, dir); err != nil {
 				return nil, err
 			}
 			fi, err := os.Stat(bin)
@@ -129,7 +137,7 @@ func build(ctx context.Context, src Source, opts *Options) (*Bundle, error) {
 			t = &tree{items: []item{{name: form.Binary, mode: 0o755, size: fi.Size(), path: bin, st: statOf(fi)}}}
 		} else {
 			var root string
-			if root, err = goModuleRoot(src.path); err != nil {
+			if root, err = goModuleRoot(pkgDir); err != nil {
 				return nil, fmt.Errorf("bundle: %w", err)
 			}
 			t, err = walkDir(ctx, root)

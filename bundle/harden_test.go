@@ -3,9 +3,11 @@ package bundle_test
 import (
 	"context"
 	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/updraft-dev/updraft/bundle"
@@ -57,7 +59,7 @@ func TestFormBinaryValidated(t *testing.T) {
 	dir := goPackage(t)
 	scratch := t.TempDir()
 	cacheDir := filepath.Join(scratch, "cache")
-	for _, bad := range []string{"../escaped-bin", "../../escaped-bin", "/tmp/escaped-bin", "a/../../b", `..`, "bin/", "./bootstrap", "a\x00b"} {
+	for _, bad := range []string{"../escaped-bin", "../../escaped-bin", "/tmp/escaped-bin", "a/../../b", `..\\b`, "bin/", "./bootstrap", "a\x00b"} {
 		_, err := bundle.Build(context.Background(), bundle.GoSource(dir),
 			&bundle.Options{CacheDir: cacheDir, Form: bundle.Form{GoBuild: true, Binary: bad}})
 		var fe *bundle.FormError
@@ -88,5 +90,22 @@ func TestFormBinaryValidated(t *testing.T) {
 	var fe *bundle.FormError
 	if !errors.As(err, &fe) || fe.Field != "GOARCH" {
 		t.Fatalf("bad GOARCH: error %v, want a *FormError", err)
+	}
+}
+
+// A relative source that is not there says which directory it was
+// resolved against, and a Go source that is not there is not silently
+// replaced by the module above the working directory.
+func TestMissingRelativeSourceSaysWhere(t *testing.T) {
+	wd, err := os.Getwd()
+	must(t, err)
+	for _, src := range []bundle.Source{bundle.GoSource("./no-such-fn"), bundle.Dir("no-such-dir")} {
+		for _, goBuild := range []bool{false, true} {
+			_, err := bundle.Build(context.Background(), src, &bundle.Options{NoCache: true, Form: bundle.Form{GoBuild: goBuild}})
+			if err == nil || !strings.Contains(err.Error(), "resolved against the working directory "+wd) ||
+				!strings.Contains(err.Error(), filepath.Join(wd, filepath.Base(src.Path()))) || !errors.Is(err, fs.ErrNotExist) {
+				t.Errorf("%s (GoBuild %v): error %v; want it to name %s and not exist", src.Path(), goBuild, err, wd)
+			}
+		}
 	}
 }

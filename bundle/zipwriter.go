@@ -17,6 +17,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"time"
 	"unicode/utf8"
 
 	"github.com/klauspost/compress/flate"
@@ -33,8 +34,6 @@ const (
 	// bounds their number. Together they bound memory whatever the tree.
 	windowBytes = 24 << 20
 	windowFiles = 512
-	// dosDate is 1980-01-01, the earliest zip date; time is 00:00:00.
-	dosDate = 0x21
 )
 
 // formatVersion changes whenever the bytes Build writes for the same
@@ -341,16 +340,14 @@ func (r *result) free() {
 }
 
 func header(it *item, r *result, compressed int64) *zip.FileHeader {
-	fh := &zip.FileHeader{
-		Name:               it.name,
-		Method:             r.method,
-		ModifiedDate:       dosDate,
-		CRC32:              r.crc,
-		CompressedSize64:   uint64(compressed),
-		UncompressedSize64: uint64(it.size),
-		CreatorVersion:     20,
-		ReaderVersion:      20,
-	}
+	fh := epochHeader()
+	fh.Name = it.name
+	fh.Method = r.method
+	fh.CRC32 = r.crc
+	fh.CompressedSize64 = uint64(compressed)
+	fh.UncompressedSize64 = uint64(it.size)
+	fh.CreatorVersion = 20
+	fh.ReaderVersion = 20
 	if it.size >= 1<<32-1 || compressed >= 1<<32-1 {
 		fh.ReaderVersion = 45
 	}
@@ -358,8 +355,30 @@ func header(it *item, r *result, compressed int64) *zip.FileHeader {
 		fh.Flags |= 0x800
 	}
 	fh.SetMode(it.mode)
-	return fh
+	return &fh
 }
+
+// epochHeader is a header whose MS-DOS modification date and time are
+// 1980-01-01 00:00, the earliest the format has: zip.FileInfoHeader sets
+// them from the FileInfo's ModTime. (Writer.CreateRaw writes those two
+// fields and ignores FileHeader.Modified; setting the date fields directly
+// is deprecated, and CreateHeader would add an extended timestamp field.)
+var epochHeader = sync.OnceValue(func() zip.FileHeader {
+	fh, err := zip.FileInfoHeader(epochInfo{})
+	if err != nil {
+		panic(err) // FileInfoHeader fails for no regular file
+	}
+	return *fh
+})
+
+type epochInfo struct{}
+
+func (epochInfo) Name() string       { return "" }
+func (epochInfo) Size() int64        { return 0 }
+func (epochInfo) Mode() fs.FileMode  { return 0o644 }
+func (epochInfo) ModTime() time.Time { return time.Date(1980, 1, 1, 0, 0, 0, 0, time.UTC) }
+func (epochInfo) IsDir() bool        { return false }
+func (epochInfo) Sys() any           { return nil }
 
 func isASCII(s string) bool {
 	for i := 0; i < len(s); i++ {

@@ -1,7 +1,6 @@
 package bundle
 
 import (
-	"archive/zip"
 	"bufio"
 	"bytes"
 	"context"
@@ -104,6 +103,7 @@ func build(ctx context.Context, src Source, opts *Options) (*Bundle, error) {
 	var err error
 
 	var t *tree
+	var zin *zipInput // the zip of a KindZip source
 	var recKey string // names the cache's stat record of a directory source
 	switch src.kind {
 	case KindNone:
@@ -144,12 +144,11 @@ func build(ctx context.Context, src Source, opts *Options) (*Bundle, error) {
 			recKey = statRecordKey(root, form)
 		}
 	case KindZip:
-		zr, err2 := zip.OpenReader(src.path)
-		if err2 != nil {
-			return nil, fmt.Errorf("bundle: reading zip %s: %w", src.path, err2)
+		if zin, err = openZip(src.path); err != nil {
+			return nil, err
 		}
-		defer zr.Close()
-		t, err = zipTree(&zr.Reader)
+		defer zin.Close()
+		t, err = zipTree(zin, opts.Limits)
 	default:
 		return nil, fmt.Errorf("bundle: unknown source kind %d", src.kind)
 	}
@@ -192,6 +191,15 @@ func build(ctx context.Context, src Source, opts *Options) (*Bundle, error) {
 				}
 				return b, nil
 			}
+		}
+	}
+
+	if zin != nil && len(t.excluded) == 0 && len(form.Extra) == 0 {
+		if b, err := keepZipBundle(ctx, zin, t, c, tmp); b != nil || err != nil {
+			if b != nil {
+				log.Debug("bundle: existing zip kept as it is", "digest", b.Digest)
+			}
+			return b, err
 		}
 	}
 
@@ -287,4 +295,51 @@ func defaultCacheDir() (string, error) {
 		return "", fmt.Errorf("bundle: no cache directory (set Options.CacheDir or NoCache): %w", err)
 	}
 	return filepath.Join(d, "updraft", "bundles"), nil
+}
+
+// keepZipBundle returns the Bundle of an existing zip that is already
+// canonical (see keepZip) as its own bytes, after checking every entry's
+// contents against its size and CRC-32; nil when it is not canonical.
+func keepZipBundle(ctx context.Context, zin *zipInput, t *tree, c *cache, tmp *tempDir) (*Bundle, error) {
+	h := sha256.New()
+	var buf bytes.Buffer
+	var f *os.File
+	out := io.Writer(&buf)
+	if c != nil {
+		var err error
+		if f, err = os.CreateTemp(c.tmp(), "zip-"); err != nil {
+			return nil, fmt.Errorf("bundle: %w", err)
+		}
+		defer os.Remove(f.Name())
+		defer f.Close()
+		out = bufio.NewWriterSize(f, 256<<10)
+	}
+	ok, err := keepZip(ctx, zin, t.items, io.MultiWriter(out, h))
+	if err != nil || !ok {
+		return nil, err
+	}
+	entries, err := t.hashAll(ctx, nil)
+	if err != nil {
+		return nil, err
+	}
+	b := &Bundle{Files: len(t.items), Manifest: entries, Size: zin.size, Digest: digestOf(h)}
+	for i := range t.items {
+		b.UnzippedSize += t.items[i].size
+	}
+	if c == nil {
+		b.data = buf.Bytes()
+		return b, nil
+	}
+	if err := out.(*bufio.Writer).Flush(); err != nil {
+		return nil, fmt.Errorf("bundle: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return nil, fmt.Errorf("bundle: %w", err)
+	}
+	// Not recorded by content key: a directory with the same files must
+	// still get the bytes Build writes, not these.
+	if b.Path, err = c.storeZip(f.Name(), b.Digest); err != nil {
+		return nil, err
+	}
+	return b, nil
 }

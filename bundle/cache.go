@@ -389,13 +389,13 @@ func hashItem(it *item, h hash.Hash) (string, error) {
 	}
 	f, err := it.open()
 	if err != nil {
-		return "", fmt.Errorf("bundle: %w", err)
+		return "", err
 	}
 	defer f.Close()
 	h.Reset()
 	n, err := io.Copy(h, io.LimitReader(f, it.size+1))
 	if err != nil {
-		return "", fmt.Errorf("bundle: reading %s: %w", it.name, err)
+		return "", readErr(it, err)
 	}
 	if n != it.size {
 		return "", it.changed()

@@ -1,7 +1,6 @@
 package bundle
 
 import (
-	"archive/zip"
 	"bytes"
 	"context"
 	"errors"
@@ -279,45 +278,6 @@ func filesTree(files map[string][]byte) (*tree, error) {
 			continue
 		}
 		t.items = append(t.items, memItem(name, data))
-	}
-	return t, nil
-}
-
-// zipTree is the tree of an existing zip, validated entry by entry.
-// Directory entries are dropped; symlinks and special files are refused.
-func zipTree(zr *zip.Reader) (*tree, error) {
-	ig := newIgnorer(nil)
-	t := &tree{}
-	seen := make(map[string]bool, len(zr.File))
-	for _, f := range zr.File {
-		name := f.Name
-		mode := f.Mode()
-		if strings.HasSuffix(name, "/") && (mode.IsDir() || f.UncompressedSize64 == 0) {
-			if err := checkEntryName(strings.TrimSuffix(name, "/")); err != nil {
-				return nil, err
-			}
-			continue
-		}
-		if err := checkEntryName(name); err != nil {
-			return nil, err
-		}
-		if !mode.IsRegular() {
-			return nil, &UnsafeError{Path: name, Reason: "zip entry is not a regular file (" + mode.Type().String() + ")"}
-		}
-		if seen[name] {
-			return nil, &UnsafeError{Path: name, Reason: "duplicate zip entry"}
-		}
-		seen[name] = true
-		if f.UncompressedSize64 > 1<<62 {
-			return nil, &UnsafeError{Path: name, Reason: "impossible size"}
-		}
-		if ex, byDefault := ig.matchPath(name); ex {
-			if byDefault {
-				t.excluded = append(t.excluded, name)
-			}
-			continue
-		}
-		t.items = append(t.items, item{name: name, mode: normMode(mode), size: int64(f.UncompressedSize64), zf: f})
 	}
 	return t, nil
 }

@@ -74,7 +74,7 @@ func (it *item) open() (io.ReadCloser, error) {
 	case it.data != nil:
 		return io.NopCloser(bytes.NewReader(it.data)), nil
 	case it.zf != nil:
-		return it.zf.Open()
+		return openZipEntry(it)
 	case it.path != "":
 		return openScanned(it)
 	}
@@ -108,9 +108,21 @@ func openScanned(it *item) (*os.File, error) {
 	return f, nil
 }
 
-// changed is the error for a file whose contents no longer match its stat.
+// errChanged is wrapped by the error for a file whose contents no longer
+// match its stat.
+var errChanged = errors.New("changed while it was being bundled")
+
 func (it *item) changed() error {
-	return fmt.Errorf("bundle: %s changed while it was being bundled", it.name)
+	return fmt.Errorf("bundle: %s %w", it.name, errChanged)
+}
+
+// readErr is the error for a failed read of it, naming it once.
+func readErr(it *item, err error) error {
+	var ue *UnsafeError
+	if errors.As(err, &ue) || errors.Is(err, errChanged) {
+		return err
+	}
+	return fmt.Errorf("bundle: reading %s: %w", it.name, err)
 }
 
 // storedExt are extensions of formats that are already compressed:
@@ -448,17 +460,14 @@ func compressItem(it *item, spillDir *tempDir) *result {
 		raw = getBuf(int(it.size))
 		_, err = io.ReadFull(f, raw)
 		if err == nil {
-			var one [1]byte
-			if n, _ := f.Read(one[:]); n != 0 {
-				err = it.changed()
-			}
+			err = atEOF(f, it)
 		} else if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
 			err = it.changed()
 		}
 		f.Close()
 		if err != nil {
 			putBuf(raw)
-			return &result{err: fmt.Errorf("bundle: reading %s: %w", it.name, err)}
+			return &result{err: readErr(it, err)}
 		}
 		r.owned = true
 	}
@@ -484,6 +493,23 @@ func compressItem(it *item, spillDir *tempDir) *result {
 	}
 	r.method, r.payload, r.owned = zip.Deflate, sw.b, true
 	return r
+}
+
+// atEOF checks that f, which gave it.size bytes, has no more (a zip
+// entry's reader checks its CRC-32 there).
+func atEOF(f io.Reader, it *item) error {
+	var one [1]byte
+	for {
+		n, err := f.Read(one[:])
+		switch {
+		case n > 0:
+			return it.changed()
+		case err == io.EOF:
+			return nil
+		case err != nil:
+			return err
+		}
+	}
 }
 
 // compressBig streams a large file: hashed, and deflated into a spill file
@@ -530,7 +556,7 @@ func compressBig(it *item, spillDir *tempDir) *result {
 	}
 	if err != nil {
 		r.free()
-		return &result{err: fmt.Errorf("bundle: reading %s: %w", it.name, err)}
+		return &result{err: readErr(it, err)}
 	}
 	h.Sum(r.sha[:0])
 	r.crc = c.Sum32()

@@ -99,6 +99,11 @@ type Options struct {
 	// CacheDir holds built zips keyed by content; "" means
 	// $UPDRAFT_CACHE_DIR if set, else os.UserCacheDir()/updraft/bundles.
 	CacheDir string
+	// CacheMaxBytes bounds the cache: after each new zip, the least
+	// recently used files are removed until it is under the bound (files
+	// used in the last hour are kept whatever the bound). 0 means
+	// DefaultCacheMaxBytes (1 GiB); a negative value, no bound.
+	CacheMaxBytes int64
 	// NoCache disables the cache: the zip is kept in memory only.
 	NoCache bool
 	// Logger receives debug records (excluded files, cache hits); nil = none.

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"hash"
+	"hash/crc32"
 	"io"
 	"log/slog"
 	"os"
@@ -89,7 +90,7 @@ func build(ctx context.Context, src Source, opts *Options) (*Bundle, error) {
 	var c *cache
 	if !opts.NoCache {
 		var err error
-		if c, err = openCache(opts.CacheDir); err != nil {
+		if c, err = openCache(opts.CacheDir, opts.CacheMaxBytes); err != nil {
 			// The cache only saves time: build in memory instead.
 			log.Warn("bundle: building without cache", "err", err)
 			c = nil
@@ -221,7 +222,8 @@ func build(ctx context.Context, src Source, opts *Options) (*Bundle, error) {
 			return nil, fmt.Errorf("bundle: %w", err)
 		}
 		defer os.Remove(f.Name())
-		b.Manifest, b.Size, err = writeZipFile(ctx, t.items, f, h, tmp)
+		crc := crc32.New(castagnoli)
+		b.Manifest, b.Size, err = writeZipFile(ctx, t.items, f, io.MultiWriter(h, crc), tmp)
 		if err != nil {
 			return nil, err
 		}
@@ -230,7 +232,7 @@ func build(ctx context.Context, src Source, opts *Options) (*Bundle, error) {
 			return nil, err
 		}
 		key := contentKey(b.Manifest, t.excluded)
-		c.saveMeta(key, b)
+		c.saveMeta(key, b, crc.Sum32())
 		if recKey != "" {
 			c.saveStat(recKey, t, statKey, key, b.Manifest)
 		}
@@ -240,7 +242,7 @@ func build(ctx context.Context, src Source, opts *Options) (*Bundle, error) {
 	return b, nil
 }
 
-func writeZipFile(ctx context.Context, items []item, f *os.File, h hash.Hash, tmp *tempDir) ([]Entry, int64, error) {
+func writeZipFile(ctx context.Context, items []item, f *os.File, h io.Writer, tmp *tempDir) ([]Entry, int64, error) {
 	bw := bufio.NewWriterSize(io.MultiWriter(f, h), 256<<10)
 	cw := &countWriter{w: bw}
 	m, err := writeZip(ctx, items, cw, tmp)

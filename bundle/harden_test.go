@@ -2,13 +2,17 @@ package bundle_test
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"io/fs"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/updraft-dev/updraft/bundle"
 )
@@ -108,4 +112,105 @@ func TestMissingRelativeSourceSaysWhere(t *testing.T) {
 			}
 		}
 	}
+}
+
+func zipDigest(t *testing.T, b *bundle.Bundle) string {
+	t.Helper()
+	data, err := b.Bytes()
+	must(t, err)
+	sum := sha256.Sum256(data)
+	return "sha256:" + hex.EncodeToString(sum[:])
+}
+
+// A cached zip damaged in place (same size) is not returned as Cached:
+// it is rebuilt, and the Digest is again that of the bytes.
+func TestCorruptCachedZipRebuilt(t *testing.T) {
+	dir, cacheDir := t.TempDir(), t.TempDir()
+	writeTree(t, dir, sample)
+	opts := &bundle.Options{CacheDir: cacheDir}
+	first := build(t, bundle.Dir(dir), opts)
+	for _, where := range []int64{0, first.Size / 2, first.Size - 1} {
+		f, err := os.OpenFile(first.Path, os.O_RDWR, 0)
+		must(t, err)
+		var b [1]byte
+		_, err = f.ReadAt(b[:], where)
+		must(t, err)
+		b[0] ^= 0x40
+		_, err = f.WriteAt(b[:], where)
+		must(t, err)
+		must(t, f.Close())
+		got := build(t, bundle.Dir(dir), opts)
+		if got.Cached || got.Digest != first.Digest || zipDigest(t, got) != got.Digest {
+			t.Fatalf("byte %d damaged: cached %v, digest %s, bytes %s; want a rebuild of %s", where, got.Cached, got.Digest, zipDigest(t, got), first.Digest)
+		}
+		if again := build(t, bundle.Dir(dir), opts); !again.Cached || zipDigest(t, again) != first.Digest {
+			t.Fatalf("after the rebuild: cached %v", again.Cached)
+		}
+	}
+}
+
+// The cache is bounded: the least recently used zips go first, and
+// nothing used in the last hour goes.
+func TestCacheIsBounded(t *testing.T) {
+	cacheDir := t.TempDir()
+	srcs := map[string]bundle.Source{}
+	for _, n := range []string{"a", "b", "c", "d"} {
+		dir := t.TempDir()
+		rng := rand.New(rand.NewPCG(uint64(n[0]), 1))
+		noise := make([]byte, 64<<10) // incompressible: each zip is ~64 KB
+		for i := range noise {
+			noise[i] = byte(rng.Uint32())
+		}
+		writeTree(t, dir, map[string]string{"index.js": n, "noise.bin": string(noise)})
+		srcs[n] = bundle.Dir(dir)
+	}
+	opts := &bundle.Options{CacheDir: cacheDir, CacheMaxBytes: 140 << 10}
+	paths := map[string]string{}
+	for _, n := range []string{"a", "b", "c"} {
+		paths[n] = build(t, srcs[n], opts).Path
+	}
+	// All three are over the bound, but were used just now: kept.
+	for n, p := range paths {
+		if _, err := os.Stat(p); err != nil {
+			t.Fatalf("%s evicted within the hour: %v", n, err)
+		}
+	}
+	// Two hours later, a was used again after b and c.
+	age := func(rel time.Duration, files ...string) {
+		for _, f := range files {
+			tm := time.Now().Add(rel)
+			must(t, os.Chtimes(f, tm, tm))
+		}
+	}
+	var all []string
+	must(t, filepath.WalkDir(cacheDir, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			all = append(all, p)
+		}
+		return err
+	}))
+	age(-3*time.Hour, all...)
+	age(-150*time.Minute, paths["c"])
+	age(-2*time.Hour, paths["a"])
+	d := build(t, srcs["d"], opts)
+	for n, want := range map[string]bool{"a": true, "b": false, "c": false} {
+		if _, err := os.Stat(paths[n]); (err == nil) != want {
+			t.Errorf("zip of %s: present %v, want %v", n, err == nil, want)
+		}
+	}
+	if _, err := os.Stat(d.Path); err != nil {
+		t.Fatalf("the new zip was evicted: %v", err)
+	}
+	// An evicted bundle is rebuilt.
+	if b := build(t, srcs["b"], opts); b.Cached || zipDigest(t, b) != b.Digest {
+		t.Fatalf("evicted b: cached %v", b.Cached)
+	}
+	var total int64
+	must(t, filepath.WalkDir(cacheDir, func(p string, d fs.DirEntry, err error) error {
+		if fi, err := d.Info(); err == nil && !d.IsDir() {
+			total += fi.Size()
+		}
+		return err
+	}))
+	t.Logf("cache holds %d bytes", total)
 }

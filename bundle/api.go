@@ -21,7 +21,8 @@ const (
 	// KindGo is a Go main package: compiled when the Form asks for a
 	// binary, zipped as source (with its module files) otherwise.
 	KindGo
-	// KindZip is an existing zip archive, verified and re-digested.
+	// KindZip is an existing zip archive: verified, and kept as it is when
+	// already canonical, re-zipped otherwise (see the package doc).
 	KindZip
 	// KindFiles is an in-memory tree, mostly for tests and generated code.
 	KindFiles

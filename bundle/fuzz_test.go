@@ -4,12 +4,17 @@ import (
 	"archive/zip"
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
+	"io"
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 func FuzzCheckEntryName(f *testing.F) {
@@ -151,4 +156,118 @@ func FuzzZipEntryName(f *testing.F) {
 			}
 		}
 	})
+}
+
+// FuzzZipSource builds from arbitrary bytes as an existing zip. Build must
+// not panic or hang; when it succeeds, its zip is well formed (names safe
+// to extract, every entry reading back with its CRC-32), each entry is an
+// entry of the input with the same contents, and a zip kept as it is
+// (Digest of the input's bytes) is byte for byte the input.
+func FuzzZipSource(f *testing.F) {
+	seed := func(entries []rawEntry, mutate func([]byte) []byte) {
+		var buf bytes.Buffer
+		zw := zip.NewWriter(&buf)
+		for i := range entries {
+			w, err := zw.CreateRaw(&entries[i].fh)
+			if err != nil {
+				f.Fatal(err)
+			}
+			w.Write(entries[i].data)
+		}
+		zw.Close()
+		data := buf.Bytes()
+		if mutate != nil {
+			data = mutate(bytes.Clone(data))
+		}
+		f.Add(data)
+	}
+	body := []byte(strings.Repeat("hello zip ", 30))
+	canonical := []rawEntry{entry(f, "a.txt", body, zip.Deflate), entry(f, "b/c.js", []byte("x"), zip.Store)}
+	seed(canonical, nil)
+	seed(canonical, func(b []byte) []byte { b[len(b)/3] ^= 0xff; return b })
+	seed(canonical, func(b []byte) []byte { return b[:len(b)-10] })
+	badCRC := slices.Clone(canonical)
+	badCRC[0].fh.CRC32 ^= 1
+	seed(badCRC, nil)
+	liar := slices.Clone(canonical)
+	liar[1].fh.UncompressedSize64 = 1 << 30
+	seed(liar, nil)
+	dirs := []rawEntry{entry(f, "d/", nil, zip.Store), entry(f, "d/e", body, zip.Store), entry(f, ".env", []byte("S=1"), zip.Store)}
+	seed(dirs, nil)
+	seed([]rawEntry{entry(f, "../evil", body, zip.Store)}, nil)
+	var other bytes.Buffer
+	zw := zip.NewWriter(&other)
+	w, _ := zw.Create("z/other.txt")
+	w.Write(body)
+	zw.Close()
+	f.Add(other.Bytes())
+	f.Add([]byte("PK\x05\x06" + strings.Repeat("\x00", 18)))
+
+	dir := f.TempDir()
+	f.Fuzz(func(t *testing.T, data []byte) {
+		tmp, err := os.CreateTemp(dir, "in-*.zip")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer os.Remove(tmp.Name())
+		tmp.Write(data)
+		tmp.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		b, err := Build(ctx, Zip(tmp.Name()), &Options{NoCache: true, Limits: Limits{MaxUnzippedBytes: 4 << 20}})
+		if ctx.Err() != nil {
+			t.Fatalf("Build ran past its deadline: %v", err)
+		}
+		if err != nil {
+			return
+		}
+		in, err := zip.NewReader(bytes.NewReader(data), int64(len(data)))
+		if err != nil {
+			t.Fatalf("Build accepted what archive/zip refuses: %v", err)
+		}
+		inputs := map[string]*zip.File{}
+		for _, zf := range in.File {
+			inputs[zf.Name] = zf
+		}
+		out, err := zip.NewReader(bytes.NewReader(b.data), int64(len(b.data)))
+		if err != nil {
+			t.Fatalf("Build's zip does not open: %v", err)
+		}
+		if len(out.File) != len(b.Manifest) {
+			t.Fatalf("%d entries, manifest of %d", len(out.File), len(b.Manifest))
+		}
+		for i, zf := range out.File {
+			if checkEntryName(zf.Name) != nil || zf.Name != b.Manifest[i].Name {
+				t.Fatalf("entry %q (manifest %q)", zf.Name, b.Manifest[i].Name)
+			}
+			got := readAll(t, zf)
+			src := inputs[zf.Name]
+			if src == nil {
+				t.Fatalf("entry %q is not in the input", zf.Name)
+			}
+			if want := readAll(t, src); !bytes.Equal(got, want) {
+				t.Fatalf("entry %q: contents differ from the input's", zf.Name)
+			}
+			if sum := sha256.Sum256(got); hex.EncodeToString(sum[:]) != b.Manifest[i].SHA256 {
+				t.Fatalf("entry %q: manifest digest is wrong", zf.Name)
+			}
+		}
+		if sum := sha256.Sum256(data); b.Digest == "sha256:"+hex.EncodeToString(sum[:]) && !bytes.Equal(b.data, data) {
+			t.Fatal("kept zip differs from the input")
+		}
+	})
+}
+
+func readAll(t *testing.T, zf *zip.File) []byte {
+	t.Helper()
+	rc, err := zf.Open()
+	if err != nil {
+		t.Fatalf("%s: %v", zf.Name, err)
+	}
+	defer rc.Close()
+	b, err := io.ReadAll(rc)
+	if err != nil {
+		t.Fatalf("%s: %v", zf.Name, err)
+	}
+	return b
 }

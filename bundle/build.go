@@ -101,57 +101,9 @@ func build(ctx context.Context, src Source, opts *Options) (*Bundle, error) {
 		tmp.base = c.tmp()
 	}
 	defer tmp.remove()
-	var err error
-
-	var t *tree
-	var zin *zipInput // the zip of a KindZip source
-	var recKey string // names the cache's stat record of a directory source
-	switch src.kind {
-	case KindNone:
-		return nil, errors.New("bundle: empty Source (no code)")
-	case KindFiles:
-		t, err = filesTree(src.files)
-	case KindDir:
-		var dir string
-		if dir, err = sourceDir("source directory", src.path); err != nil {
-			return nil, err
-		}
-		t, err = walkDir(ctx, dir)
-		recKey = statRecordKey(dir, form)
-	case KindGo:
-		var pkgDir string
-		if pkgDir, err = sourceDir("Go source", src.path); err != nil {
-			return nil, err
-		}
-		if form.GoBuild {
-			var bin, dir string
-			if dir, err = tmp.get(); err != nil {
-				return nil, err
-			}
-			if bin, err = goBuild(ctx, pkgDir, form, dir); err != nil {
-				return nil, err
-			}
-			fi, err := os.Stat(bin)
-			if err != nil {
-				return nil, fmt.Errorf("bundle: %w", err)
-			}
-			t = &tree{items: []item{{name: form.Binary, mode: 0o755, size: fi.Size(), path: bin, st: statOf(fi)}}}
-		} else {
-			var root string
-			if root, err = goModuleRoot(pkgDir); err != nil {
-				return nil, fmt.Errorf("bundle: %w", err)
-			}
-			t, err = walkDir(ctx, root)
-			recKey = statRecordKey(root, form)
-		}
-	case KindZip:
-		if zin, err = openZip(src.path); err != nil {
-			return nil, err
-		}
+	t, zin, recKey, err := sourceTree(ctx, src, form, opts.Limits, tmp)
+	if zin != nil {
 		defer zin.Close()
-		t, err = zipTree(zin, opts.Limits)
-	default:
-		return nil, fmt.Errorf("bundle: unknown source kind %d", src.kind)
 	}
 	if err != nil {
 		return nil, err
@@ -240,6 +192,62 @@ func build(ctx context.Context, src Source, opts *Options) (*Bundle, error) {
 	b.Digest = digestOf(h)
 	log.Debug("bundle: built", "digest", b.Digest, "files", b.Files, "size", b.Size)
 	return b, nil
+}
+
+// sourceTree lists what src contributes, for the form: its tree, the
+// opened zip of a KindZip source (closed by the caller), and the key of
+// the cache's stat record of a directory source ("" for other kinds).
+func sourceTree(ctx context.Context, src Source, form Form, limits Limits, tmp *tempDir) (t *tree, zin *zipInput, recKey string, err error) {
+	switch src.kind {
+	case KindNone:
+		return nil, nil, "", errors.New("bundle: empty Source (no code)")
+	case KindFiles:
+		t, err = filesTree(src.files)
+		return t, nil, "", err
+	case KindDir:
+		dir, err := sourceDir("source directory", src.path)
+		if err != nil {
+			return nil, nil, "", err
+		}
+		t, err = walkDir(ctx, dir)
+		return t, nil, statRecordKey(dir, form), err
+	case KindGo:
+		pkgDir, err := sourceDir("Go source", src.path)
+		if err != nil {
+			return nil, nil, "", err
+		}
+		if !form.GoBuild {
+			root, err := goModuleRoot(pkgDir)
+			if err != nil {
+				return nil, nil, "", fmt.Errorf("bundle: %w", err)
+			}
+			t, err = walkDir(ctx, root)
+			return t, nil, statRecordKey(root, form), err
+		}
+		dir, err := tmp.get()
+		if err != nil {
+			return nil, nil, "", err
+		}
+		bin, err := goBuild(ctx, pkgDir, form, dir)
+		if err != nil {
+			return nil, nil, "", err
+		}
+		fi, err := os.Stat(bin)
+		if err != nil {
+			return nil, nil, "", fmt.Errorf("bundle: %w", err)
+		}
+		return &tree{items: []item{{name: form.Binary, mode: 0o755, size: fi.Size(), path: bin, st: statOf(fi)}}}, nil, "", nil
+	case KindZip:
+		if zin, err = openZip(src.path); err != nil {
+			return nil, nil, "", err
+		}
+		if t, err = zipTree(zin, limits); err != nil {
+			zin.Close()
+			return nil, nil, "", err
+		}
+		return t, zin, "", nil
+	}
+	return nil, nil, "", fmt.Errorf("bundle: unknown source kind %d", src.kind)
 }
 
 func writeZipFile(ctx context.Context, items []item, f *os.File, h io.Writer, tmp *tempDir) ([]Entry, int64, error) {

@@ -84,7 +84,7 @@ func zipTree(z *zipInput, l Limits) (*tree, error) {
 			}
 			continue
 		}
-		total += f.UncompressedSize64
+		total = min(total+f.UncompressedSize64, 1<<62) // no overflow, whatever the entry count
 		t.items = append(t.items, item{name: name, mode: normMode(mode), size: int64(f.UncompressedSize64), zf: f})
 	}
 	if l.MaxUnzippedBytes > 0 && total > uint64(l.MaxUnzippedBytes) {

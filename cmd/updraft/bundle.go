@@ -33,7 +33,7 @@ func runBundle(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	out := fs.String("o", "", "write the zip to this file")
 	output := fs.String("output", "text", "output format: text or json")
 	noCache := fs.Bool("no-cache", false, "neither use nor fill the bundle cache")
-	cacheDir := fs.String("cache-dir", "", "bundle cache directory (default: the user cache directory)")
+	cacheDir := fs.String("cache-dir", "", "bundle cache directory (default: $UPDRAFT_CACHE_DIR, else the user cache directory)")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: updraft bundle [--go] [--arch arm64|amd64] [-o out.zip] [--output json] PATH")
 		fs.PrintDefaults()

@@ -41,8 +41,8 @@
 // path element and "**" across them, the last matching rule wins, and a
 // file inside an excluded directory stays excluded. The glob is matched by
 // github.com/bmatcuk/doublestar; a test compares the results with git
-// check-ignore on a generated corpus. POSIX classes ("[[:digit:]]") are
-// not supported. The rules apply to a symlink's target as well as to the
+// check-ignore on a generated corpus (POSIX classes such as "[[:digit:]]"
+// included). The rules apply to a symlink's target as well as to the
 // link: "config.txt -> .env" is excluded like .env.
 //
 // # Safety

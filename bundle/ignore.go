@@ -71,7 +71,7 @@ var defaultIgnore = []string{
 //   - a "/" at the start or in the middle anchors it at the root, and it
 //     is matched against the whole path; otherwise against the last
 //     element, at any depth;
-//   - "*", "?" and "[...]" (also "[!...]") match within one path element,
+//   - "*", "?" and "[...]" (also "[!...]" and "[[:alpha:]]") match within one path element,
 //     "**/", "/**/" and "/**" any number of directories, "\" escapes.
 //
 // The glob itself is matched by doublestar, with braces escaped (git has
@@ -168,10 +168,11 @@ func trimTrailingSpaces(s string) string {
 }
 
 // toDoublestar writes a git glob in doublestar's syntax: "{", "}" and ","
-// are literal in git, and so is a "]" that opens a bracket expression
-// ("[]x]", "[!]x]").
+// are literal in git, so is a "]" that opens a bracket expression
+// ("[]x]", "[!]x]"), and POSIX classes ("[[:digit:]]") are spelled out
+// as the ASCII ranges git gives them.
 func toDoublestar(p string) string {
-	if !strings.ContainsAny(p, "{},]") {
+	if !strings.ContainsAny(p, "{},[") {
 		return p
 	}
 	var sb strings.Builder
@@ -187,20 +188,92 @@ func toDoublestar(p string) string {
 			sb.WriteByte('\\')
 			sb.WriteByte(c)
 		case '[':
-			sb.WriteByte(c)
-			if i+1 < len(p) && (p[i+1] == '!' || p[i+1] == '^') {
-				i++
-				sb.WriteByte(p[i])
-			}
-			if i+1 < len(p) && p[i+1] == ']' {
-				i++
-				sb.WriteString(`\]`)
-			}
+			i = bracket(&sb, p, i)
 		default:
 			sb.WriteByte(c)
 		}
 	}
 	return sb.String()
+}
+
+// posixClass is a POSIX character class as ranges of a bracket
+// expression, in the C locale git matches bytes in. "/" is left out: it
+// never is in a path element, and doublestar would split the class at it;
+// "!" is escaped, so that it does not negate a class it starts.
+func posixClass(name string) (string, bool) {
+	switch name {
+	case "alnum":
+		return "a-zA-Z0-9", true
+	case "alpha":
+		return "a-zA-Z", true
+	case "blank":
+		return " \t", true
+	case "cntrl":
+		return "\x00-\x1f\x7f", true
+	case "digit":
+		return "0-9", true
+	case "graph":
+		return "\\!-.0-~", true
+	case "lower":
+		return "a-z", true
+	case "print":
+		return " -.0-~", true
+	case "punct":
+		return "\\!-.:-@\\[-`{-~", true
+	case "space":
+		return " \t\n\v\f\r", true
+	case "upper":
+		return "A-Z", true
+	case "xdigit":
+		return "0-9A-Fa-f", true
+	}
+	return "", false
+}
+
+// bracket writes the bracket expression that starts at p[i] ("[") and
+// returns the index of its last byte; an unclosed one is written as it
+// is (doublestar then refuses the pattern, and git matches nothing).
+func bracket(sb *strings.Builder, p string, i int) int {
+	start := i
+	var cls strings.Builder
+	cls.WriteByte('[')
+	i++
+	if i < len(p) && (p[i] == '!' || p[i] == '^') {
+		cls.WriteByte(p[i])
+		i++
+	}
+	if i < len(p) && p[i] == ']' {
+		cls.WriteString(`\]`)
+		i++
+	}
+	for ; i < len(p); i++ {
+		switch c := p[i]; {
+		case c == ']':
+			cls.WriteByte(']')
+			sb.WriteString(cls.String())
+			return i
+		case c == '\\' && i+1 < len(p):
+			cls.WriteByte(c)
+			i++
+			cls.WriteByte(p[i])
+		case c == '[' && strings.HasPrefix(p[i:], "[:"):
+			if end := strings.Index(p[i+2:], ":]"); end >= 0 {
+				if r, ok := posixClass(p[i+2 : i+2+end]); ok {
+					cls.WriteString(r)
+					i += 2 + end + 1
+					continue
+				}
+			}
+			cls.WriteString(`\[`)
+		case c == '{' || c == '}' || c == ',' || c == '[':
+			cls.WriteByte('\\')
+			cls.WriteByte(c)
+		default:
+			cls.WriteByte(c)
+		}
+	}
+	sb.WriteString(p[start:])
+	return len(p) - 1
 }
 
 // longestLiteral is the longest run of characters the pattern matches
@@ -223,21 +296,8 @@ func longestLiteral(pat string) string {
 			i++ // the escaped character is left out too
 		case '[':
 			flush(i)
-			// Skip to the end of the class; an unclosed one to the end.
-			j := i + 1
-			if j < len(pat) && (pat[j] == '!' || pat[j] == '^') {
-				j++
-			}
-			if j < len(pat) && pat[j] == ']' {
-				j++
-			}
-			for j < len(pat) && pat[j] != ']' {
-				if pat[j] == '\\' {
-					j++
-				}
-				j++
-			}
-			i = j
+			var discard strings.Builder
+			i = bracket(&discard, pat, i) // skip the class; an unclosed one to the end
 		default:
 			if start < 0 {
 				start = i

@@ -19,6 +19,7 @@ var gitCorpusFiles = []string{
 	"docs/build/f", "docs/build.txt", "x/docs/build/f", "src/a.js", "src/a.txt",
 	"src/sub/c.js", "build/g.txt", "lib/build", "foo/foo/bar", "foo/bar", "foo/baz/bar",
 	"a/b/c/d.txt", "a/x.c", "deep/a/b/x.c", "k/m.p", "Q/R.S", "d1/f", "d2/e/f",
+	"9lives", "x-1.log", "sp ace2", "[x]", "a]b",
 }
 
 // gitCorpusRules are the rule sets every corpus run checks, before the
@@ -46,13 +47,22 @@ var gitCorpusRules = []string{
 	"**/b/**",
 	"\\?q",
 	"lib/build/",
+	"[[:digit:]]*\n[[:upper:]]*",
+	"*[[:punct:]]*\n![[:alpha:]]*",
+	"[![:alpha:]]*",
+	"[[:alpha:][:digit:]]*[[:space:]]*",
+	"[[:lower:]]/[[:upper:]].[[:upper:]]",
+	"*[[:xdigit:]]\n\\[x]",
+	"[[]x]\na[]]b",
+	"[[:nope:]]*",
 }
 
 // randomRules generates an ignore file of 1 to 3 rules.
 func randomRules(rng *rand.Rand) string {
 	elems := []string{"*", "**", "?", "*.c", "*.[ch]", "[!x].c", "[a-c]*", "x.?", "build", "docs",
 		"foo", "bar", "src", "a", "b*", "*.js", "*.txt", "f", "d*", "e", "[xy].[cC]", "y.C", "?q",
-		"\\?q", "b", "sub", "*.?", "[[]*", "[]x]*", "x.[!c]", "[^a]*"}
+		"\\?q", "b", "sub", "*.?", "[[]*", "[]x]*", "x.[!c]", "[^a]*", "[[:digit:]]*", "*[[:upper:]]*",
+		"[![:lower:]]*", "*[[:punct:]]?", "[[:alnum:]-]*"}
 	var lines []string
 	for range 1 + rng.IntN(3) {
 		var sb strings.Builder

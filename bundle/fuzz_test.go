@@ -15,6 +15,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 )
 
 func FuzzCheckEntryName(f *testing.F) {
@@ -270,4 +271,30 @@ func readAll(t *testing.T, zf *zip.File) []byte {
 		t.Fatalf("%s: %v", zf.Name, err)
 	}
 	return b
+}
+
+// FuzzIgnoreRule compiles any line as a rule and matches any path: no
+// panic, and the literal pre-test never changes an answer (for UTF-8
+// text: doublestar reads both as runes).
+func FuzzIgnoreRule(f *testing.F) {
+	for _, s := range gitCorpusRules {
+		f.Add(s, "a/b/x.c")
+	}
+	f.Add("[[:punct:]x", "a")
+	f.Add("[]", "]")
+	f.Add("\\", "\\")
+	f.Fuzz(func(t *testing.T, line, p string) {
+		ig := &ignorer{}
+		ig.add(line, true)
+		ig.matchPath(p)
+		ig.match(p + "/")
+		if !utf8.ValidString(p) || !utf8.ValidString(line) {
+			return // Build refuses such names before matching them
+		}
+		for _, r := range ig.rules {
+			if r.globMatch(p) && !strings.Contains(p, r.literal) {
+				t.Fatalf("rule %q (glob %q) matches %q, which lacks its literal %q", line, r.glob, p, r.literal)
+			}
+		}
+	})
 }

@@ -319,9 +319,11 @@ func (r *rule) matches(rel, lower string, dir bool) bool {
 	if r.fold {
 		p = lower
 	}
-	if !strings.Contains(p, r.literal) {
-		return false
-	}
+	return strings.Contains(p, r.literal) && r.globMatch(p)
+}
+
+// globMatch matches the glob alone (matches adds the cheap pre-test).
+func (r *rule) globMatch(p string) bool {
 	if !r.anchored {
 		p = p[strings.LastIndexByte(p, '/')+1:]
 	}

@@ -132,6 +132,8 @@ func build(ctx context.Context, src Source, opts *Options) (*Bundle, error) {
 			t, err = walkDir(ctx, root)
 			recKey = statRecordKey(root, form)
 		}
+	case KindGoFunction:
+		t, recKey, err = portableTree(ctx, src.path, form, tmp)
 	case KindZip:
 		zr, err2 := zip.OpenReader(src.path)
 		if err2 != nil {

@@ -68,7 +68,8 @@ type goPackage struct {
 		Dir       string
 		GoVersion string
 	}
-	Error *struct{ Err string }
+	Error      *struct{ Err string }
+	DepsErrors []struct{ Err string }
 }
 
 func goList(ctx context.Context, dir string, args ...string) ([]byte, error) {
@@ -110,6 +111,8 @@ func loadFunctionPackage(ctx context.Context, pkgDir string) (*goPackage, error)
 	switch {
 	case p.Error != nil:
 		return nil, fmt.Errorf("bundle: Go function %s: %s", pkgDir, p.Error.Err)
+	case len(p.DepsErrors) > 0:
+		return nil, fmt.Errorf("bundle: Go function %s: %s", pkgDir, p.DepsErrors[0].Err)
 	case p.Name == "main":
 		return nil, fmt.Errorf("bundle: Go function %s is package main: GoFunction takes a library package that registers handlers with %s (use GoSource for a main package)", pkgDir, functionPackage)
 	case p.Module == nil || p.Module.Dir == "":

@@ -20,6 +20,7 @@ import (
 // and the X-Ray header of the invocation.
 func lambdaCtx(reqID, xray string) context.Context {
 	ctx := lambdacontext.NewContext(context.Background(), &lambdacontext.LambdaContext{AwsRequestID: reqID})
+	//lint:ignore SA1029 aws-lambda-go stores the trace header under this string key
 	return context.WithValue(ctx, "x-amzn-trace-id", xray)
 }
 

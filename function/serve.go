@@ -509,101 +509,117 @@ func azureTime(s string) time.Time {
 func (s *server) azureCall(ctx context.Context, req *azureRequest, e entry) error {
 	switch e.kind {
 	case KindQueue:
-		raw := req.binding("msg")
-		if raw == nil {
-			return errors.New("function: the queue invocation has no msg binding")
-		}
-		m := Message{Body: bindingBytes(raw), ID: req.meta("Id")}
-		if m.ID == "" {
-			m.ID = req.meta("MessageId")
-		}
-		dc := req.meta("DequeueCount")
-		if dc == "" {
-			dc = req.meta("DeliveryCount")
-		}
-		m.DeliveryCount, _ = strconv.Atoi(dc)
-		m.Time = azureTime(req.meta("InsertionTime"))
-		if m.Time.IsZero() {
-			m.Time = azureTime(req.meta("EnqueuedTimeUtc"))
-		}
-		for _, name := range []string{"ApplicationProperties", "UserProperties"} {
-			var props map[string]any
-			if raw, ok := req.Metadata[name]; ok && json.Unmarshal(raw, &props) == nil && len(props) > 0 {
-				m.Attributes = map[string]string{}
-				for k, v := range props {
-					m.Attributes[k] = fmt.Sprint(v)
-				}
-				break
-			}
-		}
-		failed, err := e.queue(ctx, []Message{m})
-		if err == nil && len(failed) > 0 {
-			err = fmt.Errorf("message %s failed", m.ID)
-		}
-		return err
+		return azureQueue(ctx, req, e.queue)
 	case KindStream:
-		raw := req.binding("documents")
-		if raw == nil {
-			return errors.New("function: the Cosmos DB invocation has no documents binding")
-		}
-		var docs []map[string]any
-		if err := json.Unmarshal(bindingBytes(raw), &docs); err != nil {
-			return fmt.Errorf("function: decoding the Cosmos DB documents: %w", err)
-		}
-		cs := make([]Change, len(docs))
-		for i, d := range docs {
-			id, _ := d["id"].(string)
-			c := Change{ID: id, Op: Upsert, Key: map[string]any{"id": id}, New: d}
-			if lsn, ok := d["_lsn"].(float64); ok {
-				c.ID = strconv.FormatFloat(lsn, 'f', -1, 64)
-			}
-			if ts, ok := d["_ts"].(float64); ok {
-				c.Time = time.Unix(int64(ts), 0).UTC()
-			}
-			cs[i] = c
-		}
-		failed, err := e.stream(ctx, cs)
-		if err == nil && len(failed) > 0 {
-			err = fmt.Errorf("changes %v failed: the Cosmos DB trigger retries the whole batch", failed)
-		}
-		return err
+		return azureCosmos(ctx, req, e.stream)
 	case KindSchedule:
-		t := Tick{Time: time.Now().UTC()}
-		var sys struct {
-			UtcNow string `json:"UtcNow"`
-		}
-		if raw, ok := req.Metadata["sys"]; ok && json.Unmarshal(raw, &sys) == nil {
-			if st := azureTime(sys.UtcNow); !st.IsZero() {
-				t.Time = st
-			}
-		}
-		if in, ok := FromContext(ctx); ok {
-			t.Name = in.Key
-		}
-		return e.sched(ctx, t)
+		return azureTimer(ctx, req, e.sched)
 	case KindStorage:
-		raw := req.binding("blob")
-		path := req.meta("BlobTrigger")
-		o := Object{Event: ObjectCreated}
-		o.Bucket, o.Key, _ = strings.Cut(path, "/")
-		var props struct {
-			Length       int64  `json:"Length"`
-			ContentType  string `json:"ContentType"`
-			ETag         string `json:"ETag"`
-			LastModified string `json:"LastModified"`
-		}
-		if p, ok := req.Metadata["Properties"]; ok {
-			json.Unmarshal(p, &props)
-		}
-		o.Size, o.ContentType, o.ETag = props.Length, props.ContentType, strings.Trim(props.ETag, `"`)
-		o.Time = azureTime(props.LastModified)
-		if o.Size == 0 && raw != nil {
-			o.Size = int64(len(bindingBytes(raw)))
-		}
-		if o.Key == "" {
-			return fmt.Errorf("function: the blob invocation's BlobTrigger metadata %q is not container/name", path)
-		}
-		return e.storage(ctx, o)
+		return azureBlob(ctx, req, e.storage)
 	}
 	return fmt.Errorf("function: %s handlers are not invoked through envelopes", e.kind)
+}
+
+func azureQueue(ctx context.Context, req *azureRequest, fn QueueFunc) error {
+	raw := req.binding("msg")
+	if raw == nil {
+		return errors.New("function: the queue invocation has no msg binding")
+	}
+	m := Message{Body: bindingBytes(raw), ID: req.meta("Id")}
+	if m.ID == "" {
+		m.ID = req.meta("MessageId")
+	}
+	dc := req.meta("DequeueCount")
+	if dc == "" {
+		dc = req.meta("DeliveryCount")
+	}
+	m.DeliveryCount, _ = strconv.Atoi(dc)
+	m.Time = azureTime(req.meta("InsertionTime"))
+	if m.Time.IsZero() {
+		m.Time = azureTime(req.meta("EnqueuedTimeUtc"))
+	}
+	for _, name := range []string{"ApplicationProperties", "UserProperties"} {
+		var props map[string]any
+		if raw, ok := req.Metadata[name]; ok && json.Unmarshal(raw, &props) == nil && len(props) > 0 {
+			m.Attributes = map[string]string{}
+			for k, v := range props {
+				m.Attributes[k] = fmt.Sprint(v)
+			}
+			break
+		}
+	}
+	failed, err := fn(ctx, []Message{m})
+	if err == nil && len(failed) > 0 {
+		err = fmt.Errorf("message %s failed", m.ID)
+	}
+	return err
+}
+
+func azureCosmos(ctx context.Context, req *azureRequest, fn StreamFunc) error {
+	raw := req.binding("documents")
+	if raw == nil {
+		return errors.New("function: the Cosmos DB invocation has no documents binding")
+	}
+	var docs []map[string]any
+	if err := json.Unmarshal(bindingBytes(raw), &docs); err != nil {
+		return fmt.Errorf("function: decoding the Cosmos DB documents: %w", err)
+	}
+	cs := make([]Change, len(docs))
+	for i, d := range docs {
+		id, _ := d["id"].(string)
+		c := Change{ID: id, Op: Upsert, Key: map[string]any{"id": id}, New: d}
+		if lsn, ok := d["_lsn"].(float64); ok {
+			c.ID = strconv.FormatFloat(lsn, 'f', -1, 64)
+		}
+		if ts, ok := d["_ts"].(float64); ok {
+			c.Time = time.Unix(int64(ts), 0).UTC()
+		}
+		cs[i] = c
+	}
+	failed, err := fn(ctx, cs)
+	if err == nil && len(failed) > 0 {
+		err = fmt.Errorf("changes %v failed: the Cosmos DB trigger retries the whole batch", failed)
+	}
+	return err
+}
+
+func azureTimer(ctx context.Context, req *azureRequest, fn ScheduleFunc) error {
+	t := Tick{Time: time.Now().UTC()}
+	var sys struct {
+		UtcNow string `json:"UtcNow"`
+	}
+	if raw, ok := req.Metadata["sys"]; ok && json.Unmarshal(raw, &sys) == nil {
+		if st := azureTime(sys.UtcNow); !st.IsZero() {
+			t.Time = st
+		}
+	}
+	if in, ok := FromContext(ctx); ok {
+		t.Name = in.Key
+	}
+	return fn(ctx, t)
+}
+
+func azureBlob(ctx context.Context, req *azureRequest, fn StorageFunc) error {
+	raw := req.binding("blob")
+	path := req.meta("BlobTrigger")
+	o := Object{Event: ObjectCreated}
+	o.Bucket, o.Key, _ = strings.Cut(path, "/")
+	var props struct {
+		Length       int64  `json:"Length"`
+		ContentType  string `json:"ContentType"`
+		ETag         string `json:"ETag"`
+		LastModified string `json:"LastModified"`
+	}
+	if p, ok := req.Metadata["Properties"]; ok {
+		json.Unmarshal(p, &props)
+	}
+	o.Size, o.ContentType, o.ETag = props.Length, props.ContentType, strings.Trim(props.ETag, `"`)
+	o.Time = azureTime(props.LastModified)
+	if o.Size == 0 && raw != nil {
+		o.Size = int64(len(bindingBytes(raw)))
+	}
+	if o.Key == "" {
+		return fmt.Errorf("function: the blob invocation's BlobTrigger metadata %q is not container/name", path)
+	}
+	return fn(ctx, o)
 }

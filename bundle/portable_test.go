@@ -274,3 +274,69 @@ func TestAzureFormAnswersCustomHandlerRequests(t *testing.T) {
 		t.Errorf("forwarded GET /hello: %d %s", code, body)
 	}
 }
+
+// TestGoFunctionInAnotherModule builds a function whose module is not
+// updraft (it requires updraft through a replace to this checkout, as a
+// user developing against a local copy would): the binary form compiles
+// in the user's module, and the source zip carries updraft's package
+// function under _updraft/ and builds offline.
+func TestGoFunctionInAnotherModule(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds programs")
+	}
+	root, err := filepath.Abs("..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	writeTree(t, dir, map[string]string{
+		"go.mod": "module example.com/shop\n\ngo 1.26\n\nrequire github.com/updraft-dev/updraft v0.0.0\n\nreplace github.com/updraft-dev/updraft => " + root + "\n",
+		"orders/orders.go": `package orders
+
+import (
+	"context"
+	"net/http"
+
+	"github.com/updraft-dev/updraft/function"
+)
+
+func init() {
+	function.HTTP("web", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("orders")) }))
+	function.Queue("jobs", func(ctx context.Context, b []function.Message) ([]string, error) { return nil, nil })
+}
+`})
+	offline := append(os.Environ(), "GOFLAGS=-mod=mod -buildvcs=false", "GOPROXY=off", "GOSUMDB=off")
+	tidy := exec.Command("go", "mod", "tidy")
+	tidy.Dir, tidy.Env = dir, offline
+	if out, err := tidy.CombinedOutput(); err != nil {
+		t.Fatalf("go mod tidy: %v\n%s", err, out)
+	}
+	src := bundle.GoFunction(filepath.Join(dir, "orders"))
+	bin := build(t, src, &bundle.Options{NoCache: true, Form: bundle.Form{GoBuild: true}})
+	if got := names(bin); len(got) != 1 || got[0] != "bootstrap" {
+		t.Errorf("binary form: %v", got)
+	}
+	zb := build(t, src, &bundle.Options{NoCache: true})
+	_, files := readZip(t, zb)
+	for _, want := range []string{"_updraft/go.mod", "_updraft/function/function.go", "_user/go.mod", "_user/orders/orders.go"} {
+		if _, ok := files[want]; !ok {
+			t.Errorf("source zip lacks %s", want)
+		}
+	}
+	for name := range files {
+		if strings.HasPrefix(name, "_updraft/") && (strings.HasSuffix(name, "_test.go") || strings.Contains(name, "testdata/") || strings.Contains(name, "provider/")) {
+			t.Errorf("source zip carries %s", name)
+		}
+	}
+	if !strings.Contains(files["go.mod"], "replace github.com/updraft-dev/updraft => ./_updraft") || !strings.Contains(files["go.mod"], "replace example.com/shop => ./_user") {
+		t.Errorf("go.mod:\n%s", files["go.mod"])
+	}
+	out := t.TempDir()
+	unzip(t, zb, out)
+	writeTree(t, out, map[string]string{"functions.local/app/main.go": "package main\n\nimport (\n\t\"github.com/GoogleCloudPlatform/functions-framework-go/funcframework\"\n\n\t_ \"updraft.local/updraftfn\"\n)\n\nfunc main() { funcframework.Start(\"8080\") }\n"})
+	gb := exec.Command("go", "build", "-o", filepath.Join(t.TempDir(), "app"), "./functions.local/app")
+	gb.Dir, gb.Env = out, offline
+	if o, err := gb.CombinedOutput(); err != nil {
+		t.Fatalf("go build of the source zip: %v\n%s\ngo.mod:\n%s", err, o, files["go.mod"])
+	}
+}

@@ -264,10 +264,10 @@ func TestAzureFormAnswersCustomHandlerRequests(t *testing.T) {
 	envelope := func(text string) string {
 		return fmt.Sprintf(`{"Data":{"msg":%q},"Metadata":{"DequeueCount":1,"Id":"q-1","sys":{"MethodName":"jobs","UtcNow":"2024-12-01T09:00:00Z"}}}`, text)
 	}
-	if code, out := post(t, base+"/jobs", hdr, envelope("resize")); code != 200 || out != `{"Outputs":{},"Logs":[],"ReturnValue":null}` {
+	if code, out := post(t, base+"/jobs", hdr, envelope("resize")); code != 200 || out != `{"Outputs":{},"Logs":["INFO: job done id=q-1 body=resize"],"ReturnValue":null}` {
 		t.Errorf("queue envelope: %d %s", code, out)
 	}
-	if code, out := post(t, base+"/jobs", hdr, envelope("fail: corrupt")); code != 500 || !strings.Contains(out, `"Outputs":{}`) {
+	if code, out := post(t, base+"/jobs", hdr, envelope("fail: corrupt")); code != 500 || !strings.Contains(out, `"Logs":["WARN: job failed id=q-1","ERROR: function: event handler failed err=message q-1 failed"]`) {
 		t.Errorf("failed message: %d %s, want 500 (the host retries)", code, out)
 	}
 	if code, body := get(t, base+"/hello?name=azure"); code != 200 || !strings.Contains(body, `"platform":"azure"`) {

@@ -52,7 +52,9 @@
 //     POSTed at /KEY for queue and Service Bus (binding msg), Cosmos DB
 //     (documents), timer (timer) and blob (blob) triggers; the answer is
 //     {"Outputs":{},"Logs":[…],"ReturnValue":null}, with status 500 on
-//     failure so that the host retries. HTTP triggers are forwarded as the
+//     failure so that the host retries; Logs holds the messages the
+//     handler logged through slog, which the host records with the
+//     invocation. HTTP triggers are forwarded as the
 //     original request (enableForwardingHttpRequest).
 //
 // The cloud does not always say which trigger an event came from (Lambda

@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"sync"
 )
 
 // LogOptions configure NewLogHandler. A nil *LogOptions means the defaults.
@@ -93,6 +94,14 @@ func (h *logHandler) Handle(ctx context.Context, r slog.Record) error {
 	in, ok := FromContext(ctx)
 	if !ok {
 		return h.inner.Handle(ctx, r)
+	}
+	if c := invocationLogs(ctx); c != nil {
+		line := r.Level.String() + ": " + r.Message
+		r.Attrs(func(a slog.Attr) bool {
+			line += " " + a.String()
+			return true
+		})
+		c.add(line)
 	}
 	corr := h.correlation(in)
 	if len(h.ops) == 0 {
@@ -197,4 +206,40 @@ func gcpSeverity(l slog.Level) string {
 		return "INFO"
 	}
 	return "DEBUG"
+}
+
+// logCollector gathers an Azure invocation's log messages for the Logs of
+// its envelope response, which the host records with the invocation.
+type logCollector struct {
+	mu    sync.Mutex
+	lines []string
+}
+
+type logsKey struct{}
+
+func withInvocationLogs(ctx context.Context) (context.Context, *logCollector) {
+	c := &logCollector{}
+	return context.WithValue(ctx, logsKey{}, c), c
+}
+
+func invocationLogs(ctx context.Context) *logCollector {
+	c, _ := ctx.Value(logsKey{}).(*logCollector)
+	return c
+}
+
+// maxInvocationLogs bounds what one envelope response carries.
+const maxInvocationLogs = 1000
+
+func (c *logCollector) add(line string) {
+	c.mu.Lock()
+	if len(c.lines) < maxInvocationLogs {
+		c.lines = append(c.lines, line)
+	}
+	c.mu.Unlock()
+}
+
+func (c *logCollector) all() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]string{}, c.lines...)
 }

@@ -473,22 +473,27 @@ func bindingBytes(raw json.RawMessage) []byte {
 func (s *server) azure(w http.ResponseWriter, r *http.Request, in Info, e entry) {
 	var req azureRequest
 	if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
-		writeAzure(w, http.StatusBadRequest, "function: the invocation is not an Azure custom handler envelope: "+err.Error())
+		writeAzure(w, http.StatusBadRequest, nil, "function: the invocation is not an Azure custom handler envelope: "+err.Error())
 		return
 	}
-	ctx := NewContext(r.Context(), in)
+	ctx, logs := withInvocationLogs(NewContext(r.Context(), in))
 	err := run(func() error { return s.azureCall(ctx, &req, e) })
 	if err != nil {
 		logError(ctx, "function: event handler failed", in.Key, err)
-		writeAzure(w, http.StatusInternalServerError, err.Error())
+		writeAzure(w, http.StatusInternalServerError, logs.all(), err.Error())
 		return
 	}
-	writeAzure(w, http.StatusOK, "")
+	writeAzure(w, http.StatusOK, logs.all(), "")
 }
 
-func writeAzure(w http.ResponseWriter, code int, errMsg string) {
-	resp := azureResponse{Outputs: map[string]any{}, Logs: []string{}}
-	if errMsg != "" {
+// writeAzure answers an envelope: Logs are the invocation's log messages,
+// which the host records with it; a non-2xx status makes it retry.
+func writeAzure(w http.ResponseWriter, code int, logs []string, errMsg string) {
+	resp := azureResponse{Outputs: map[string]any{}, Logs: logs}
+	if resp.Logs == nil {
+		resp.Logs = []string{}
+	}
+	if errMsg != "" && len(resp.Logs) == 0 {
 		resp.Logs = append(resp.Logs, errMsg)
 	}
 	b, _ := json.Marshal(resp)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -305,5 +306,27 @@ func TestAzureEnvelopes(t *testing.T) {
 	}
 	if w := post("/jobs", `not json`); w.Code != 400 {
 		t.Errorf("bad envelope: %d", w.Code)
+	}
+}
+
+func TestAzureEnvelopeCarriesInvocationLogs(t *testing.T) {
+	var buf bytes.Buffer
+	prev := slog.Default()
+	slog.SetDefault(slog.New(NewLogHandler(&buf, &LogOptions{Platform: Azure})))
+	defer slog.SetDefault(prev)
+	var m Mux
+	m.Queue("jobs", func(ctx context.Context, b []Message) ([]string, error) {
+		slog.InfoContext(ctx, "working", "id", b[0].ID)
+		return nil, errors.New("no space")
+	})
+	req := httptest.NewRequest("POST", "/jobs", strings.NewReader(`{"Data":{"msg":"x"},"Metadata":{"Id":"q-9"}}`))
+	req.Header.Set("X-Azure-Functions-InvocationId", "inv-9")
+	w := httptest.NewRecorder()
+	m.Handler(&HandlerOptions{Platform: Azure}).ServeHTTP(w, req)
+	if w.Code != 500 || w.Body.String() != `{"Outputs":{},"Logs":["INFO: working id=q-9","ERROR: function: event handler failed err=no space"],"ReturnValue":null}` {
+		t.Errorf("%d %s", w.Code, w.Body)
+	}
+	if !strings.Contains(buf.String(), `"invocationId":"inv-9"`) {
+		t.Errorf("stdout records lack the invocation id: %s", buf.String())
 	}
 }

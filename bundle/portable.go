@@ -211,10 +211,14 @@ func gcfRootSource(importPath string) []byte {
 // Package updraftfn is the Cloud Functions entry of the function package
 // %s: it registers the entry point %s with
 // functions-framework-go, serving HTTP requests and CloudEvents with the
-// handlers that package registers.
+// handlers that package registers, and logs through slog in Cloud
+// Logging's structured format.
 package updraftfn
 
 import (
+	"log/slog"
+	"os"
+
 	"%s/functions"
 
 	"%s"
@@ -222,7 +226,10 @@ import (
 	_ %q
 )
 
-func init() { functions.HTTP(%q, function.Handler().ServeHTTP) }
+func init() {
+	slog.SetDefault(slog.New(function.NewLogHandler(os.Stdout, &function.LogOptions{Platform: function.GCP})))
+	functions.HTTP(%q, function.Handler().ServeHTTP)
+}
 `, importPath, GCFEntryPoint, frameworkModule, functionPackage, importPath, GCFEntryPoint)
 }
 

@@ -14,6 +14,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -110,13 +111,43 @@ func freePort(t *testing.T) string {
 	return strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
 }
 
+// lockedBuffer is the output of a running process, safe to read while it
+// writes.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// waitFor polls the output for want, for up to a minute.
+func (b *lockedBuffer) waitFor(t *testing.T, want string) {
+	t.Helper()
+	for deadline := time.Now().Add(time.Minute); !strings.Contains(b.String(), want); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Errorf("output lacks %s:\n%s", want, b.String())
+			return
+		}
+	}
+}
+
 // start runs a server binary and waits until base answers.
-func start(t *testing.T, bin string, env []string, base string) {
+func start(t *testing.T, bin string, env []string, base string) *lockedBuffer {
 	t.Helper()
 	cmd := exec.Command(bin)
 	cmd.Env = append(os.Environ(), env...)
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
+	out := &lockedBuffer{}
+	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -131,7 +162,7 @@ func start(t *testing.T, bin string, env []string, base string) {
 		c, err := net.DialTimeout("tcp", strings.TrimPrefix(base, "http://"), time.Second)
 		if err == nil {
 			c.Close()
-			return
+			return out
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("%s did not listen on %s: %v", bin, base, err)
@@ -229,16 +260,27 @@ func main() {
 	}
 	port := freePort(t)
 	base := "http://127.0.0.1:" + port
-	start(t, bin, []string{"PORT=" + port, "FUNCTION_TARGET=" + bundle.GCFEntryPoint, "K_SERVICE=fn", "UPDRAFT_EVENT_KEY=jobs", "VERSION=gcf"}, base)
-	if code, body := get(t, base+"/hello?name=cloud"); code != 200 || !strings.Contains(body, `"message":"hello, cloud"`) || !strings.Contains(body, `"platform":"gcp"`) {
-		t.Errorf("GET /hello: %d %s", code, body)
+	out := start(t, bin, []string{"PORT=" + port, "FUNCTION_TARGET=" + bundle.GCFEntryPoint, "K_SERVICE=fn", "UPDRAFT_EVENT_KEY=jobs", "VERSION=gcf", "GOOGLE_CLOUD_PROJECT=proj"}, base)
+	req, _ := http.NewRequest("GET", base+"/hello?name=cloud", nil)
+	req.Header.Set("X-Cloud-Trace-Context", "105445aa7843bc8bf206b12000100000/1;o=1")
+	req.Header.Set("Function-Execution-Id", "exec-1")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
 	}
-	h, body := pubsubCE("m-1", "resize")
-	if code, out := post(t, base+"/", h, body); code != 200 {
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(body), `"message":"hello, cloud"`) || !strings.Contains(string(body), `"platform":"gcp"`) {
+		t.Errorf("GET /hello: %d %s", resp.StatusCode, body)
+	}
+	// The function's slog record, in Cloud Logging's structured format.
+	out.waitFor(t, `"severity":"INFO","message":"greeting","name":"cloud","trigger":"web","logging.googleapis.com/trace":"projects/proj/traces/105445aa7843bc8bf206b12000100000","logging.googleapis.com/spanId":"0000000000000001","logging.googleapis.com/trace_sampled":true,"logging.googleapis.com/labels":{"execution_id":"exec-1"}}`)
+	h, ce := pubsubCE("m-1", "resize")
+	if code, out := post(t, base+"/", h, ce); code != 200 {
 		t.Errorf("Pub/Sub message: %d %s", code, out)
 	}
-	h, body = pubsubCE("m-2", "fail: corrupt")
-	if code, out := post(t, base+"/", h, body); code != 500 {
+	h, ce = pubsubCE("m-2", "fail: corrupt")
+	if code, out := post(t, base+"/", h, ce); code != 500 {
 		t.Errorf("failed Pub/Sub message answered %d %s, want 500 (a nack)", code, out)
 	}
 }
@@ -259,7 +301,7 @@ func TestAzureFormAnswersCustomHandlerRequests(t *testing.T) {
 	unzip(t, b, dir)
 	port := freePort(t)
 	base := "http://127.0.0.1:" + port
-	start(t, filepath.Join(dir, "handler"), []string{"FUNCTIONS_CUSTOMHANDLER_PORT=" + port}, base)
+	out := start(t, filepath.Join(dir, "handler"), []string{"FUNCTIONS_CUSTOMHANDLER_PORT=" + port}, base)
 	hdr := map[string]string{"Content-Type": "application/json", "X-Azure-Functions-InvocationId": "inv-1"}
 	envelope := func(text string) string {
 		return fmt.Sprintf(`{"Data":{"msg":%q},"Metadata":{"DequeueCount":1,"Id":"q-1","sys":{"MethodName":"jobs","UtcNow":"2024-12-01T09:00:00Z"}}}`, text)
@@ -273,6 +315,7 @@ func TestAzureFormAnswersCustomHandlerRequests(t *testing.T) {
 	if code, body := get(t, base+"/hello?name=azure"); code != 200 || !strings.Contains(body, `"platform":"azure"`) {
 		t.Errorf("forwarded GET /hello: %d %s", code, body)
 	}
+	out.waitFor(t, `"msg":"job done","id":"q-1","body":"resize","trigger":"jobs","invocationId":"inv-1"}`)
 }
 
 // TestGoFunctionInAnotherModule builds a function whose module is not

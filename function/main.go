@@ -108,7 +108,8 @@ func Run(ctx context.Context, opts *RunOptions) error {
 		platform = AWSLambda
 	case mode == ModeAzure:
 		platform = Azure
-	case o.Getenv("K_SERVICE") != "":
+	case o.Getenv("K_SERVICE") != "" && o.Getenv("AWS_LAMBDA_RUNTIME_API") == "":
+		// local:// sets K_SERVICE too, and always offers the Runtime API.
 		platform = GCP
 	}
 	if !o.KeepLogger {

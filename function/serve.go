@@ -24,7 +24,8 @@ import (
 type HandlerOptions struct {
 	// Platform says whose conventions the requests follow; "" means Azure
 	// when FUNCTIONS_CUSTOMHANDLER_PORT is set, else GCP when K_SERVICE
-	// is, else Local.
+	// is (and AWS_LAMBDA_RUNTIME_API is not, which means local://), else
+	// Local.
 	Platform Platform
 	// EventKey is the trigger key of events that do not name theirs; ""
 	// means $UPDRAFT_EVENT_KEY.
@@ -56,7 +57,7 @@ func (m *Mux) Handler(opts *HandlerOptions) http.Handler {
 		switch {
 		case os.Getenv("FUNCTIONS_CUSTOMHANDLER_PORT") != "":
 			s.platform = Azure
-		case os.Getenv("K_SERVICE") != "":
+		case os.Getenv("K_SERVICE") != "" && os.Getenv("AWS_LAMBDA_RUNTIME_API") == "":
 			s.platform = GCP
 		default:
 			s.platform = Local

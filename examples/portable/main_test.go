@@ -2,6 +2,8 @@ package main
 
 import (
 	"bytes"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -14,7 +16,8 @@ func TestPortable(t *testing.T) {
 		t.Skip("builds and runs the function")
 	}
 	var out bytes.Buffer
-	if err := run(t.Context(), &out, nil); err != nil {
+	dir := t.TempDir()
+	if err := run(t.Context(), &out, []string{"-dir", dir}); err != nil {
 		t.Fatalf("portable failed: %v\n%s", err, out.String())
 	}
 	report := out.String()
@@ -26,10 +29,25 @@ func TestPortable(t *testing.T) {
 		": handler host.json jobs/function.json web/function.json\n",
 		"local://portable-lambda (Runtime API protocol):\n  GET /hello?name=gopher -> 200 hello, gopher (version v1, platform aws-lambda)",
 		`SQS batch of 3 -> {"batchItemFailures":[{"itemIdentifier":"job-2"}]}`,
-		"local://portable-http (HTTP on $PORT protocol):\n  GET /hello?name=gopher -> 200 hello, gopher (version v1, platform gcp)",
+		"local://portable-http (HTTP on $PORT protocol):\n  GET /hello?name=gopher -> 200 hello, gopher (version v1, platform local)",
 	} {
 		if !strings.Contains(report, want) {
 			t.Errorf("report lacks %q", want)
+		}
+	}
+	// The functions' slog records carry each mode's correlation fields.
+	for name, want := range map[string][]string{
+		"portable-lambda": {`"level":"INFO","message":"greeting","name":"gopher","trigger":"web","requestId":"`, `","xray_trace_id":"1-`, `"level":"WARN","message":"job failed","id":"job-2","trigger":"jobs","requestId":"`},
+		"portable-http":   {`"level":"INFO","msg":"greeting","name":"gopher","trigger":"web","request_id":"`},
+	} {
+		log, err := os.ReadFile(filepath.Join(dir, "functions", name, "function.log"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, w := range want {
+			if !strings.Contains(string(log), w) {
+				t.Errorf("%s log lacks %s:\n%s", name, w, log)
+			}
 		}
 	}
 }

@@ -229,6 +229,11 @@ func TestGCFSourceZipBuildsAsCloudBuildWould(t *testing.T) {
 	if again.Digest != b.Digest {
 		t.Errorf("source zip not reproducible: %s then %s", b.Digest, again.Digest)
 	}
+	cache := t.TempDir()
+	build(t, bundle.GoFunction(portableFn), &bundle.Options{CacheDir: cache})
+	if c := build(t, bundle.GoFunction(portableFn), &bundle.Options{CacheDir: cache}); !c.Cached || c.Digest != b.Digest {
+		t.Errorf("unchanged source zip: cached %v, digest %s, want %s from the cache", c.Cached, c.Digest, b.Digest)
+	}
 
 	dir := t.TempDir()
 	unzip(t, b, dir)

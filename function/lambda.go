@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"mime"
 	"net/http"
 	"net/url"
@@ -153,15 +152,15 @@ func (h *LambdaHandler) sqs(ctx context.Context, in Info, payload []byte) ([]byt
 // checkFailed refuses IDs that are not in the batch: Lambda would fail the
 // whole batch for them, silently.
 func checkFailed(failed []string, n int, id func(int) string) error {
+	if len(failed) == 0 {
+		return nil
+	}
+	ids := make(map[string]bool, n)
+	for i := range n {
+		ids[id(i)] = true
+	}
 	for _, f := range failed {
-		found := false
-		for i := range n {
-			if id(i) == f {
-				found = true
-				break
-			}
-		}
-		if !found {
+		if !ids[f] {
 			return fmt.Errorf("function: the handler reported %q failed, which is not the ID of a message of the batch", f)
 		}
 	}
@@ -565,5 +564,3 @@ func (m *Mux) httpHandler(path string) (string, http.Handler, error) {
 	}
 	return "", nil, fmt.Errorf("%s matches none of the HTTP handlers %v: with several, the first path element names the key", path, keys)
 }
-
-var _ io.Writer = (*bufferedResponse)(nil)

@@ -43,10 +43,9 @@
 //     whole batch.
 //   - Cloud Functions: CloudEvents in binary or structured mode, decoded
 //     with github.com/cloudevents/sdk-go/v2 — Pub/Sub messagePublished,
-//     Cloud Storage object events, Firestore document events (JSON data
-//     only: create the trigger with event data content type
-//     application/json) — and Cloud Scheduler HTTP calls (X-CloudScheduler
-//     headers). A failed message answers 500, which Pub/Sub and Eventarc
+//     Cloud Storage object events, Firestore document events (protobuf,
+//     Firestore's default, or JSON) — and Cloud Scheduler HTTP calls
+//     (X-CloudScheduler headers). A failed message answers 500, which Pub/Sub and Eventarc
 //     treat as a nack and redeliver.
 //   - Azure: the custom-handler invocation envelope {"Data":…,"Metadata":…}
 //     POSTed at /KEY for queue and Service Bus (binding msg), Cosmos DB

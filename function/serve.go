@@ -375,26 +375,33 @@ func firestoreFields(f map[string]firestoreValue) map[string]any {
 }
 
 func firestoreChange(ev *event.Event) (Change, error) {
-	if ct := ev.DataMediaType(); ct != "" && ct != "application/json" {
-		return Change{}, fmt.Errorf("function: Firestore event data in %s is not supported: create the trigger with event data content type application/json", ct)
-	}
-	var d struct {
-		OldValue *firestoreDoc `json:"oldValue"`
-		Value    *firestoreDoc `json:"value"`
-	}
-	if err := json.Unmarshal(ev.Data(), &d); err != nil {
-		return Change{}, fmt.Errorf("function: decoding the Firestore event: %w", err)
-	}
 	path := strings.TrimPrefix(ev.Subject(), "documents/")
 	c := Change{ID: ev.ID(), Time: ev.Time().UTC(), Key: map[string]any{"path": path}}
 	if i := strings.LastIndexByte(path, '/'); i >= 0 {
 		c.Source = path[:i]
 	}
-	if d.OldValue != nil && d.OldValue.Name != "" {
-		c.Old = firestoreFields(d.OldValue.Fields)
-	}
-	if d.Value != nil && d.Value.Name != "" {
-		c.New = firestoreFields(d.Value.Fields)
+	switch ct := ev.DataMediaType(); ct {
+	case "application/protobuf", "application/x-protobuf":
+		var err error
+		if c.Old, c.New, err = firestoreProtoDocs(ev.Data()); err != nil {
+			return Change{}, err
+		}
+	case "", "application/json":
+		var d struct {
+			OldValue *firestoreDoc `json:"oldValue"`
+			Value    *firestoreDoc `json:"value"`
+		}
+		if err := json.Unmarshal(ev.Data(), &d); err != nil {
+			return Change{}, fmt.Errorf("function: decoding the Firestore event: %w", err)
+		}
+		if d.OldValue != nil && d.OldValue.Name != "" {
+			c.Old = firestoreFields(d.OldValue.Fields)
+		}
+		if d.Value != nil && d.Value.Name != "" {
+			c.New = firestoreFields(d.Value.Fields)
+		}
+	default:
+		return Change{}, fmt.Errorf("function: Firestore event data in %s is not supported: use application/protobuf or application/json", ct)
 	}
 	switch {
 	case c.Old == nil && c.New != nil:

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -13,6 +14,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"google.golang.org/protobuf/encoding/protowire"
 )
 
 // postCE posts a CloudEvent sample to h, in structured mode (the file as
@@ -328,5 +331,95 @@ func TestAzureEnvelopeCarriesInvocationLogs(t *testing.T) {
 	}
 	if !strings.Contains(buf.String(), `"invocationId":"inv-9"`) {
 		t.Errorf("stdout records lack the invocation id: %s", buf.String())
+	}
+}
+
+// firestorePB encodes a DocumentEventData as Firestore sends it by
+// default (application/protobuf), with the field numbers of its proto.
+func firestorePB(oldFields, newFields [][]byte) []byte {
+	doc := func(fields [][]byte) []byte {
+		var d []byte
+		d = protowire.AppendTag(d, 1, protowire.BytesType)
+		d = protowire.AppendString(d, "projects/p/databases/(default)/documents/users/u1")
+		for _, f := range fields {
+			d = protowire.AppendTag(d, 2, protowire.BytesType)
+			d = protowire.AppendBytes(d, f)
+		}
+		return d
+	}
+	var b []byte
+	if newFields != nil {
+		b = protowire.AppendTag(b, 1, protowire.BytesType)
+		b = protowire.AppendBytes(b, doc(newFields))
+	}
+	if oldFields != nil {
+		b = protowire.AppendTag(b, 2, protowire.BytesType)
+		b = protowire.AppendBytes(b, doc(oldFields))
+	}
+	return b
+}
+
+// pbEntry is a map<string, Value> entry whose Value has field num.
+func pbEntry(key string, value []byte) []byte {
+	var e []byte
+	e = protowire.AppendTag(e, 1, protowire.BytesType)
+	e = protowire.AppendString(e, key)
+	e = protowire.AppendTag(e, 2, protowire.BytesType)
+	return protowire.AppendBytes(e, value)
+}
+
+func TestCloudEventFirestoreProtobuf(t *testing.T) {
+	str := func(s string) []byte {
+		return protowire.AppendString(protowire.AppendTag(nil, 17, protowire.BytesType), s)
+	}
+	i64 := func(n int64) []byte {
+		return protowire.AppendVarint(protowire.AppendTag(nil, 2, protowire.VarintType), uint64(n))
+	}
+	dbl := protowire.AppendFixed64(protowire.AppendTag(nil, 3, protowire.Fixed64Type), math.Float64bits(2.5))
+	boolean := protowire.AppendVarint(protowire.AppendTag(nil, 1, protowire.VarintType), 1)
+	null := protowire.AppendVarint(protowire.AppendTag(nil, 11, protowire.VarintType), 0)
+	ts := protowire.AppendBytes(protowire.AppendTag(nil, 10, protowire.BytesType),
+		protowire.AppendVarint(protowire.AppendTag(protowire.AppendVarint(protowire.AppendTag(nil, 1, protowire.VarintType), 1733043600), 2, protowire.VarintType), 5))
+	arr := protowire.AppendBytes(protowire.AppendTag(nil, 9, protowire.BytesType),
+		append(protowire.AppendBytes(protowire.AppendTag(nil, 1, protowire.BytesType), i64(1)), protowire.AppendBytes(protowire.AppendTag(nil, 1, protowire.BytesType), str("x"))...))
+	mp := protowire.AppendBytes(protowire.AppendTag(nil, 6, protowire.BytesType),
+		protowire.AppendBytes(protowire.AppendTag(nil, 1, protowire.BytesType), pbEntry("inner", boolean)))
+	geo := protowire.AppendBytes(protowire.AppendTag(nil, 8, protowire.BytesType),
+		protowire.AppendFixed64(protowire.AppendTag(protowire.AppendFixed64(protowire.AppendTag(nil, 1, protowire.Fixed64Type), math.Float64bits(51.5)), 2, protowire.Fixed64Type), math.Float64bits(-0.1)))
+	data := firestorePB([][]byte{pbEntry("name", str("ann")), pbEntry("visits", i64(3))},
+		[][]byte{pbEntry("name", str("ann")), pbEntry("visits", i64(4)), pbEntry("score", dbl), pbEntry("ok", boolean), pbEntry("none", null),
+			pbEntry("at", ts), pbEntry("list", arr), pbEntry("map", mp), pbEntry("where", geo)})
+
+	var m Mux
+	var got []Change
+	m.Stream("users", func(_ context.Context, b []Change) ([]string, error) { got = b; return nil, nil })
+	req := httptest.NewRequest("POST", "/", bytes.NewReader(data))
+	for k, v := range map[string]string{"Ce-Specversion": "1.0", "Ce-Type": "google.cloud.firestore.document.v1.written", "Ce-Id": "e-1",
+		"Ce-Source": "//firestore.googleapis.com/projects/p/databases/(default)", "Ce-Subject": "documents/users/u1", "Content-Type": "application/protobuf"} {
+		req.Header.Set(k, v)
+	}
+	w := httptest.NewRecorder()
+	m.Handler(&HandlerOptions{Platform: GCP}).ServeHTTP(w, req)
+	if w.Code != 200 || len(got) != 1 {
+		t.Fatalf("%d %s", w.Code, w.Body)
+	}
+	c := got[0]
+	wantNew := map[string]any{"name": "ann", "visits": json.Number("4"), "score": 2.5, "ok": true, "none": nil,
+		"at": time.Unix(1733043600, 5).UTC(), "list": []any{json.Number("1"), "x"}, "map": map[string]any{"inner": true},
+		"where": map[string]any{"latitude": 51.5, "longitude": -0.1}}
+	if c.Op != Modify || c.Source != "users" || c.Key["path"] != "users/u1" || !reflect.DeepEqual(c.Old, map[string]any{"name": "ann", "visits": json.Number("3")}) ||
+		!reflect.DeepEqual(c.New, wantNew) {
+		t.Errorf("change %+v", c)
+	}
+	// A truncated message is refused, not half read.
+	req = httptest.NewRequest("POST", "/", bytes.NewReader(data[:len(data)-3]))
+	for k, v := range map[string]string{"Ce-Specversion": "1.0", "Ce-Type": "google.cloud.firestore.document.v1.written", "Ce-Id": "e-2",
+		"Ce-Source": "//firestore.googleapis.com/projects/p/databases/(default)", "Content-Type": "application/protobuf"} {
+		req.Header.Set(k, v)
+	}
+	w = httptest.NewRecorder()
+	m.Handler(&HandlerOptions{Platform: GCP}).ServeHTTP(w, req)
+	if w.Code == 200 {
+		t.Error("truncated protobuf accepted")
 	}
 }

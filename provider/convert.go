@@ -1,6 +1,8 @@
 package provider
 
 import (
+	"slices"
+
 	"github.com/updraft-dev/updraft/bundle"
 	"github.com/updraft-dev/updraft/provider/driver"
 )
@@ -14,6 +16,56 @@ func Desired(live Config, s *Spec, b *bundle.Bundle, caps Capabilities) Config {
 	ds := toDriverSpec(s, caps)
 	ds.Bundle = b
 	return configFromDriver(driver.Desired(configToDriver(live), ds))
+}
+
+// DriverCapabilities returns the driver's copy of c. It is intended for
+// adapters whose exported Capabilities function returns the portable
+// type, as their driver's Capabilities method must return the driver's.
+func DriverCapabilities(c Capabilities) driver.Capabilities {
+	return driver.Capabilities{
+		Provider: c.Provider, Memory: driver.Range(c.Memory), MemoryValues: slices.Clone(c.MemoryValues),
+		DefaultMemoryMB: c.DefaultMemoryMB, DefaultTimeout: c.DefaultTimeout,
+		MaxTimeout: c.MaxTimeout, MaxEventTimeout: c.MaxEventTimeout,
+		Runtimes: slices.Clone(c.Runtimes), Architectures: slices.Clone(c.Architectures), Triggers: slices.Clone(c.Triggers),
+		WeightedTraffic: c.WeightedTraffic, Provisioned: c.Provisioned, MaxConcurrency: c.MaxConcurrency,
+		MaxProvisioned: c.MaxProvisioned, Secrets: c.Secrets, MaxEnvBytes: c.MaxEnvBytes,
+		Env: driver.EnvRules{NamePattern: c.Env.NamePattern, NameRule: c.Env.NameRule,
+			ReservedNames: slices.Clone(c.Env.ReservedNames), ReservedPrefixes: slices.Clone(c.Env.ReservedPrefixes),
+			ForbiddenValueBytes: c.Env.ForbiddenValueBytes},
+		CodeForm: c.CodeForm, CodeLimits: c.CodeLimits,
+	}
+}
+
+func capabilitiesFromDriver(c driver.Capabilities) Capabilities {
+	return Capabilities{
+		Provider: c.Provider, Memory: Range(c.Memory), MemoryValues: slices.Clone(c.MemoryValues),
+		DefaultMemoryMB: c.DefaultMemoryMB, DefaultTimeout: c.DefaultTimeout,
+		MaxTimeout: c.MaxTimeout, MaxEventTimeout: c.MaxEventTimeout,
+		Runtimes: slices.Clone(c.Runtimes), Architectures: slices.Clone(c.Architectures), Triggers: slices.Clone(c.Triggers),
+		WeightedTraffic: c.WeightedTraffic, Provisioned: c.Provisioned, MaxConcurrency: c.MaxConcurrency,
+		MaxProvisioned: c.MaxProvisioned, Secrets: c.Secrets, MaxEnvBytes: c.MaxEnvBytes,
+		Env: EnvRules{NamePattern: c.Env.NamePattern, NameRule: c.Env.NameRule,
+			ReservedNames: slices.Clone(c.Env.ReservedNames), ReservedPrefixes: slices.Clone(c.Env.ReservedPrefixes),
+			ForbiddenValueBytes: c.Env.ForbiddenValueBytes},
+		CodeForm: c.CodeForm, CodeLimits: c.CodeLimits,
+	}
+}
+
+func applyOptionsToDriver(o *ApplyOptions) *driver.ApplyOptions {
+	return &driver.ApplyOptions{Publish: o.Publish, IfMatch: o.IfMatch, IfNotExist: o.IfNotExist, BeforeApply: o.BeforeApply}
+}
+
+func applyResultFromDriver(r *driver.ApplyResult) *ApplyResult {
+	return &ApplyResult{Revision: revisionFromDriver(r.Revision), Created: r.Created, Changed: r.Changed,
+		Published: r.Published, UploadedBytes: r.UploadedBytes}
+}
+
+func invokeResultFromDriver(r *driver.InvokeResult) *InvokeResult {
+	return &InvokeResult{Revision: r.Revision, Payload: r.Payload, FunctionError: r.FunctionError, Duration: r.Duration}
+}
+
+func metricsQueryToDriver(q *MetricsQuery) *driver.MetricsQuery {
+	return &driver.MetricsQuery{Route: q.Route, Revision: q.Revision, Since: q.Since, Until: q.Until}
 }
 
 func configToDriver(c Config) driver.Config {
@@ -45,14 +97,40 @@ func markerFromDriver(m *driver.Marker) *Marker {
 	if m == nil {
 		return nil
 	}
-	return &Marker{ID: m.ID, Holder: m.Holder, Stable: m.Stable, Candidate: m.Candidate, Step: m.Step, Percent: m.Percent, Started: m.Started}
+	return &Marker{ID: m.ID, Holder: m.Holder, Stable: m.Stable, Candidate: m.Candidate, Step: m.Step, Percent: m.Percent,
+		Started: m.Started, Heartbeat: m.Heartbeat, Lease: m.Lease}
 }
 
 func markerToDriver(m *Marker) *driver.Marker {
 	if m == nil {
 		return nil
 	}
-	return &driver.Marker{ID: m.ID, Holder: m.Holder, Stable: m.Stable, Candidate: m.Candidate, Step: m.Step, Percent: m.Percent, Started: m.Started}
+	return &driver.Marker{ID: m.ID, Holder: m.Holder, Stable: m.Stable, Candidate: m.Candidate, Step: m.Step, Percent: m.Percent,
+		Started: m.Started, Heartbeat: m.Heartbeat, Lease: m.Lease}
+}
+
+func verdictsFromDriver(v *driver.Verdicts) *Verdicts {
+	if v == nil {
+		return nil
+	}
+	return &Verdicts{Good: v.Good, Failed: slices.Clone(v.Failed)}
+}
+
+func verdictsToDriver(v *Verdicts) *driver.Verdicts {
+	if v == nil {
+		return nil
+	}
+	return &driver.Verdicts{Good: v.Good, Failed: slices.Clone(v.Failed)}
+}
+
+func routeFromDriver(r *driver.Route) *Route {
+	rt := &Route{Name: r.Name, Traffic: Traffic(r.Traffic), ETag: r.ETag, Marker: markerFromDriver(r.Marker),
+		Verdicts: verdictsFromDriver(r.Verdicts)}
+	if r.Provisioned != nil {
+		p := Provisioned(*r.Provisioned)
+		rt.Provisioned = &p
+	}
+	return rt
 }
 
 func stateFromDriver(s *driver.State) *State {
@@ -65,12 +143,7 @@ func stateFromDriver(s *driver.State) *State {
 		if r == nil {
 			continue
 		}
-		rt := &Route{Name: r.Name, Traffic: Traffic(r.Traffic), ETag: r.ETag, Marker: markerFromDriver(r.Marker)}
-		if r.Provisioned != nil {
-			p := Provisioned(*r.Provisioned)
-			rt.Provisioned = &p
-		}
-		out.Routes[name] = rt
+		out.Routes[name] = routeFromDriver(r)
 	}
 	return out
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 
@@ -30,25 +31,33 @@ type Function struct {
 var NewFunction = newFunction
 
 func newFunction(d driver.Function) *Function {
-	caps := d.Capabilities()
-	return &Function{d: d, target: caps.Provider + "://" + d.Name()}
+	target := d.Capabilities().Provider + "://" + d.Name()
+	if t, ok := d.(driver.Targeter); ok && t.Target() != "" {
+		target = t.Target()
+	}
+	return &Function{d: d, target: RedactURL(target)}
 }
 
 // Name is the function's name on its target.
 func (f *Function) Name() string { return f.d.Name() }
 
-// Target names the function and its provider for messages, such as
-// "awslambda://hello".
+// Target names the function for messages and identifies it: the
+// provider, the name, and whatever else selects the function on its
+// provider (a region, an account or profile, an endpoint), such as
+// "awslambda://hello?region=eu-west-1". Two Functions with the same Target
+// are the same function; two with different Targets are different ones,
+// so the same name in two regions is two targets. Compare Targets to tell
+// whether two handles address one function.
 func (f *Function) Target() string { return f.target }
 
 // Capabilities reports the target's limits and features.
-func (f *Function) Capabilities() Capabilities { return f.d.Capabilities() }
+func (f *Function) Capabilities() Capabilities { return capabilitiesFromDriver(f.d.Capabilities()) }
 
 // Validate checks s against the target's Capabilities without any call,
 // returning an *Error with code InvalidArgument (or Unimplemented when only
 // unsupported features are at fault) that wraps a *ValidationError.
 func (f *Function) Validate(s *Spec) error {
-	if err := Validate(s, f.d.Capabilities()); err != nil {
+	if err := Validate(s, f.Capabilities()); err != nil {
 		var ve *ValidationError
 		errors.As(err, &ve)
 		return &Error{Code: ve.code(), Target: f.target, Op: "Validate", err: err}
@@ -81,7 +90,7 @@ func (f *Function) bundle(ctx context.Context, s *Spec, opts *BundleOptions) (*b
 	if opts == nil {
 		opts = &BundleOptions{}
 	}
-	caps := f.d.Capabilities()
+	caps := f.Capabilities()
 	form := caps.CodeForm
 	if form.GOARCH == "" {
 		form.GOARCH = s.Architecture
@@ -182,7 +191,10 @@ func (f *Function) apply(ctx context.Context, s *Spec, b *bundle.Bundle, opts *A
 	if opts == nil {
 		opts = &ApplyOptions{}
 	}
-	caps := f.d.Capabilities()
+	if opts.IfNotExist && opts.IfMatch != "" {
+		return nil, f.invalid("Apply", "IfNotExist and IfMatch %s contradict each other: set one", opts.IfMatch)
+	}
+	caps := f.Capabilities()
 	if b == nil {
 		var err error
 		if b, err = f.bundle(ctx, s, nil); err != nil {
@@ -191,12 +203,11 @@ func (f *Function) apply(ctx context.Context, s *Spec, b *bundle.Bundle, opts *A
 	}
 	ds := toDriverSpec(s, caps)
 	ds.Bundle = b
-	res, err := f.d.Apply(ctx, ds, &driver.ApplyOptions{Publish: opts.Publish, IfMatch: opts.IfMatch, BeforeApply: opts.BeforeApply})
+	res, err := f.d.Apply(ctx, ds, applyOptionsToDriver(opts))
 	if err != nil {
 		return nil, f.wrap(ctx, "Apply", err)
 	}
-	return &ApplyResult{Revision: revisionFromDriver(res.Revision), Created: res.Created, Changed: res.Changed,
-		Published: res.Published, UploadedBytes: res.UploadedBytes}, nil
+	return applyResultFromDriver(res), nil
 }
 
 // Revisions lists published revisions, oldest first.
@@ -220,28 +231,113 @@ func (f *Function) Revisions(ctx context.Context) ([]*Revision, error) {
 // 100 needs weighted traffic (Capabilities.WeightedTraffic); without it
 // SetTraffic fails with Unimplemented before any call.
 func (f *Function) SetTraffic(ctx context.Context, route string, t Traffic, opts *ConditionOptions) error {
-	if err := f.begin(ctx, "SetTraffic"); err != nil {
-		return err
+	_, err := f.updateRoute(ctx, "SetTraffic", route, &RouteUpdate{Traffic: &t}, opts)
+	return err
+}
+
+// SetMarker stores the rollout marker m on route, or clears it when m is
+// nil. NotFound if the route does not exist.
+func (f *Function) SetMarker(ctx context.Context, route string, m *Marker, opts *ConditionOptions) error {
+	_, err := f.updateRoute(ctx, "SetMarker", route, &RouteUpdate{Marker: m, ClearMarker: m == nil}, opts)
+	return err
+}
+
+// SetVerdicts replaces the verdicts stored on route. NotFound if the route
+// does not exist.
+func (f *Function) SetVerdicts(ctx context.Context, route string, v Verdicts, opts *ConditionOptions) error {
+	_, err := f.updateRoute(ctx, "SetVerdicts", route, &RouteUpdate{Verdicts: &v}, opts)
+	return err
+}
+
+// UpdateRoute writes traffic, marker and verdicts of route in one
+// conditioned write: what u sets changes together or not at all. It
+// returns the route as written, with its new ETag for the next write
+// (Provisioned is not read). An update with Traffic creates the route.
+func (f *Function) UpdateRoute(ctx context.Context, route string, u *RouteUpdate, opts *ConditionOptions) (*Route, error) {
+	return f.updateRoute(ctx, "UpdateRoute", route, u, opts)
+}
+
+func (f *Function) updateRoute(ctx context.Context, op, route string, u *RouteUpdate, opts *ConditionOptions) (*Route, error) {
+	if err := f.begin(ctx, op); err != nil {
+		return nil, err
 	}
 	defer f.mu.RUnlock()
 	if route == "" {
 		route = DefaultRoute
 	}
 	if !routeRE.MatchString(route) {
-		return f.invalid("SetTraffic", "route %q: use lower-case letters, digits and '-', starting with a letter", route)
+		return nil, f.invalid(op, "route %q: use lower-case letters, digits and '-', starting with a letter", route)
 	}
+	du, err := f.routeUpdateToDriver(op, u)
+	if err != nil {
+		return nil, err
+	}
+	if opts == nil {
+		opts = &ConditionOptions{}
+	}
+	r, err := f.d.UpdateRoute(ctx, route, du, &driver.ConditionOptions{IfMatch: opts.IfMatch})
+	if err != nil {
+		return nil, f.wrap(ctx, op, err)
+	}
+	if r.Name == "" {
+		r.Name = route
+	}
+	return routeFromDriver(r), nil
+}
+
+// routeUpdateToDriver checks u and returns the driver's copy with its
+// traffic normalized.
+func (f *Function) routeUpdateToDriver(op string, u *RouteUpdate) (*driver.RouteUpdate, error) {
+	if u == nil || (u.Traffic == nil && u.Marker == nil && !u.ClearMarker && u.Verdicts == nil) {
+		return nil, f.invalid(op, "route update sets nothing")
+	}
+	if u.Marker != nil && u.ClearMarker {
+		return nil, f.invalid(op, "route update both sets and clears the marker")
+	}
+	du := &driver.RouteUpdate{Marker: markerToDriver(u.Marker), ClearMarker: u.ClearMarker, Verdicts: verdictsToDriver(u.Verdicts)}
+	if m := u.Marker; m != nil {
+		if m.ID == "" || strings.ContainsAny(m.ID+m.Holder, "\n\r") {
+			return nil, f.invalid(op, "marker needs a one-line ID and holder")
+		}
+		if m.Lease < 0 {
+			return nil, f.invalid(op, "marker lease %s is negative", m.Lease)
+		}
+	}
+	if v := u.Verdicts; v != nil {
+		for _, id := range append([]string{v.Good}, v.Failed...) {
+			if strings.ContainsAny(id, ",; \n\r") {
+				return nil, f.invalid(op, "verdict revision %q has a separator or space in it", id)
+			}
+		}
+		if slices.Contains(v.Failed, "") {
+			return nil, f.invalid(op, "verdicts list an empty failed revision")
+		}
+	}
+	if u.Traffic != nil {
+		t, err := f.normTraffic(op, *u.Traffic)
+		if err != nil {
+			return nil, err
+		}
+		dt := driver.Traffic(t)
+		du.Traffic = &dt
+	}
+	return du, nil
+}
+
+// normTraffic checks t and returns it normalized: all traffic on the
+// candidate is the candidate alone, and a 0% candidate is none.
+func (f *Function) normTraffic(op string, t Traffic) (Traffic, error) {
 	switch {
 	case t.Stable == "":
-		return f.invalid("SetTraffic", "traffic has no stable revision")
+		return t, f.invalid(op, "traffic has no stable revision")
 	case t.CandidatePercent < 0 || t.CandidatePercent > 100:
-		return f.invalid("SetTraffic", "candidate percent %d: use 0 to 100", t.CandidatePercent)
+		return t, f.invalid(op, "candidate percent %d: use 0 to 100", t.CandidatePercent)
 	case t.CandidatePercent > 0 && t.Candidate == "":
-		return f.invalid("SetTraffic", "candidate percent %d with no candidate revision", t.CandidatePercent)
+		return t, f.invalid(op, "candidate percent %d with no candidate revision", t.CandidatePercent)
 	case t.Candidate != "" && t.Candidate == t.Stable:
-		return f.invalid("SetTraffic", "candidate and stable are both revision %s", t.Stable)
+		return t, f.invalid(op, "candidate and stable are both revision %s", t.Stable)
 	}
 	if t.CandidatePercent == 100 {
-		// All traffic on the candidate is the candidate alone.
 		t = Traffic{Stable: t.Candidate}
 	}
 	if t.CandidatePercent == 0 {
@@ -249,32 +345,10 @@ func (f *Function) SetTraffic(ctx context.Context, route string, t Traffic, opts
 	}
 	caps := f.d.Capabilities()
 	if t.CandidatePercent > 0 && !caps.WeightedTraffic {
-		return &Error{Code: Unimplemented, Target: f.target, Op: "SetTraffic",
+		return t, &Error{Code: Unimplemented, Target: f.target, Op: op,
 			err: fmt.Errorf("%s cannot split traffic by percent", caps.Provider), Hint: "use a blue/green strategy (0% then 100%)"}
 	}
-	if opts == nil {
-		opts = &ConditionOptions{}
-	}
-	return f.wrap(ctx, "SetTraffic", f.d.SetTraffic(ctx, route, driver.Traffic(t), &driver.ConditionOptions{IfMatch: opts.IfMatch}))
-}
-
-// SetMarker stores the rollout marker m on route, or clears it when m is
-// nil. NotFound if the route does not exist.
-func (f *Function) SetMarker(ctx context.Context, route string, m *Marker, opts *ConditionOptions) error {
-	if err := f.begin(ctx, "SetMarker"); err != nil {
-		return err
-	}
-	defer f.mu.RUnlock()
-	if route == "" {
-		route = DefaultRoute
-	}
-	if m != nil && (m.ID == "" || strings.ContainsAny(m.ID+m.Holder, "\n\r")) {
-		return f.invalid("SetMarker", "marker needs a one-line ID and holder")
-	}
-	if opts == nil {
-		opts = &ConditionOptions{}
-	}
-	return f.wrap(ctx, "SetMarker", f.d.SetMarker(ctx, route, markerToDriver(m), &driver.ConditionOptions{IfMatch: opts.IfMatch}))
+	return t, nil
 }
 
 // DeleteRevision deletes revision id. FailedPrecondition if a route or
@@ -318,7 +392,7 @@ func (f *Function) Invoke(ctx context.Context, opts *InvokeOptions) (*InvokeResu
 	if err != nil {
 		return nil, f.wrap(ctx, "Invoke", err)
 	}
-	return &InvokeResult{Revision: r.Revision, Payload: r.Payload, FunctionError: r.FunctionError, Duration: r.Duration}, nil
+	return invokeResultFromDriver(r), nil
 }
 
 // Metrics reads invocation counts. Unimplemented if the target has none.
@@ -333,11 +407,11 @@ func (f *Function) Metrics(ctx context.Context, q *MetricsQuery) (*Metrics, erro
 	if !q.Until.IsZero() && q.Until.Before(q.Since) {
 		return nil, f.invalid("Metrics", "until %s is before since %s", q.Until, q.Since)
 	}
-	m, err := f.d.Metrics(ctx, &driver.MetricsQuery{Route: q.Route, Revision: q.Revision, Since: q.Since, Until: q.Until})
+	m, err := f.d.Metrics(ctx, metricsQueryToDriver(q))
 	if err != nil {
 		return nil, f.wrap(ctx, "Metrics", err)
 	}
-	return &Metrics{Invocations: m.Invocations, Errors: m.Errors, Throttles: m.Throttles}, nil
+	return (*Metrics)(m), nil
 }
 
 // As converts i to a native type of the adapter (its client); see the

@@ -1,6 +1,7 @@
 package awslambda
 
 import (
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
@@ -97,10 +98,25 @@ func checkSecrets(secrets map[string]string) error {
 	return nil
 }
 
-// splitEnv splits Lambda's environment into plain variables and secret references.
-func splitEnv(vars map[string]string) (env, secrets map[string]string) {
+// secretsTag lists (space-separated) the environment variables updraft
+// wrote as secret references. Env and Secrets are told apart by it, never
+// by the look of a value: an Env value may be an ARN too.
+const secretsTag = tagPrefix + "secrets"
+
+// secretNames returns the names secretsTag lists.
+func secretNames(tags map[string]string) []string { return strings.Fields(tags[secretsTag]) }
+
+// secretsValue is secretsTag's value for the secret names of secrets.
+func secretsValue(secrets map[string]string) string {
+	return strings.Join(slices.Sorted(maps.Keys(secrets)), " ")
+}
+
+// splitEnv splits Lambda's environment into plain variables and the
+// secret references the function's secretsTag names.
+func splitEnv(vars map[string]string, tags map[string]string) (env, secrets map[string]string) {
+	names := secretNames(tags)
 	for k, v := range vars {
-		if isSecretRef(v) {
+		if slices.Contains(names, k) {
 			if secrets == nil {
 				secrets = map[string]string{}
 			}
@@ -116,24 +132,25 @@ func splitEnv(vars map[string]string) (env, secrets map[string]string) {
 }
 
 // desiredEnv merges the spec's Env and Secrets over what is live, or
-// returns nil, false when neither is managed.
-func desiredEnv(live map[string]string, s *driver.Spec) (map[string]string, bool) {
-	if s.Env == nil && s.Secrets == nil {
-		return nil, false
+// returns nil, false when neither is managed; secrets are the resulting
+// secret references.
+func desiredEnv(live, tags map[string]string, s *driver.Spec) (env, secrets map[string]string, managed bool) {
+	lenv, lsec := splitEnv(live, tags)
+	secrets = lsec
+	if s.Secrets != nil {
+		secrets = s.Secrets
 	}
-	lenv, lsec := splitEnv(live)
+	if s.Env == nil && s.Secrets == nil {
+		return nil, secrets, false
+	}
 	out := map[string]string{}
 	if s.Env != nil {
 		maps.Copy(out, s.Env)
 	} else {
 		maps.Copy(out, lenv)
 	}
-	if s.Secrets != nil {
-		maps.Copy(out, s.Secrets)
-	} else {
-		maps.Copy(out, lsec)
-	}
-	return out, true
+	maps.Copy(out, secrets)
+	return out, secrets, true
 }
 
 func envOf(c *types.FunctionConfiguration) map[string]string {
@@ -182,7 +199,7 @@ func configOfRaw(c *types.FunctionConfiguration, tags map[string]string, reserve
 	if c.LoggingConfig != nil && c.LoggingConfig.LogFormat == types.LogFormatJson {
 		out.LogFormat = "json"
 	}
-	out.Env, out.Secrets = splitEnv(envOf(c))
+	out.Env, out.Secrets = splitEnv(envOf(c), tags)
 	for k, v := range tags {
 		if !reservedTag(k) {
 			if out.Labels == nil {
@@ -243,6 +260,12 @@ func versionKey(c *types.FunctionConfiguration) string {
 	return string(b)
 }
 
+// keyHash is the short digest of a versionKey stored in route records.
+func keyHash(c *types.FunctionConfiguration) string {
+	h := sha256.Sum256([]byte(versionKey(c)))
+	return hex.EncodeToString(h[:6])
+}
+
 // revisionOf converts a published version. Tags (Labels) and reserved
 // concurrency (MaxConcurrency) are function-wide in Lambda, not
 // versioned: they are the function's current ones on every revision.
@@ -254,8 +277,18 @@ func (f *function) revisionOf(c *types.FunctionConfiguration, tags map[string]st
 	return r
 }
 
-// markerPrefix starts an alias description that holds a rollout marker.
-const markerPrefix = "updraft-rollout "
+// An alias description that starts with recordPrefix holds updraft's
+// route record: the rollout marker and the revision verdicts, as compact
+// JSON, so that one conditioned UpdateAlias writes both. Lambda allows 256
+// characters; a record that does not fit drops its oldest failed verdicts
+// down to driver.MinFailedVerdicts before it is refused.
+const recordPrefix = "updraft "
+
+// legacyMarkerPrefix is the marker-only description of earlier versions,
+// still read.
+const legacyMarkerPrefix = "updraft-rollout "
+
+const maxDescription = 256
 
 type markerJSON struct {
 	ID        string `json:"i"`
@@ -265,37 +298,103 @@ type markerJSON struct {
 	Step      int    `json:"n,omitempty"`
 	Percent   int    `json:"p,omitempty"`
 	Started   int64  `json:"t,omitempty"`
+	Heartbeat int64  `json:"b,omitempty"`
+	LeaseMS   int64  `json:"l,omitempty"`
 }
 
-func encodeMarker(m *driver.Marker) (string, error) {
-	if m == nil {
-		return "", nil
-	}
-	mj := markerJSON{ID: m.ID, Holder: m.Holder, Stable: m.Stable, Candidate: m.Candidate, Step: m.Step, Percent: m.Percent}
-	if !m.Started.IsZero() {
-		mj.Started = m.Started.UnixMilli()
-	}
-	b, _ := json.Marshal(mj)
-	s := markerPrefix + string(b)
-	if len(s) > 256 {
-		return "", driver.NewError(driver.InvalidArgument, fmt.Sprintf("rollout marker is %d bytes encoded; a Lambda alias description holds 256: shorten its ID and Holder", len(s)))
-	}
-	return s, nil
+type recordJSON struct {
+	Marker *markerJSON `json:"m,omitempty"`
+	Good   string      `json:"g,omitempty"`
+	Failed string      `json:"f,omitempty"` // comma-separated, oldest first
+	Key    string      `json:"k,omitempty"` // VERSION:HASH, see routeRecord.key
 }
 
-func decodeMarker(desc string) *driver.Marker {
-	if !strings.HasPrefix(desc, markerPrefix) {
-		return nil
+// routeRecord is what an alias description says.
+type routeRecord struct {
+	marker   *driver.Marker
+	verdicts *driver.Verdicts
+	// key is "VERSION:HASH", HASH a digest of versionKey of that version:
+	// when the alias points at VERSION and $LATEST has the same HASH,
+	// $LATEST is already published as VERSION, which saves a no-change
+	// Apply listing the versions. It is a hint: one that does not match
+	// the alias's version is ignored.
+	key string
+}
+
+func unixMilli(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
 	}
-	var mj markerJSON
-	if json.Unmarshal([]byte(strings.TrimPrefix(desc, markerPrefix)), &mj) != nil || mj.ID == "" {
-		return nil
+	return t.UnixMilli()
+}
+
+func fromMilli(ms int64) time.Time {
+	if ms == 0 {
+		return time.Time{}
 	}
-	m := &driver.Marker{ID: mj.ID, Holder: mj.Holder, Stable: mj.Stable, Candidate: mj.Candidate, Step: mj.Step, Percent: mj.Percent}
-	if mj.Started != 0 {
-		m.Started = time.UnixMilli(mj.Started)
+	return time.UnixMilli(ms)
+}
+
+// encodeRecord returns the alias description holding r ("" when r is empty).
+func encodeRecord(r routeRecord) (string, error) {
+	var rj recordJSON
+	if m := r.marker; m != nil {
+		rj.Marker = &markerJSON{ID: m.ID, Holder: m.Holder, Stable: m.Stable, Candidate: m.Candidate, Step: m.Step, Percent: m.Percent,
+			Started: unixMilli(m.Started), Heartbeat: unixMilli(m.Heartbeat), LeaseMS: m.Lease.Milliseconds()}
 	}
-	return m
+	var failed []string
+	if v := r.verdicts; v != nil {
+		rj.Good, failed = v.Good, v.Failed
+	}
+	rj.Key = r.key
+	for {
+		rj.Failed = strings.Join(failed, ",")
+		if rj.Marker == nil && rj.Good == "" && rj.Failed == "" && rj.Key == "" {
+			return "", nil
+		}
+		b, _ := json.Marshal(rj)
+		s := recordPrefix + string(b)
+		if len(s) <= maxDescription {
+			return s, nil
+		}
+		if len(failed) <= driver.MinFailedVerdicts {
+			return "", driver.NewError(driver.InvalidArgument, fmt.Sprintf(
+				"rollout marker and verdicts are %d bytes encoded; a Lambda alias description holds %d: shorten the marker's ID and Holder", len(s), maxDescription))
+		}
+		failed = failed[1:]
+	}
+}
+
+// decodeRecord reads an alias description; anything that is not a record
+// is an empty one (the description belongs to someone else).
+func decodeRecord(desc string) routeRecord {
+	var rj recordJSON
+	switch {
+	case strings.HasPrefix(desc, recordPrefix):
+		if json.Unmarshal([]byte(strings.TrimPrefix(desc, recordPrefix)), &rj) != nil {
+			return routeRecord{}
+		}
+	case strings.HasPrefix(desc, legacyMarkerPrefix):
+		var mj markerJSON
+		if json.Unmarshal([]byte(strings.TrimPrefix(desc, legacyMarkerPrefix)), &mj) != nil {
+			return routeRecord{}
+		}
+		rj.Marker = &mj
+	default:
+		return routeRecord{}
+	}
+	r := routeRecord{key: rj.Key}
+	if mj := rj.Marker; mj != nil && mj.ID != "" {
+		r.marker = &driver.Marker{ID: mj.ID, Holder: mj.Holder, Stable: mj.Stable, Candidate: mj.Candidate, Step: mj.Step, Percent: mj.Percent,
+			Started: fromMilli(mj.Started), Heartbeat: fromMilli(mj.Heartbeat), Lease: time.Duration(mj.LeaseMS) * time.Millisecond}
+	}
+	if rj.Good != "" || rj.Failed != "" {
+		r.verdicts = &driver.Verdicts{Good: rj.Good}
+		if rj.Failed != "" {
+			r.verdicts.Failed = strings.Split(rj.Failed, ",")
+		}
+	}
+	return r
 }
 
 // trafficOf converts an alias's version and routing to a Traffic.

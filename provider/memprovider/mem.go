@@ -34,11 +34,12 @@ type URLOpener struct {
 // OpenFunctionURL implements provider.FunctionURLOpener. The URL is
 // mem://NAME with no query parameters.
 func (o *URLOpener) OpenFunctionURL(ctx context.Context, u *url.URL) (*provider.Function, error) {
-	if len(u.Query()) > 0 {
-		return nil, fmt.Errorf("mem://%s: unknown query parameters %q: mem:// takes none", u.Host, u.RawQuery)
+	if q := u.Query(); len(q) > 0 {
+		// Name the parameters, never their values: one may be a credential.
+		return nil, driver.NewError(driver.InvalidArgument, fmt.Sprintf("mem:// takes no query parameters, got %s", strings.Join(slices.Sorted(maps.Keys(q)), ", ")))
 	}
 	if u.Path != "" && u.Path != "/" {
-		return nil, fmt.Errorf("mem URL %q: write mem://NAME with no path", u.Redacted())
+		return nil, driver.NewError(driver.InvalidArgument, "write mem://NAME with no path")
 	}
 	return o.Cloud.OpenFunction(ctx, u.Host)
 }
@@ -50,7 +51,7 @@ var nameRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 func (c *Cloud) OpenFunction(ctx context.Context, name string) (*provider.Function, error) {
 	d, err := c.openDriver(name)
 	if err != nil {
-		return nil, err
+		return nil, provider.Errorf(driver.CodeOf(err), Scheme+"://"+name, "Open", "%w", err)
 	}
 	return provider.NewFunction(d), nil
 }
@@ -60,14 +61,13 @@ func (c *Cloud) OpenDriver(name string) (driver.Function, error) { return c.open
 
 func (c *Cloud) openDriver(name string) (*memFunction, error) {
 	if !nameRE.MatchString(name) {
-		return nil, &provider.Error{Code: provider.InvalidArgument, Target: "mem://" + name, Op: "Open",
-			Hint: "use 1 to 64 letters, digits, '-' and '_'"}
+		return nil, driver.NewError(driver.InvalidArgument, fmt.Sprintf("function name %q: use 1 to 64 letters, digits, '-' and '_'", name))
 	}
 	caps := Capabilities()
 	if c.opts.Capabilities != nil {
 		c.opts.Capabilities(&caps)
 	}
-	return &memFunction{c: c, name: name, caps: caps}, nil
+	return &memFunction{c: c, name: name, caps: provider.DriverCapabilities(caps)}, nil
 }
 
 // Capabilities returns what a mem function supports by default: Lambda's
@@ -88,8 +88,18 @@ func Capabilities() provider.Capabilities {
 		MaxProvisioned:  1000,
 		Secrets:         true,
 		MaxEnvBytes:     4096,
-		CodeForm:        bundle.Form{GoBuild: true, GOOS: "linux", Binary: "bootstrap"},
-		CodeLimits:      bundle.Limits{Target: "mem", MaxZipBytes: 50 << 20, MaxUnzippedBytes: 250 << 20},
+		Env: provider.EnvRules{
+			NamePattern: `[A-Za-z][A-Za-z0-9_]*`,
+			NameRule:    "use letters, digits and '_', starting with a letter",
+			// The variables Lambda's runtime sets itself and refuses.
+			ReservedNames: []string{"_HANDLER", "_X_AMZN_TRACE_ID", "AWS_DEFAULT_REGION", "AWS_REGION", "AWS_EXECUTION_ENV",
+				"AWS_LAMBDA_FUNCTION_NAME", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "AWS_LAMBDA_FUNCTION_VERSION",
+				"AWS_LAMBDA_INITIALIZATION_TYPE", "AWS_LAMBDA_LOG_GROUP_NAME", "AWS_LAMBDA_LOG_STREAM_NAME",
+				"AWS_ACCESS_KEY", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
+				"AWS_LAMBDA_RUNTIME_API", "LAMBDA_TASK_ROOT", "LAMBDA_RUNTIME_DIR"},
+		},
+		CodeForm:   bundle.Form{GoBuild: true, GOOS: "linux", Binary: "bootstrap"},
+		CodeLimits: bundle.Limits{Target: "mem", MaxZipBytes: 50 << 20, MaxUnzippedBytes: 250 << 20},
 	}
 }
 
@@ -102,6 +112,33 @@ type function struct {
 	routes    map[string]*route
 	triggers  map[string]trigger.Trigger
 	foreign   map[string]trigger.Trigger
+}
+
+// routeOp names an UpdateRoute for fault injection by what it writes:
+// traffic first, then the marker, then verdicts.
+func routeOp(u *driver.RouteUpdate) string {
+	switch {
+	case u.Traffic != nil:
+		return OpSetTraffic
+	case u.Marker != nil || u.ClearMarker:
+		return OpSetMarker
+	}
+	return OpSetVerdicts
+}
+
+// copyRoute returns a deep copy of r.
+func copyRoute(r *driver.Route) *driver.Route {
+	cp := *r
+	if r.Marker != nil {
+		mk := *r.Marker
+		cp.Marker = &mk
+	}
+	cp.Verdicts = r.Verdicts.Clone()
+	if r.Provisioned != nil {
+		p := *r.Provisioned
+		cp.Provisioned = &p
+	}
+	return &cp
 }
 
 type route struct {
@@ -138,6 +175,12 @@ func (m *memFunction) As(any) bool             { return false }
 func (m *memFunction) ErrorAs(error, any) bool { return false }
 func (m *memFunction) Close() error            { return nil }
 
+// exists is the error of a create that lost its race: someone else made
+// the function after the caller read that it did not exist.
+func (m *memFunction) exists() error {
+	return driver.NewError(driver.AlreadyExists, fmt.Sprintf("function %s already exists: another deployment created it since it was read; read it again and plan an update", m.name))
+}
+
 func (m *memFunction) notFound() error {
 	return driver.NewError(driver.NotFound, fmt.Sprintf("function %s does not exist: Apply a spec to create it", m.name))
 }
@@ -170,16 +213,7 @@ func (f *function) state(now time.Time) *driver.State {
 	s := &driver.State{Name: f.name, Config: f.config.Clone(), ETag: f.etag, Routes: map[string]*driver.Route{}}
 	for name, r := range f.routes {
 		r.refresh(now)
-		cp := r.Route
-		if r.Marker != nil {
-			mk := *r.Marker
-			cp.Marker = &mk
-		}
-		if r.Provisioned != nil {
-			p := *r.Provisioned
-			cp.Provisioned = &p
-		}
-		s.Routes[name] = &cp
+		s.Routes[name] = copyRoute(&r.Route)
 	}
 	for _, k := range slices.Sorted(maps.Keys(f.triggers)) {
 		s.Triggers = append(s.Triggers, f.triggers[k])
@@ -249,6 +283,10 @@ func (m *memFunction) Apply(ctx context.Context, s *driver.Spec, opts *driver.Ap
 			m.c.mu.Unlock()
 			return nil, err
 		}
+		if opts.IfNotExist {
+			m.c.mu.Unlock()
+			return nil, m.exists()
+		}
 	}
 	m.c.mu.Unlock()
 
@@ -259,7 +297,7 @@ func (m *memFunction) Apply(ctx context.Context, s *driver.Spec, opts *driver.Ap
 		}
 		err := m.step(ctx, OpCreate, func(*function) error {
 			if m.c.fns[m.name] != nil {
-				return driver.NewError(driver.AlreadyExists, fmt.Sprintf("function %s was created concurrently", m.name))
+				return m.exists()
 			}
 			m.c.fns[m.name] = &function{name: m.name, config: want, etag: m.c.nextETag(), nextRev: 1,
 				routes: map[string]*route{}, triggers: map[string]trigger.Trigger{}, foreign: map[string]trigger.Trigger{}}
@@ -470,51 +508,27 @@ func (f *function) revision(id string) *driver.Revision {
 	return nil
 }
 
-func (m *memFunction) SetTraffic(ctx context.Context, routeName string, t driver.Traffic, opts *driver.ConditionOptions) error {
-	f, err := m.enter(ctx, OpSetTraffic)
+func (m *memFunction) UpdateRoute(ctx context.Context, routeName string, u *driver.RouteUpdate, opts *driver.ConditionOptions) (*driver.Route, error) {
+	f, err := m.enter(ctx, routeOp(u))
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer m.c.mu.Unlock()
-	for _, id := range []string{t.Stable, t.Candidate} {
-		if id != "" && f.revision(id) == nil {
-			return driver.RevisionNotFound(m.name, id)
-		}
-	}
 	r := f.routes[routeName]
+	var cur *driver.Route
+	if r != nil {
+		cur = &r.Route
+	}
+	exists := func(id string) bool { return f.revision(id) != nil }
+	if err := driver.CheckRouteUpdate(m.name, routeName, cur, u, opts.IfMatch, exists); err != nil {
+		return nil, err
+	}
 	if r == nil {
 		r = &route{Route: driver.Route{Name: routeName}}
+		f.routes[routeName] = r
 	}
-	if err := driver.CheckETag("route "+routeName+" of "+m.name, opts.IfMatch, r.ETag); err != nil {
-		return err
-	}
-	f.routes[routeName] = r
-	r.Traffic = t
-	r.ETag = m.c.nextETag()
-	return nil
-}
-
-func (m *memFunction) SetMarker(ctx context.Context, routeName string, mk *driver.Marker, opts *driver.ConditionOptions) error {
-	f, err := m.enter(ctx, OpSetMarker)
-	if err != nil {
-		return err
-	}
-	defer m.c.mu.Unlock()
-	r := f.routes[routeName]
-	if r == nil {
-		return driver.RouteNotFound(m.name, routeName)
-	}
-	if err := driver.CheckETag("route "+routeName+" of "+m.name, opts.IfMatch, r.ETag); err != nil {
-		return err
-	}
-	if mk == nil {
-		r.Marker = nil
-	} else {
-		cp := *mk
-		r.Marker = &cp
-	}
-	r.ETag = m.c.nextETag()
-	return nil
+	driver.ApplyRouteUpdate(&r.Route, u, m.c.nextETag())
+	return copyRoute(&r.Route), nil
 }
 
 func (m *memFunction) DeleteRevision(ctx context.Context, id string) error {

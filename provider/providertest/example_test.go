@@ -13,6 +13,7 @@ func ExampleCases() {
 	// Output:
 	// NotFound
 	// Create
+	// CreateRace
 	// IdempotentApply
 	// BackToBackUpdates
 	// InvalidInput
@@ -24,6 +25,8 @@ func ExampleCases() {
 	// TriggersByKey
 	// Provisioned
 	// Marker
+	// Verdicts
+	// RouteUpdate
 	// Invoke
 	// Canceled
 	// Closed

@@ -16,6 +16,7 @@ import (
 	"maps"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/updraft-dev/updraft/provider"
 	"github.com/updraft-dev/updraft/provider/driver"
@@ -133,6 +134,7 @@ var cases = []struct {
 }{
 	{"NotFound", testNotFound},
 	{"Create", testCreate},
+	{"CreateRace", testCreateRace},
 	{"IdempotentApply", testIdempotent},
 	{"BackToBackUpdates", testBackToBack},
 	{"InvalidInput", testInvalid},
@@ -144,6 +146,8 @@ var cases = []struct {
 	{"TriggersByKey", testTriggers},
 	{"Provisioned", testProvisioned},
 	{"Marker", testMarker},
+	{"Verdicts", testVerdicts},
+	{"RouteUpdate", testRouteUpdate},
 	{"Invoke", testInvoke},
 	{"Canceled", testCanceled},
 	{"Closed", testClosed},
@@ -217,10 +221,44 @@ func testCreate(t *testing.T, mk HarnessMaker) {
 	}
 }
 
+// testCreateRace: a create conditioned with IfNotExist creates a missing
+// function, and fails with AlreadyExists, changing nothing, on one that
+// exists, as the loser of two plans that both said "create" must.
+func testCreateRace(t *testing.T, mk HarnessMaker) {
+	f := setup(t, mk)
+	s := f.spec.Clone()
+	s.Env = map[string]string{"VER": "1"}
+	res, err := f.fn.Apply(f.ctx, s, &provider.ApplyOptions{Publish: true, IfNotExist: true})
+	if err != nil {
+		t.Fatalf("Apply with IfNotExist of a missing function: %v", err)
+	}
+	if !res.Created {
+		t.Fatalf("Apply with IfNotExist of a missing function: got %+v, want Created", res)
+	}
+	before := f.get()
+	s.Env = map[string]string{"VER": "2"}
+	_, err = f.fn.Apply(f.ctx, s, &provider.ApplyOptions{Publish: true, IfNotExist: true})
+	wantCode(t, "Apply with IfNotExist of an existing function", err, provider.AlreadyExists)
+	if !errors.Is(err, provider.ErrAlreadyExists) {
+		t.Errorf("errors.Is(err, ErrAlreadyExists) = false for %v", err)
+	}
+	after := f.get()
+	if after.ETag != before.ETag || after.Config.Env["VER"] != "1" {
+		t.Errorf("the losing create changed the function: etag %s → %s, VER=%q", before.ETag, after.ETag, after.Config.Env["VER"])
+	}
+	revs, err := f.fn.Revisions(f.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(revs) != 1 || revs[0].ID != res.Revision.ID {
+		t.Errorf("revisions after the losing create = %v, want only %s", revIDs(revs), res.Revision.ID)
+	}
+}
+
 func testIdempotent(t *testing.T, mk HarnessMaker) {
 	f := setup(t, mk)
 	s := f.spec.Clone()
-	s.Env = map[string]string{"A": "1"}
+	s.Env = map[string]string{"AB": "1"}
 	first := f.apply(s)
 	second := f.apply(s.Clone())
 	if second.Changed || second.Published || second.Created || second.UploadedBytes != 0 {
@@ -242,13 +280,13 @@ func testBackToBack(t *testing.T, mk HarnessMaker) {
 	f := setup(t, mk)
 	s := f.spec.Clone()
 	for _, v := range []string{"1", "2", "3"} {
-		s.Env = map[string]string{"V": v}
+		s.Env = map[string]string{"VER": v}
 		if _, err := f.fn.Apply(f.ctx, s, nil); err != nil {
-			t.Fatalf("Apply V=%s right after the previous one: %v", v, err)
+			t.Fatalf("Apply VER=%s right after the previous one: %v", v, err)
 		}
 	}
-	if got := f.get().Config.Env["V"]; got != "3" {
-		t.Errorf("after three updates V = %q, want 3", got)
+	if got := f.get().Config.Env["VER"]; got != "3" {
+		t.Errorf("after three updates VER = %q, want 3", got)
 	}
 }
 
@@ -281,9 +319,9 @@ func testInvalid(t *testing.T, mk HarnessMaker) {
 func testPublish(t *testing.T, mk HarnessMaker) {
 	f := setup(t, mk)
 	s := f.spec.Clone()
-	s.Env = map[string]string{"V": "1"}
+	s.Env = map[string]string{"VER": "1"}
 	r1 := f.apply(s).Revision
-	s.Env = map[string]string{"V": "2"}
+	s.Env = map[string]string{"VER": "2"}
 	res := f.apply(s)
 	if !res.Published || res.Revision.ID == r1.ID {
 		t.Fatalf("changed env: got %+v, want a new revision", res)
@@ -295,7 +333,7 @@ func testPublish(t *testing.T, mk HarnessMaker) {
 	if len(revs) != 2 || revs[0].ID != r1.ID || revs[1].ID != res.Revision.ID {
 		t.Fatalf("revisions = %v, want [%s %s] oldest first", revIDs(revs), r1.ID, res.Revision.ID)
 	}
-	if revs[0].Config.Env["V"] != "1" || revs[1].Config.Env["V"] != "2" {
+	if revs[0].Config.Env["VER"] != "1" || revs[1].Config.Env["VER"] != "2" {
 		t.Errorf("revisions are not immutable snapshots: %v / %v", revs[0].Config.Env, revs[1].Config.Env)
 	}
 	// Publishing does not move the route: rollouts do that.
@@ -315,9 +353,9 @@ func revIDs(rs []*provider.Revision) []string {
 // twoRevisions creates the function with two revisions and returns them.
 func (f *fixture) twoRevisions() (string, string) {
 	s := f.spec.Clone()
-	s.Env = map[string]string{"V": "1"}
+	s.Env = map[string]string{"VER": "1"}
 	r1 := f.apply(s).Revision.ID
-	s.Env = map[string]string{"V": "2"}
+	s.Env = map[string]string{"VER": "2"}
 	r2 := f.apply(s).Revision.ID
 	return r1, r2
 }
@@ -361,9 +399,9 @@ func testPreconditions(t *testing.T, mk HarnessMaker) {
 		t.Errorf("stale SetTraffic changed traffic to %s", got)
 	}
 	s := f.spec.Clone()
-	s.Env = map[string]string{"V": "3"}
+	s.Env = map[string]string{"VER": "3"}
 	f.apply(s) // another deployer changes the function after st was read
-	s.Env = map[string]string{"V": "4"}
+	s.Env = map[string]string{"VER": "4"}
 	if _, err := f.fn.Apply(f.ctx, s, &provider.ApplyOptions{IfMatch: st.ETag}); provider.Code(err) != provider.FailedPrecondition {
 		t.Errorf("Apply with a stale function etag: got %v, want FailedPrecondition", err)
 	}
@@ -500,6 +538,75 @@ func testMarker(t *testing.T, mk HarnessMaker) {
 		t.Fatalf("marker after clear = %+v", got)
 	}
 	wantCode(t, "SetMarker on a missing route", f.fn.SetMarker(f.ctx, "nosuchroute", m, nil), provider.NotFound)
+}
+
+// testVerdicts: verdicts and a leased marker are stored beside each other
+// on the route, each write keeps the other, and both read back whole.
+func testVerdicts(t *testing.T, mk HarnessMaker) {
+	f := setup(t, mk)
+	r1, r2 := f.twoRevisions()
+	hb := time.UnixMilli(time.Now().UnixMilli())
+	m := &provider.Marker{ID: "ro-2", Holder: "ci-7", Stable: r1, Candidate: r2, Step: 1, Percent: 0, Started: hb, Heartbeat: hb, Lease: 90 * time.Second}
+	if err := f.fn.SetMarker(f.ctx, "", m, nil); err != nil {
+		t.Fatalf("SetMarker: %v", err)
+	}
+	v := provider.Verdicts{Good: r1, Failed: []string{r2}}
+	if err := f.fn.SetVerdicts(f.ctx, "", v, nil); err != nil {
+		t.Fatalf("SetVerdicts: %v", err)
+	}
+	rt := f.route(f.get())
+	if rt.Marker == nil || rt.Marker.ID != m.ID || !rt.Marker.Heartbeat.Equal(hb) || rt.Marker.Lease != m.Lease {
+		t.Fatalf("SetVerdicts lost or changed the marker's lease: %+v", rt.Marker)
+	}
+	if rt.Verdicts == nil || rt.Verdicts.Good != r1 || !rt.Verdicts.IsFailed(r2) || len(rt.Verdicts.Failed) != 1 {
+		t.Fatalf("verdicts read back %+v, want %+v", rt.Verdicts, v)
+	}
+	if err := f.fn.SetMarker(f.ctx, "", nil, nil); err != nil {
+		t.Fatalf("clearing the marker: %v", err)
+	}
+	if rt := f.route(f.get()); rt.Marker != nil || rt.Verdicts == nil || rt.Verdicts.Good != r1 {
+		t.Fatalf("clearing the marker changed the verdicts: marker %+v verdicts %+v", rt.Marker, rt.Verdicts)
+	}
+	wantCode(t, "SetVerdicts on a missing route", f.fn.SetVerdicts(f.ctx, "nosuchroute", v, nil), provider.NotFound)
+}
+
+// testRouteUpdate: one UpdateRoute changes traffic, marker and verdicts
+// together, returns the ETag to chain the next write on, and a stale ETag
+// changes nothing.
+func testRouteUpdate(t *testing.T, mk HarnessMaker) {
+	f := setup(t, mk)
+	r1, r2 := f.twoRevisions()
+	before := f.route(f.get())
+	m := &provider.Marker{ID: "ro-3", Holder: "ci-8", Stable: r1, Candidate: r2, Step: 1}
+	got, err := f.fn.UpdateRoute(f.ctx, "", &provider.RouteUpdate{Traffic: &provider.Traffic{Stable: r1}, Marker: m,
+		Verdicts: &provider.Verdicts{Good: r1}}, &provider.ConditionOptions{IfMatch: before.ETag})
+	if err != nil {
+		t.Fatalf("UpdateRoute: %v", err)
+	}
+	if got.ETag == "" || got.ETag == before.ETag || got.Marker == nil || got.Marker.ID != m.ID || got.Verdicts == nil || got.Verdicts.Good != r1 {
+		t.Fatalf("UpdateRoute returned %+v", got)
+	}
+	// The old etag is stale: nothing of this write may land.
+	_, err = f.fn.UpdateRoute(f.ctx, "", &provider.RouteUpdate{Traffic: &provider.Traffic{Stable: r2}, ClearMarker: true,
+		Verdicts: &provider.Verdicts{Good: r2}}, &provider.ConditionOptions{IfMatch: before.ETag})
+	wantCode(t, "UpdateRoute on a stale etag", err, provider.FailedPrecondition)
+	rt := f.route(f.get())
+	if rt.Traffic.Stable != r1 || rt.Marker == nil || rt.Verdicts == nil || rt.Verdicts.Good != r1 {
+		t.Fatalf("a refused UpdateRoute changed the route: %+v marker %+v verdicts %+v", rt.Traffic, rt.Marker, rt.Verdicts)
+	}
+	if rt.ETag != got.ETag {
+		t.Fatalf("Get reads etag %s, UpdateRoute returned %s", rt.ETag, got.ETag)
+	}
+	// The returned etag chains the next write.
+	if _, err := f.fn.UpdateRoute(f.ctx, "", &provider.RouteUpdate{Traffic: &provider.Traffic{Stable: r2}, ClearMarker: true,
+		Verdicts: &provider.Verdicts{Good: r2}}, &provider.ConditionOptions{IfMatch: got.ETag}); err != nil {
+		t.Fatalf("UpdateRoute on the returned etag: %v", err)
+	}
+	if rt := f.route(f.get()); rt.Traffic.Stable != r2 || rt.Marker != nil || rt.Verdicts.Good != r2 {
+		t.Fatalf("after the chained write: %+v marker %+v verdicts %+v", rt.Traffic, rt.Marker, rt.Verdicts)
+	}
+	_, err = f.fn.UpdateRoute(f.ctx, "nosuchroute", &provider.RouteUpdate{ClearMarker: true}, nil)
+	wantCode(t, "UpdateRoute of a missing route without traffic", err, provider.NotFound)
 }
 
 func testInvoke(t *testing.T, mk HarnessMaker) {

@@ -46,7 +46,8 @@ func Handler() http.Handler { return DefaultMux.Handler(nil) }
 //     handler;
 //   - Azure invocation envelopes POSTed at /KEY for the non-HTTP handler
 //     KEY (on the Azure platform, or with an X-Azure-Functions-InvocationId
-//     header);
+//     header); an HTTP route named like a non-HTTP trigger key is
+//     therefore not reachable with POST there;
 //   - anything else, for the HTTP handler.
 func (m *Mux) Handler(opts *HandlerOptions) http.Handler {
 	s := &server{mux: m}

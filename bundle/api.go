@@ -26,6 +26,9 @@ const (
 	KindZip
 	// KindFiles is an in-memory tree, mostly for tests and generated code.
 	KindFiles
+	// KindGoFunction is a Go library package written against package
+	// function; see GoFunction.
+	KindGoFunction
 )
 
 // Source is where a function's code comes from. It is a value: build it

@@ -237,6 +237,9 @@ func sourceTree(ctx context.Context, src Source, form Form, limits Limits, tmp *
 			return nil, nil, "", fmt.Errorf("bundle: %w", err)
 		}
 		return &tree{items: []item{{name: form.Binary, mode: 0o755, size: fi.Size(), path: bin, st: statOf(fi)}}}, nil, "", nil
+	case KindGoFunction:
+		t, recKey, err = portableTree(ctx, src.path, form, tmp)
+		return t, nil, recKey, err
 	case KindZip:
 		if zin, err = openZip(src.path); err != nil {
 			return nil, nil, "", err

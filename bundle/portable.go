@@ -143,7 +143,7 @@ func portableTree(ctx context.Context, pkgDir string, form Form, tmp *tempDir) (
 		if err != nil {
 			return nil, "", fmt.Errorf("bundle: %w", err)
 		}
-		return &tree{items: []item{{name: form.Binary, mode: 0o755, size: fi.Size(), path: bin}}}, "", nil
+		return &tree{items: []item{{name: form.Binary, mode: 0o755, size: fi.Size(), path: bin, st: statOf(fi)}}}, "", nil
 	}
 	t, err := gcfTree(ctx, p)
 	if err != nil {

@@ -316,7 +316,9 @@ func TestRolloutFaults(t *testing.T) {
 						fns := openFns(t, c, "a", "b", "c")
 						deployed(t, fns, "1")
 						c.InjectFault(memprovider.Fault{Op: op, Function: "b", After: after, Times: times, Code: code})
-						res, err := Rollout(ctx, fns, testSpec("2"), rolloutOpts(Canary(10, 50), InvokeGate(nil)))
+						fo := rolloutOpts(Canary(10, 50), InvokeGate(nil))
+						fo.Lease = shortLease
+						res, err := Rollout(ctx, fns, testSpec("2"), fo)
 						if err == nil {
 							successes++
 							for _, fn := range fns {
@@ -355,7 +357,9 @@ func TestRolloutFaults(t *testing.T) {
 						if res != nil && res.Outcome != OutcomeRolledBack && res.Outcome != OutcomeFailed {
 							t.Errorf("outcome %s", res.Outcome)
 						}
-						// The next run succeeds.
+						// The next run succeeds (once a marker left behind
+						// has an expired lease).
+						waitLeases(t, fns...)
 						if _, err := Rollout(ctx, fns, testSpec("2"), rolloutOpts(Canary(10, 50), InvokeGate(nil))); err != nil {
 							t.Fatalf("rollout after the fault cleared: %v", err)
 						}
@@ -384,6 +388,7 @@ func TestRolloutFaultBreaksRollback(t *testing.T) {
 	c.InjectFault(memprovider.Fault{Op: memprovider.OpSetTraffic, Function: "b", After: 1, Times: -1, Code: provider.Internal})
 	o := rolloutOpts(Canary(10, 50))
 	o.RollbackTimeout = 100 * time.Millisecond
+	o.Lease = shortLease
 	res, err := Rollout(ctx, fns, testSpec("2"), o)
 	if err == nil || !strings.Contains(err.Error(), "mem://b: rollback:") || !strings.Contains(err.Error(), "Revert") {
 		t.Fatalf("error %v", err)
@@ -396,6 +401,7 @@ func TestRolloutFaultBreaksRollback(t *testing.T) {
 		t.Fatalf("b: %+v", r)
 	}
 	c.ClearFaults()
+	waitLeases(t, fns...) // the failed rollout's holder is gone once its lease expires
 	o = rolloutOpts(Canary(10, 50))
 	o.Revert = true
 	res, err = Rollout(ctx, fns, testSpec("2"), o)
@@ -442,6 +448,7 @@ func TestKillAndResumeAtEachStep(t *testing.T) {
 				o := rolloutOpts(Canary(10, 50), InvokeGate(nil))
 				o.OnEvent = rec.on
 				o.RollbackTimeout = 50 * time.Millisecond
+				o.Lease = shortLease
 				if _, err := Rollout(ctx, fns, testSpec("2"), o); err == nil {
 					t.Fatalf("killed rollout succeeded\n%s", rec)
 				}
@@ -454,6 +461,9 @@ func TestKillAndResumeAtEachStep(t *testing.T) {
 					t.Fatalf("traffic %+v beyond the killed step", r.Traffic)
 				}
 
+				// The killed holder's lease expires: the next run (same
+				// holder, no TakeOver) resumes or reverts.
+				waitLeases(t, fns...)
 				rec2 := &recorder{}
 				o2 := rolloutOpts(Canary(10, 50), InvokeGate(nil))
 				o2.OnEvent, o2.Revert = rec2.on, revert

@@ -132,7 +132,11 @@ func (r *roller) undo(ctx context.Context, rt *rolloutTarget, markFailed bool) e
 			Message: "deleted the function this rollout created, with its candidate " + rt.cand})
 		return nil
 	case !rt.acquired:
-		rt.res.Outcome, rt.res.Percent = OutcomeRolledBack, 0 // nothing of ours to undo
+		// Nothing of ours to undo; a target that failed itself says so.
+		rt.res.Outcome, rt.res.Percent = OutcomeRolledBack, 0
+		if rt.res.Failure != "" {
+			rt.res.Outcome = OutcomeFailed
+		}
 		return nil
 	}
 	err := r.persistently(ctx, func() error {

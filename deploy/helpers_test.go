@@ -158,3 +158,13 @@ func waitLeases(t testing.TB, fns ...*provider.Function) {
 		}
 	}
 }
+
+// failAt is a gate that fails at step.
+func failAt(step int) Gate {
+	return Gate{Name: fmt.Sprintf("fail-at-%d", step), Check: func(ctx context.Context, in *GateInput) error {
+		if in.Step == step {
+			return fmt.Errorf("synthetic check failed at %d%%", in.Percent)
+		}
+		return nil
+	}}
+}

@@ -58,6 +58,10 @@ func (r *roller) acquire(ctx context.Context, rt *rolloutTarget) error {
 		case m != nil && m.ID == r.opts.ID: // our write landed; its answer was lost
 			rt.etag, rt.traffic, rt.verdicts = cur.ETag, cur.Traffic, cur.Verdicts
 			return nil
+		case m != nil && m.ID == rt.planMarker && !m.Heartbeat.Equal(rt.planHeartbeat) && !r.opts.TakeOver:
+			// The rollout Plan found expired renewed its lease since: its
+			// holder is alive.
+			return final(liveMarkerErr(rt.target(), rt.tp.Route, m, "Rollout"))
 		case m != nil && m.ID != rt.planMarker && leaseLive(m, time.Now()):
 			return final(liveMarkerErr(rt.target(), rt.tp.Route, m, "Rollout"))
 		case m != nil && m.ID != rt.planMarker:

@@ -81,12 +81,15 @@ type MarkerInfo struct {
 	Live    bool      `json:"live"`
 }
 
-func markerInfo(m *provider.Marker) *MarkerInfo {
+func markerInfo(m *provider.Marker) *MarkerInfo { return markerInfoAt(m, time.Now()) }
+
+// markerInfoAt describes m as read at time at.
+func markerInfoAt(m *provider.Marker, at time.Time) *MarkerInfo {
 	if m == nil {
 		return nil
 	}
 	return &MarkerInfo{ID: m.ID, Holder: m.Holder, Stable: m.Stable, Candidate: m.Candidate, Step: m.Step, Percent: m.Percent,
-		Started: m.Started, Expires: m.Expires(), Live: leaseLive(m, time.Now())}
+		Started: m.Started, Expires: m.Expires(), Live: leaseLive(m, at)}
 }
 
 // String describes the rollout in one line.
@@ -144,6 +147,7 @@ type TargetPlan struct {
 	LastGood string `json:"lastGood,omitempty"`
 
 	fn          *provider.Function
+	readAt      time.Time // when the state was read: leases are judged at that time
 	spec        *provider.Spec
 	caps        provider.Capabilities
 	bundle      *bundle.Bundle
@@ -414,6 +418,7 @@ func planTarget(ctx context.Context, fn *provider.Function, spec *provider.Spec,
 	// (AlreadyExists) instead of being taken for a new function. Any
 	// other read error, and a NotFound of the revisions of a function
 	// just read, fail the plan for this target.
+	tp.readAt = time.Now()
 	state, err := fn.Get(ctx)
 	switch {
 	case provider.Code(err) == provider.NotFound:
@@ -440,7 +445,7 @@ func planTarget(ctx context.Context, fn *provider.Function, spec *provider.Spec,
 	}
 	if r := tp.route(); r != nil {
 		tp.Live = r.Traffic.Stable
-		tp.Rollout = markerInfo(r.Marker)
+		tp.Rollout = markerInfoAt(r.Marker, tp.readAt)
 		if r.Verdicts != nil {
 			tp.LastGood = r.Verdicts.Good
 		}

@@ -42,8 +42,9 @@ type rolloutTarget struct {
 	// planTraffic and planMarker are what Plan read: the first marker
 	// write is conditioned on the plan's ETag and may only retry on a
 	// fresh one while these still hold.
-	planTraffic provider.Traffic
-	planMarker  string
+	planTraffic   provider.Traffic
+	planMarker    string
+	planHeartbeat time.Time
 
 	// mu serializes the route writes of the steps and of the lease
 	// renewer, and guards the fields below.
@@ -106,7 +107,6 @@ func (r *roller) run(ctx context.Context) error {
 // AllowFailedRevision).
 func (r *roller) preflight() error {
 	var errs []error
-	now := time.Now()
 	for _, tp := range r.plan.Targets {
 		if tp.refusesFailed() && !r.opts.AllowFailedRevision && !r.opts.Revert {
 			errs = append(errs, targetErr(tp.Target, StepCheck, failedRevisionErr(tp, "Rollout")))
@@ -117,7 +117,9 @@ func (r *roller) preflight() error {
 			continue
 		}
 		m := route.Marker
-		if leaseLive(m, now) && !r.opts.TakeOver {
+		// A lease is judged when it was read (building the bundle may
+		// take a while): a holder alive then still counts as alive.
+		if leaseLive(m, tp.readAt) && !r.opts.TakeOver {
 			errs = append(errs, targetErr(tp.Target, StepCheck, liveMarkerErr(tp.Target, tp.Route, m, "Rollout")))
 			continue
 		}
@@ -146,7 +148,7 @@ func (r *roller) selectTargets() {
 			rt.stable, rt.etag, rt.traffic, rt.verdicts = route.Traffic.Stable, route.ETag, route.Traffic, route.Verdicts
 			rt.planTraffic = route.Traffic
 			if m := route.Marker; m != nil {
-				rt.stable, rt.prevID, rt.started, rt.planMarker = m.Stable, m.ID, m.Started, m.ID
+				rt.stable, rt.prevID, rt.started, rt.planMarker, rt.planHeartbeat = m.Stable, m.ID, m.Started, m.ID, m.Heartbeat
 				rt.resumeStep, rt.resumePercent, rt.cand = m.Step, m.Percent, m.Candidate
 			} else if !tp.NewRevision {
 				rt.cand = tp.Revision

@@ -1,7 +1,6 @@
 package deploy
 
 import (
-	"fmt"
 	"slices"
 	"time"
 
@@ -56,23 +55,16 @@ func leaseLive(m *provider.Marker, now time.Time) bool {
 	return exp.IsZero() || now.Before(exp)
 }
 
-// describeLease says when m's lease runs out, for messages.
-func describeLease(m *provider.Marker, now time.Time) string {
-	exp := m.Expires()
-	switch {
-	case exp.IsZero():
-		return "its marker has no lease, so it never expires by itself"
-	case now.Before(exp):
-		return fmt.Sprintf("its lease is live until %s (%s from now)", exp.UTC().Format(time.RFC3339), exp.Sub(now).Round(time.Second))
-	}
-	return fmt.Sprintf("its lease expired at %s: its holder is gone", exp.UTC().Format(time.RFC3339))
-}
-
-// liveMarkerErr is the error for a route whose marker has a live lease.
+// liveMarkerErr is the error for a route whose marker had a live lease
+// when it was read.
 func liveMarkerErr(target, route string, m *provider.Marker, op string) error {
+	lease := "its marker has no lease, so it never expires by itself"
+	if exp := m.Expires(); !exp.IsZero() {
+		lease = "its lease is live until " + exp.UTC().Format(time.RFC3339) + " unless renewed"
+	}
 	return withHint(provider.FailedPrecondition, target, op,
 		"wait for it to finish or for its lease to expire (the next run then resumes or reverts it); if its holder is known to be gone, set TakeOver",
-		"route %s is held by rollout %s by %s: %s", route, m.ID, m.Holder, describeLease(m, time.Now()))
+		"route %s is held by rollout %s by %s: %s", route, m.ID, m.Holder, lease)
 }
 
 // failedRevisionErr is the error for a plan that would move traffic to a

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -20,10 +21,13 @@ import (
 	"github.com/updraft-dev/updraft/trigger"
 )
 
+// fnDir holds the test function, built once by TestMain.
+var fnDir string
+
 // spec is the test function at version, answering HTTP status.
 func spec(version string, status int) *provider.Spec {
 	return &provider.Spec{
-		Code:     bundle.GoSource("testdata/fn"),
+		Code:     bundle.Dir(fnDir),
 		Runtime:  "go",
 		MemoryMB: 128,
 		Timeout:  10 * time.Second,
@@ -196,14 +200,33 @@ func TestLocalRollbackDuringAShift(t *testing.T) {
 	wantStable(t, fns[0], "1")
 }
 
-// helperEnv makes the test binary a rollout process (see TestMain).
-const helperEnv = "LOCALROLLOUT_HELPER_DIR"
+// helperEnv makes the test binary a rollout process (see TestMain);
+// fnEnv passes it the built function.
+const helperEnv, fnEnv = "LOCALROLLOUT_HELPER_DIR", "LOCALROLLOUT_FN_DIR"
 
+// TestMain builds the test function once (the bundle of a directory is
+// quick to plan, a Go build is not), or runs the other process of the
+// two-process test.
 func TestMain(m *testing.M) {
 	if dir := os.Getenv(helperEnv); dir != "" {
+		fnDir = os.Getenv(fnEnv)
 		os.Exit(helperRollout(dir))
 	}
-	os.Exit(m.Run())
+	tmp, err := os.MkdirTemp("", "localrollout-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	fnDir = filepath.Join(tmp, "fn")
+	cmd := exec.Command("go", "build", "-trimpath", "-ldflags=-s -w", "-o", filepath.Join(fnDir, "bootstrap"), "./testdata/fn")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "building the test function: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(tmp)
+	os.Exit(code)
 }
 
 // helperRollout is the other OS process of case 5: it rolls out version
@@ -239,7 +262,7 @@ func TestLocalTwoProcessesSameHolder(t *testing.T) {
 	deployV1(t, fns)
 
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), helperEnv+"="+dir)
+	cmd.Env = append(os.Environ(), helperEnv+"="+dir, fnEnv+"="+fnDir)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)

@@ -170,13 +170,57 @@ func TestCase2FailedCandidateDoesNotComeBack(t *testing.T) {
 		t.Fatalf("plan of a configuration fix: %v\n%s", err, p)
 	}
 
-	// The explicit option deploys it anyway.
-	o := applyOpts()
-	o.AllowFailedRevision = true
-	if _, err := Apply(ctx, fns, testSpec("2"), o); err != nil {
+	// The explicit option deploys it anyway: a rollout that then
+	// completes makes it the last known good.
+	ro := rolloutOpts(Canary(10))
+	ro.AllowFailedRevision = true
+	if _, err := Rollout(ctx, fns[:1], testSpec("2"), ro); err != nil {
 		t.Fatal(err)
 	}
-	wantStable(t, fns[0], "2")
+	if r := route(t, fns[0]); r.Verdicts.Good != "2" || len(r.Verdicts.Failed) != 0 {
+		t.Errorf("verdicts after a completed rollout: %+v", r.Verdicts)
+	}
+	o := applyOpts()
+	o.AllowFailedRevision = true
+	if _, err := Apply(ctx, fns[1:], testSpec("2"), o); err != nil {
+		t.Fatal(err)
+	}
+	wantStable(t, fns[1], "2")
+}
+
+// Revert records the reverted candidate as failed; Apply over an expired
+// marker says how to resume or revert it.
+func TestRevertRecordsTheCandidateAsFailed(t *testing.T) {
+	ctx := t.Context()
+	c := newCloud(t, nil)
+	fns := openFns(t, c, "a")
+	deployed(t, fns, "1")
+	cctx, cancel := context.WithCancel(ctx)
+	o := rolloutOpts(Canary(10, 50))
+	o.Lease, o.RollbackTimeout = shortLease, 20*time.Millisecond
+	o.OnEvent = func(e Event) {
+		if e.Kind == EventShifted && e.Step == 1 {
+			kill(c, cancel)
+		}
+	}
+	if _, err := Rollout(cctx, fns, testSpec("2"), o); err == nil {
+		t.Fatal("killed rollout succeeded")
+	}
+	c.ClearFaults()
+	waitLeases(t, fns...)
+	_, err := Apply(ctx, fns, testSpec("3"), applyOpts())
+	if provider.Code(err) != provider.FailedPrecondition || !strings.Contains(err.Error(), "lease expired") || !strings.Contains(err.Error(), "Revert") {
+		t.Fatalf("apply over an expired rollout: %v", err)
+	}
+	o = rolloutOpts(Canary(10, 50))
+	o.Revert = true
+	if res, err := Rollout(ctx, fns, testSpec("2"), o); err != nil || res.Outcome != OutcomeReverted {
+		t.Fatalf("revert: %+v %v", res, err)
+	}
+	wantStable(t, fns[0], "1")
+	if r := route(t, fns[0]); !r.Verdicts.IsFailed("2") {
+		t.Errorf("verdicts after revert: %+v", r.Verdicts)
+	}
 }
 
 // Case 3: Rollback goes to the last known good, not to an interrupted

@@ -216,7 +216,8 @@ type GateOutcome struct {
 // RollbackTimeout) and Rollout returns the result with the error: a
 // go-multierror of *TargetError and *GateError naming which target failed
 // where, plus any rollback failure. If a rollback itself fails, its marker
-// stays on the route, so the next Rollout resumes or reverts it.
+// stays on the route, so the next Rollout resumes or reverts it once its
+// lease has expired.
 func Rollout(ctx context.Context, fns []*provider.Function, spec *provider.Spec, opts *RolloutOptions) (*RolloutResult, error) {
 	o, err := rolloutDefaults(opts)
 	if err != nil {

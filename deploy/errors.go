@@ -99,7 +99,22 @@ func formatErrors(es []error) string {
 	for i, e := range es {
 		lines[i] = "  * " + strings.ReplaceAll(e.Error(), "\n", "\n    ")
 	}
-	return fmt.Sprintf("%d targets failed:\n%s", len(es), strings.Join(lines, "\n"))
+	targets := map[string]bool{}
+	for _, e := range es {
+		var te *TargetError
+		var ge *GateError
+		switch {
+		case errors.As(e, &ge):
+			targets[ge.Target] = true
+		case errors.As(e, &te):
+			targets[te.Target] = true
+		}
+	}
+	head := fmt.Sprintf("%d failures", len(es))
+	if len(targets) == len(es) {
+		head = fmt.Sprintf("%d targets failed", len(es))
+	}
+	return fmt.Sprintf("%s:\n%s", head, strings.Join(lines, "\n"))
 }
 
 // withHint returns a coded error for target and op whose message ends with

@@ -142,7 +142,7 @@ func (r *roller) startLeases(ctx context.Context, lost context.CancelCauseFunc) 
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	wg.Go(func() {
-		t := time.NewTicker(r.opts.Lease / 3)
+		t := time.NewTicker(max(r.opts.Lease/3, time.Millisecond))
 		defer t.Stop()
 		for {
 			select {

@@ -87,8 +87,10 @@
 // marker (provider.Verdicts), not locally. A rollout whose gate judges the
 // candidate bad records it as failed on every target, in the same write
 // that moves traffic back; Revert does too. A gate that could not judge (a
-// provider call failed: throttled, not ready) and a cancelled rollout roll
-// back without a verdict. A rollout that completes records its revision
+// provider call failed: throttled, not ready), a gate that stops the
+// rollout for another reason (an error made by Stop, as a lockstep
+// barrier across functions returns) and a cancelled rollout roll back
+// without a verdict. A rollout that completes records its revision
 // as the route's last known good. Plan reports a Spec that is a failed
 // revision (TargetPlan.FailedRevision: the same code digest and
 // configuration) and, as a warning only, one whose code is that of a

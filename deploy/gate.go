@@ -35,8 +35,10 @@ type GateInput struct {
 }
 
 // Gate is a check between rollout steps. Check returns nil to pass, an
-// error to fail (which rolls every target back), or an error made by
-// Skip to say it could not judge (which passes). Check gets a context
+// error to fail (which rolls every target back and records the candidate
+// as failed), an error made by Stop to fail without a verdict on the
+// candidate, or an error made by Skip to say it could not judge (which
+// passes). Check gets a context
 // bounded by RolloutOptions.GateTimeout; it must be safe to call
 // concurrently for different targets. A Check that panics fails the gate
 // with an Internal error.
@@ -63,6 +65,26 @@ func (e *SkipError) Error() string { return "skipped: " + e.Reason }
 // Skip returns a *SkipError with a formatted reason.
 func Skip(format string, args ...any) error {
 	return &SkipError{Reason: fmt.Sprintf(format, args...)}
+}
+
+// StopError is returned by a gate that stops the rollout for a reason
+// other than the candidate, such as a lockstep barrier failing because
+// another function failed, or an operator's abort. Every target is rolled
+// back as for any gate failure, but the candidate is not recorded as
+// failed.
+type StopError struct {
+	Err error
+}
+
+// Error reports the reason.
+func (e *StopError) Error() string { return fmt.Sprint(e.Err) }
+
+// Unwrap returns the reason.
+func (e *StopError) Unwrap() error { return e.Err }
+
+// Stop returns a *StopError with a formatted reason (%w wraps).
+func Stop(format string, args ...any) error {
+	return &StopError{Err: fmt.Errorf(format, args...)}
 }
 
 // GateError is a gate's failure on one target at one step.
@@ -96,10 +118,15 @@ func (e *GateError) Unwrap() []error {
 // recorded as failed: the gate's own verdict (an error that is not a
 // provider call's failure) or a timeout (the candidate was too slow to
 // answer). A failed provider call (throttled, internal, not ready,
-// permission denied, …) means the gate could not judge: the rollout is
-// rolled back, but the candidate is not recorded as failed.
+// permission denied, …) means the gate could not judge, and a *StopError
+// stopped the rollout for another reason: then the rollout is rolled
+// back, but the candidate is not recorded as failed.
 func (e *GateError) judged() bool {
 	var pe *provider.Error
+	var stop *StopError
+	if errors.As(e.Err, &stop) {
+		return false
+	}
 	return !errors.As(e.Err, &pe) || pe.Code == provider.DeadlineExceeded
 }
 

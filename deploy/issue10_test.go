@@ -556,3 +556,30 @@ func TestErrorsReadWellAndRedactEveryLayer(t *testing.T) {
 		t.Errorf("code after redaction: %v", provider.Code(err))
 	}
 }
+
+// A gate that stops the rollout with Stop (a lockstep barrier, an
+// operator) rolls back without recording the candidate as failed, and a
+// gate that could not judge (a failed provider call) does not either.
+func TestStopAndUnjudgedFailuresRecordNoVerdict(t *testing.T) {
+	c := newCloud(t, nil)
+	fns := openFns(t, c, "a")
+	deployed(t, fns, "1")
+	stop := Gate{Name: "barrier", Check: func(ctx context.Context, in *GateInput) error {
+		return Stop("function other failed: every function rolls back with it")
+	}}
+	res, err := Rollout(t.Context(), fns, testSpec("2"), rolloutOpts(Canary(10), stop))
+	if err == nil || res.Outcome != OutcomeRolledBack || provider.Code(err) != provider.FailedPrecondition {
+		t.Fatalf("stopped rollout: %v %v", res.Outcome, err)
+	}
+	c.InjectFault(memprovider.Fault{Op: memprovider.OpInvoke, Code: provider.ResourceExhausted})
+	if _, err := Rollout(t.Context(), fns, testSpec("2"), rolloutOpts(Canary(10), InvokeGate(nil))); err == nil {
+		t.Fatal("rollout passed a throttled smoke invoke")
+	}
+	if r := route(t, fns[0]); r.Verdicts != nil && len(r.Verdicts.Failed) > 0 {
+		t.Fatalf("verdicts %+v", r.Verdicts)
+	}
+	wantStable(t, fns[0], "1")
+	if _, err := Rollout(t.Context(), fns, testSpec("2"), rolloutOpts(Canary(10))); err != nil {
+		t.Fatalf("the same spec after a stop: %v", err)
+	}
+}

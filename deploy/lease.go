@@ -187,7 +187,9 @@ func (r *roller) renew(ctx context.Context, rt *rolloutTarget) error {
 	case rt.lost:
 		return targetErr(rt.target(), StepMarker, err)
 	default:
-		r.em.emit(Event{Kind: EventFailed, Target: rt.target(), Message: "renewing the lease (retried at the next tick): " + err.Error(), Err: err})
+		// Not an event: nothing failed yet, and a watcher of EventFailed
+		// (a lockstep) must not stop the rollout for it.
+		r.em.warn(rt.target(), "renewing the lease failed; retried at the next tick", err)
 	}
 	return nil
 }

@@ -190,6 +190,8 @@ func (r *redactor) scrubErr(err error) error {
 		return cp
 	case *SkipError:
 		return &SkipError{Reason: r.scrub(e.Reason)}
+	case *StopError:
+		return &StopError{Err: r.scrubErr(e.Err)}
 	}
 	if clean == msg && !r.leaksBelow(err) {
 		return err

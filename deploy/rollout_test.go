@@ -712,15 +712,45 @@ func TestRolloutWaitsForNotReady(t *testing.T) {
 	}
 	// A function that never gets ready: the deadline ends the rollout with
 	// traffic on the stable revision.
+	// The deadline runs out 30ms after both routes are locked, while b's
+	// publish waits (a fixed timeout from the start would sometimes run
+	// out earlier on a loaded machine).
 	c.NotReady("b", 1<<30)
-	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Millisecond)
-	defer cancel()
-	_, err := Rollout(ctx, fns, testSpec("3"), rolloutOpts(Canary(10, 50)))
+	ctx := &deadlineAfter{Context: t.Context(), done: make(chan struct{})}
+	o := rolloutOpts(Canary(10, 50))
+	var locked sync.WaitGroup
+	locked.Add(2)
+	o.OnEvent = func(e Event) {
+		if e.Kind == EventStarted {
+			locked.Done()
+		}
+	}
+	go func() { locked.Wait(); time.Sleep(30 * time.Millisecond); ctx.expire() }()
+	_, err := Rollout(ctx, fns, testSpec("3"), o)
 	if provider.Code(err) != provider.DeadlineExceeded || !strings.Contains(err.Error(), "mem://b: apply:") {
 		t.Fatalf("rollout on a function that never gets ready: %v", err)
 	}
 	c.NotReady("b", -(1 << 30))
 	for _, fn := range fns {
 		wantStable(t, fn, "2")
+	}
+}
+
+// deadlineAfter is a context whose deadline a test ends when it chooses:
+// Err then reports DeadlineExceeded.
+type deadlineAfter struct {
+	context.Context
+	once sync.Once
+	done chan struct{}
+}
+
+func (d *deadlineAfter) expire()               { d.once.Do(func() { close(d.done) }) }
+func (d *deadlineAfter) Done() <-chan struct{} { return d.done }
+func (d *deadlineAfter) Err() error {
+	select {
+	case <-d.done:
+		return context.DeadlineExceeded
+	default:
+		return nil
 	}
 }

@@ -19,8 +19,8 @@ func TestLeaseIsRenewedWhileGating(t *testing.T) {
 		for time.Now().Before(deadline) {
 			m := route(t, in.Function).Marker
 			if m.Heartbeat.After(first) {
-				if !leaseLive(m, time.Now()) {
-					t.Errorf("lease not live after a renewal: %+v", m)
+				if m.Lease != lease || !m.Expires().Equal(m.Heartbeat.Add(lease)) {
+					t.Errorf("renewed marker %+v: want the lease %s from the new heartbeat", m, lease)
 				}
 				return nil
 			}

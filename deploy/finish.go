@@ -51,7 +51,6 @@ func (r *roller) finish(ctx context.Context) error {
 // recorded as failed on every target, in the same write that moves the
 // traffic back and clears the marker.
 func (r *roller) fail(ctx context.Context, cause error) error {
-	r.stopLeasesOnce()
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.opts.RollbackTimeout)
 	defer cancel()
 	failures := map[string]string{}
@@ -68,6 +67,8 @@ func (r *roller) fail(ctx context.Context, cause error) error {
 			failures[te.Target] = r.plan.red.scrub(e.Error())
 		}
 	}
+	// The renewer keeps the leases while the rollback runs; each undone
+	// target drops out of it.
 	errs := forEach(len(r.targets), r.opts.Concurrency, func(i int) error {
 		rt := r.targets[i]
 		if f, ok := failures[rt.target()]; ok {
@@ -75,6 +76,7 @@ func (r *roller) fail(ctx context.Context, cause error) error {
 		}
 		return r.undo(rctx, rt, gateFailed)
 	})
+	r.stopLeasesOnce()
 	r.res.Outcome = OutcomeRolledBack
 	if len(r.targets) == 0 {
 		r.res.Outcome = OutcomeFailed
@@ -110,28 +112,21 @@ func (r *roller) persistently(ctx context.Context, f func() error) error {
 // marker cleared (and the candidate recorded as failed when markFailed).
 // A route another holder took is left alone.
 func (r *roller) undo(ctx context.Context, rt *rolloutTarget, markFailed bool) error {
+	// rt.mu is taken per write, not for the whole (retried) rollback, so
+	// the renewer keeps the lease meanwhile.
 	rt.mu.Lock()
-	defer rt.mu.Unlock()
+	lost, acquired := rt.lost, rt.acquired
+	if rt.fnCreated {
+		rt.acquired = false // the function goes: nothing left to renew
+	}
+	rt.mu.Unlock()
 	switch {
-	case rt.lost:
+	case lost:
 		rt.res.Outcome = OutcomeFailed
 		return nil
 	case rt.fnCreated:
-		err := r.persistently(ctx, func() error {
-			if err := rt.tp.fn.Delete(ctx); provider.Code(err) != provider.NotFound {
-				return err
-			}
-			return nil
-		})
-		if err != nil {
-			rt.res.Outcome = OutcomeFailed
-			return targetErr(rt.target(), StepRollback, rehint(err, "the function this rollout created still serves the candidate; delete it with Destroy"))
-		}
-		rt.res.Outcome, rt.res.Percent = OutcomeRolledBack, 0
-		r.em.emit(Event{Kind: EventRollback, Target: rt.target(), Candidate: rt.cand,
-			Message: "deleted the function this rollout created, with its candidate " + rt.cand})
-		return nil
-	case !rt.acquired:
+		return r.deleteCreated(ctx, rt)
+	case !acquired:
 		// Nothing of ours to undo; a target that failed itself says so.
 		rt.res.Outcome, rt.res.Percent = OutcomeRolledBack, 0
 		if rt.res.Failure != "" {
@@ -140,7 +135,9 @@ func (r *roller) undo(ctx context.Context, rt *rolloutTarget, markFailed bool) e
 		return nil
 	}
 	err := r.persistently(ctx, func() error {
-		return r.write(ctx, rt, func() *provider.RouteUpdate {
+		rt.mu.Lock()
+		defer rt.mu.Unlock()
+		err := r.write(ctx, rt, func() *provider.RouteUpdate {
 			u := &provider.RouteUpdate{ClearMarker: true}
 			if want := (provider.Traffic{Stable: rt.stable}); rt.traffic != want && !rt.created {
 				u.Traffic = &want
@@ -150,20 +147,23 @@ func (r *roller) undo(ctx context.Context, rt *rolloutTarget, markFailed bool) e
 			}
 			return u
 		})
+		if err == nil {
+			rt.acquired = false // the marker is gone: no more renewals
+		}
+		return err
 	})
+	rt.mu.Lock()
+	lost, exp := rt.lost, rt.marker.Expires()
+	rt.mu.Unlock()
 	switch {
-	case rt.lost:
+	case lost:
 		rt.res.Outcome = OutcomeFailed
 		return nil
 	case err != nil:
 		rt.res.Outcome = OutcomeFailed
-		exp := "its lease expires"
-		if rt.marker != nil {
-			exp = "its lease expires at " + rt.marker.Expires().UTC().Format(time.RFC3339)
-		}
 		return targetErr(rt.target(), StepRollback, rehint(err, fmt.Sprintf(
-			"rolling back to revision %s failed and traffic may still reach the candidate; once %s, run the same Rollout with Revert to move it back",
-			rt.stable, exp)))
+			"rolling back to revision %s failed and traffic may still reach the candidate; once its lease expires (%s), run the same Rollout with Revert to move it back",
+			rt.stable, exp.UTC().Format(time.RFC3339))))
 	case rt.created:
 		rt.res.Outcome = OutcomeFailed
 		rt.res.Failure = "the route was created by this rollout on the candidate, so there is no earlier revision to go back to; the candidate is recorded as failed"
@@ -172,6 +172,24 @@ func (r *roller) undo(ctx context.Context, rt *rolloutTarget, markFailed bool) e
 	rt.res.Outcome, rt.res.Percent = OutcomeRolledBack, 0
 	r.em.emit(Event{Kind: EventRollback, Target: rt.target(), Stable: rt.stable, Candidate: rt.cand,
 		Message: fmt.Sprintf("traffic back on revision %s; candidate %s has none", rt.stable, rt.cand)})
+	return nil
+}
+
+// deleteCreated deletes the function this rollout created on rt.
+func (r *roller) deleteCreated(ctx context.Context, rt *rolloutTarget) error {
+	err := r.persistently(ctx, func() error {
+		if err := rt.tp.fn.Delete(ctx); provider.Code(err) != provider.NotFound {
+			return err
+		}
+		return nil
+	})
+	if err != nil {
+		rt.res.Outcome = OutcomeFailed
+		return targetErr(rt.target(), StepRollback, rehint(err, "the function this rollout created still serves the candidate; delete it with Destroy"))
+	}
+	rt.res.Outcome, rt.res.Percent = OutcomeRolledBack, 0
+	r.em.emit(Event{Kind: EventRollback, Target: rt.target(), Candidate: rt.cand,
+		Message: "deleted the function this rollout created, with its candidate " + rt.cand})
 	return nil
 }
 

@@ -135,11 +135,12 @@ func (r *roller) lostErr(rt *rolloutTarget, m *provider.Marker) error {
 }
 
 // startLeases starts the goroutine that renews the lease of every marker
-// this rollout holds every Lease/3 until stopLeasesOnce. When a renewal
-// finds the marker taken, it cancels the rollout with that error, so a
-// bake or a gate stops at once.
+// this rollout holds every Lease/3 until stopLeasesOnce — also after ctx
+// is cancelled, while the rollback runs, so that no other run takes the
+// route for dead meanwhile. When a renewal finds the marker taken, it
+// cancels the rollout with that error, so a bake or a gate stops at once.
 func (r *roller) startLeases(ctx context.Context, lost context.CancelCauseFunc) {
-	ctx, cancel := context.WithCancel(ctx)
+	ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
 	wg.Go(func() {
 		t := time.NewTicker(max(r.opts.Lease/3, time.Millisecond))

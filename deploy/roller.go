@@ -242,11 +242,12 @@ func (r *roller) lockCreated(ctx context.Context, rt *rolloutTarget) error {
 	if err != nil {
 		return targetErr(rt.target(), StepMarker, err)
 	}
+	if route.Marker != nil {
+		// Another rollout got to the route this one just created.
+		return targetErr(rt.target(), StepMarker, markerErr(rt.target(), rt.tp.Route, route.Marker, "Rollout"))
+	}
 	rt.mu.Lock()
 	rt.etag, rt.traffic, rt.verdicts, rt.planTraffic = route.ETag, route.Traffic, route.Verdicts, route.Traffic
-	if route.Marker != nil {
-		rt.planMarker = route.Marker.ID
-	}
 	rt.mu.Unlock()
 	return r.acquire(ctx, rt)
 }

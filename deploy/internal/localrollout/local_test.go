@@ -5,6 +5,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -366,4 +368,43 @@ func TestLocalNewTargetIsRolledBack(t *testing.T) {
 		t.Fatalf("the new target survived the rollback: %v", err)
 	}
 	wantStable(t, fns[0], "1")
+}
+
+// Case 1 through real traffic: requests through the gateway reach a
+// candidate at 50% that answers 500; local:// reports the 5xx responses
+// (Metrics.HTTP) and ErrorRateGate, which counts them as errors, fails
+// the first step, so the candidate is rolled back without an InvokeGate.
+func TestLocalErrorRateGateCounts5xx(t *testing.T) {
+	ctx := t.Context()
+	fns := open(t, t.TempDir(), "api")
+	deployV1(t, fns)
+	var host *localprovider.Host
+	if !fns[0].As(&host) {
+		t.Fatal("no host")
+	}
+	url := host.URL("api")
+	traffic := deploy.Gate{Name: "traffic", Check: func(ctx context.Context, in *deploy.GateInput) error {
+		for range 60 {
+			resp, err := http.Get(url)
+			if err != nil {
+				return err
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+		}
+		return nil
+	}}
+	res, err := deploy.Rollout(ctx, fns, spec("2", 500), opts(deploy.Canary(50), traffic, deploy.ErrorRateGate(0.05, 5)))
+	var ge *deploy.GateError
+	t.Log(err)
+	if !errors.As(err, &ge) || ge.Gate != "error-rate" || ge.Step != 1 || !strings.Contains(err.Error(), "HTTP 5xx") {
+		t.Fatalf("rollout of a 500 candidate with real traffic: %v", err)
+	}
+	if res.Outcome != deploy.OutcomeRolledBack {
+		t.Errorf("outcome %s", res.Outcome)
+	}
+	wantStable(t, fns[0], "1")
+	if r := route(t, fns[0]); !r.Verdicts.IsFailed("2") {
+		t.Errorf("verdicts %+v", r.Verdicts)
+	}
 }

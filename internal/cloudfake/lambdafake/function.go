@@ -255,6 +255,16 @@ type configFields struct {
 
 // apply validates the fields and copies the set ones onto c.
 func (in *configFields) apply(c *Config) *apiError {
+	for _, step := range []func(*Config) *apiError{in.applyCore, in.applyEnv, in.applySettings} {
+		if aerr := step(c); aerr != nil {
+			return aerr
+		}
+	}
+	return nil
+}
+
+// applyCore sets the role, runtime, handler, description and limits.
+func (in *configFields) applyCore(c *Config) *apiError {
 	if in.Role != nil {
 		if !roleRE.MatchString(*in.Role) {
 			return invalid("1 validation error detected: Value '%s' at 'role' failed to satisfy constraint: Member must satisfy regular expression pattern: arn:(aws[a-zA-Z-]*)?:iam::\\d{12}:role/?[a-zA-Z_0-9+=,.@\\-_/]+", *in.Role)
@@ -285,6 +295,11 @@ func (in *configFields) apply(c *Config) *apiError {
 		}
 		c.MemorySize = *in.MemorySize
 	}
+	return nil
+}
+
+// applyEnv validates and sets the environment.
+func (in *configFields) applyEnv(c *Config) *apiError {
 	if in.Environment != nil {
 		n := 0
 		for k, v := range in.Environment.Variables {
@@ -302,6 +317,11 @@ func (in *configFields) apply(c *Config) *apiError {
 			c.Environment = &Environment{Variables: maps.Clone(in.Environment.Variables)}
 		}
 	}
+	return nil
+}
+
+// applySettings sets tracing, logging and ephemeral storage.
+func (in *configFields) applySettings(c *Config) *apiError {
 	if in.TracingConfig != nil {
 		if !slices.Contains(tracModes, in.TracingConfig.Mode) {
 			return invalid("Value %s at 'tracingConfig.mode' failed to satisfy enum", in.TracingConfig.Mode)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/updraft-dev/updraft/bundle"
 	"github.com/updraft-dev/updraft/internal/cloudfake/awswire"
+	"github.com/updraft-dev/updraft/internal/cloudfake/lambdafake"
 	"github.com/updraft-dev/updraft/provider"
 	"github.com/updraft-dev/updraft/trigger"
 )
@@ -63,19 +64,8 @@ func TestCreateMapsEverySetting(t *testing.T) {
 		t.Fatalf("create: %+v", res)
 	}
 	c, _ := fa.lam.Function("full")
-	if c.Runtime != "provided.al2023" || c.Handler != "bootstrap" || c.MemorySize != 512 || c.Timeout != 30 ||
-		!slices.Equal(c.Architectures, []string{"arm64"}) || c.TracingConfig.Mode != "Active" || c.LoggingConfig.LogFormat != "JSON" || c.Role != testRole {
-		t.Errorf("live configuration %+v", c)
-	}
-	if c.Environment.Variables["DB_PASSWORD"] != s.Secrets["DB_PASSWORD"] || c.Environment.Variables["GREETING"] != "hi" {
-		t.Errorf("environment %v: want the secret's ARN, never a value", c.Environment.Variables)
-	}
-	st := mustGet(t, fn)
-	cfg := st.Config
-	if cfg.Runtime != "go" || cfg.Entrypoint != "" || cfg.Architecture != "arm64" || !cfg.Tracing || cfg.LogFormat != "json" ||
-		cfg.Env["GREETING"] != "hi" || cfg.Secrets["DB_PASSWORD"] == "" || cfg.Labels["team"] != "core" || cfg.MaxConcurrency == nil || *cfg.MaxConcurrency != 20 {
-		t.Errorf("state config %+v", cfg)
-	}
+	checkLiveFull(t, c, s)
+	checkStateFull(t, mustGet(t, fn).Config)
 	// Re-reading and re-applying is a no-op.
 	fa.lam.ResetCalls()
 	again := mustApply(t, fn, s)
@@ -86,6 +76,29 @@ func TestCreateMapsEverySetting(t *testing.T) {
 	_, err := fn.Apply(t.Context(), s, nil)
 	if provider.Code(err) != provider.InvalidArgument || strings.Contains(err.Error(), "hunter2") {
 		t.Errorf("secret value instead of a reference: %v (must be InvalidArgument and must not echo the value)", err)
+	}
+}
+
+func checkLiveFull(t *testing.T, c lambdafake.Config, s *provider.Spec) {
+	t.Helper()
+	if c.Runtime != "provided.al2023" || c.Handler != "bootstrap" || c.MemorySize != 512 || c.Timeout != 30 {
+		t.Errorf("live runtime, handler, memory or timeout %+v", c)
+	}
+	if !slices.Equal(c.Architectures, []string{"arm64"}) || c.TracingConfig.Mode != "Active" || c.LoggingConfig.LogFormat != "JSON" || c.Role != testRole {
+		t.Errorf("live architecture, tracing, logging or role %+v", c)
+	}
+	if c.Environment.Variables["DB_PASSWORD"] != s.Secrets["DB_PASSWORD"] || c.Environment.Variables["GREETING"] != "hi" {
+		t.Errorf("environment %v: want the secret's ARN, never a value", c.Environment.Variables)
+	}
+}
+
+func checkStateFull(t *testing.T, cfg provider.Config) {
+	t.Helper()
+	if cfg.Runtime != "go" || cfg.Entrypoint != "" || cfg.Architecture != "arm64" || !cfg.Tracing || cfg.LogFormat != "json" {
+		t.Errorf("state config %+v", cfg)
+	}
+	if cfg.Env["GREETING"] != "hi" || cfg.Secrets["DB_PASSWORD"] == "" || cfg.Labels["team"] != "core" || cfg.MaxConcurrency == nil || *cfg.MaxConcurrency != 20 {
+		t.Errorf("state env, secrets, labels or concurrency %+v", cfg)
 	}
 }
 

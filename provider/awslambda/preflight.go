@@ -40,8 +40,9 @@ var reservedEnv = []string{"_HANDLER", "_X_AMZN_TRACE_ID", "AWS_ACCESS_KEY", "AW
 // client), code over the inline limit without code_bucket, and — when
 // creating is true, because the function does not exist — a missing
 // execution role or code. It returns an InvalidArgument *driver.Error
-// listing every problem, or nil. Apply runs it before its first call;
-// Plan can run it through Function.As (see the package doc).
+// listing every problem, or nil. Apply runs it before its first call. It
+// has the shape proposed for an optional driver hook that the portable
+// Validate and deploy.Plan would call (see the package doc).
 func (f *function) CheckSpec(s *driver.Spec, creating bool) error {
 	probs := f.specProblems(s)
 	if creating {

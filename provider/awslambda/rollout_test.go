@@ -45,75 +45,80 @@ func TestCanaryRolloutWithDeployEngine(t *testing.T) {
 	fns := []*provider.Function{fn}
 	mustApply(t, fn, versionSpec("1"))
 
-	rolloutOpts := func() *deploy.RolloutOptions {
-		return &deploy.RolloutOptions{Strategy: deploy.Canary(10, 50), Holder: "tester@ci",
-			Gates:  []deploy.Gate{deploy.InvokeGate([]byte(`{"smoke":true}`)), trafficGate(200), deploy.ErrorRateGate(0.05, 5)},
-			Bundle: &provider.BundleOptions{NoCache: true}, Retry: deploy.RetryPolicy{Attempts: 3, Backoff: time.Millisecond}}
+	t.Run("promotion", func(t *testing.T) { canaryPromotion(t, fa, fns) })
+	t.Run("rollback", func(t *testing.T) { canaryRollback(t, fa, fns) })
+	t.Run("rollback on error rate", func(t *testing.T) { canaryErrorRate(t, fa, fns) })
+}
+
+func rolloutOpts() *deploy.RolloutOptions {
+	return &deploy.RolloutOptions{Strategy: deploy.Canary(10, 50), Holder: "tester@ci",
+		Gates:  []deploy.Gate{deploy.InvokeGate([]byte(`{"smoke":true}`)), trafficGate(200), deploy.ErrorRateGate(0.05, 5)},
+		Bundle: &provider.BundleOptions{NoCache: true}, Retry: deploy.RetryPolicy{Attempts: 3, Backoff: time.Millisecond}}
+}
+
+func canaryPromotion(t *testing.T, fa *fakeAWS, fns []*provider.Function) {
+	fn := fns[0]
+	var percents []int
+	o := rolloutOpts()
+	o.OnEvent = func(e deploy.Event) {
+		if e.Kind == deploy.EventShifted {
+			percents = append(percents, e.Percent)
+		}
 	}
+	res, err := deploy.Rollout(t.Context(), fns, versionSpec("2"), o)
+	if err != nil {
+		t.Fatalf("rollout: %v", err)
+	}
+	if res.Outcome != deploy.OutcomeSucceeded || res.Targets[0].Stable != "1" || res.Targets[0].Candidate != "2" {
+		t.Fatalf("result %+v %+v", res, res.Targets[0])
+	}
+	v, w, desc, _ := fa.lam.Alias("canary", "live")
+	if v != "2" || len(w) != 0 || decodeRecord(desc).marker != nil {
+		t.Fatalf("alias after promotion: version %s weights %v description %q", v, w, desc)
+	}
+	if fmt.Sprint(percents) != "[10 50 100]" {
+		t.Errorf("shifts %v", percents)
+	}
+	m, err := fn.Metrics(t.Context(), &provider.MetricsQuery{Route: "live", Revision: "2"})
+	if err != nil || m.Invocations == 0 || m.Errors != 0 {
+		t.Errorf("candidate metrics %+v, %v", m, err)
+	}
+}
 
-	t.Run("promotion", func(t *testing.T) {
-		var percents []int
-		o := rolloutOpts()
-		o.OnEvent = func(e deploy.Event) {
-			if e.Kind == deploy.EventShifted {
-				percents = append(percents, e.Percent)
-			}
-		}
-		res, err := deploy.Rollout(t.Context(), fns, versionSpec("2"), o)
-		if err != nil {
-			t.Fatalf("rollout: %v", err)
-		}
-		if res.Outcome != deploy.OutcomeSucceeded || res.Targets[0].Stable != "1" || res.Targets[0].Candidate != "2" {
-			t.Fatalf("result %+v %+v", res, res.Targets[0])
-		}
-		v, w, desc, _ := fa.lam.Alias("canary", "live")
-		if v != "2" || len(w) != 0 || decodeRecord(desc).marker != nil {
-			t.Fatalf("alias after promotion: version %s weights %v description %q", v, w, desc)
-		}
-		if fmt.Sprint(percents) != "[10 50 100]" {
-			t.Errorf("shifts %v", percents)
-		}
-		m, err := fn.Metrics(t.Context(), &provider.MetricsQuery{Route: "live", Revision: "2"})
-		if err != nil || m.Invocations == 0 || m.Errors != 0 {
-			t.Errorf("candidate metrics %+v, %v", m, err)
-		}
-	})
+func canaryRollback(t *testing.T, fa *fakeAWS, fns []*provider.Function) {
+	res, err := deploy.Rollout(t.Context(), fns, versionSpec("bad"), rolloutOpts())
+	if err == nil {
+		t.Fatal("a candidate failing every invocation was promoted")
+	}
+	var ge *deploy.GateError
+	if !errors.As(err, &ge) || provider.Code(err) != provider.FailedPrecondition {
+		t.Fatalf("error %v: want a GateError", err)
+	}
+	if res.Outcome != deploy.OutcomeRolledBack || res.Targets[0].Stable != "2" || res.Targets[0].Candidate != "3" {
+		t.Fatalf("result %s %+v", res.Outcome, res.Targets[0])
+	}
+	v, w, desc, _ := fa.lam.Alias("canary", "live")
+	if v != "2" || len(w) != 0 || decodeRecord(desc).marker != nil {
+		t.Fatalf("alias after rollback: version %s weights %v description %q", v, w, desc)
+	}
+	t.Logf("rolled back: %v (gate %s)", ge, res.Targets[0].FailedGate)
+}
 
-	t.Run("rollback", func(t *testing.T) {
-		res, err := deploy.Rollout(t.Context(), fns, versionSpec("bad"), rolloutOpts())
-		if err == nil {
-			t.Fatal("a candidate failing every invocation was promoted")
-		}
-		var ge *deploy.GateError
-		if !errors.As(err, &ge) || provider.Code(err) != provider.FailedPrecondition {
-			t.Fatalf("error %v: want a GateError", err)
-		}
-		if res.Outcome != deploy.OutcomeRolledBack || res.Targets[0].Stable != "2" || res.Targets[0].Candidate != "3" {
-			t.Fatalf("result %s %+v", res.Outcome, res.Targets[0])
-		}
-		v, w, desc, _ := fa.lam.Alias("canary", "live")
-		if v != "2" || len(w) != 0 || decodeRecord(desc).marker != nil {
-			t.Fatalf("alias after rollback: version %s weights %v description %q", v, w, desc)
-		}
-		t.Logf("rolled back: %v (gate %s)", ge, res.Targets[0].FailedGate)
-	})
-
-	t.Run("rollback on error rate", func(t *testing.T) {
-		// The smoke invoke passes; real traffic at 10% fails, which the
-		// CloudWatch error-rate gate sees.
-		res, err := deploy.Rollout(t.Context(), fns, versionSpec("flaky"), rolloutOpts())
-		var ge *deploy.GateError
-		if !errors.As(err, &ge) || ge.Gate != "error-rate" || ge.Percent != 10 {
-			t.Fatalf("error %v: want the error-rate gate to fail at 10%%", err)
-		}
-		if res.Outcome != deploy.OutcomeRolledBack {
-			t.Fatalf("outcome %s", res.Outcome)
-		}
-		if v, w, _, _ := fa.lam.Alias("canary", "live"); v != "2" || len(w) != 0 {
-			t.Fatalf("alias after rollback: version %s weights %v", v, w)
-		}
-		t.Logf("rolled back: %v", ge)
-	})
+func canaryErrorRate(t *testing.T, fa *fakeAWS, fns []*provider.Function) {
+	// The smoke invoke passes; real traffic at 10% fails, which the
+	// CloudWatch error-rate gate sees.
+	res, err := deploy.Rollout(t.Context(), fns, versionSpec("flaky"), rolloutOpts())
+	var ge *deploy.GateError
+	if !errors.As(err, &ge) || ge.Gate != "error-rate" || ge.Percent != 10 {
+		t.Fatalf("error %v: want the error-rate gate to fail at 10%%", err)
+	}
+	if res.Outcome != deploy.OutcomeRolledBack {
+		t.Fatalf("outcome %s", res.Outcome)
+	}
+	if v, w, _, _ := fa.lam.Alias("canary", "live"); v != "2" || len(w) != 0 {
+		t.Fatalf("alias after rollback: version %s weights %v", v, w)
+	}
+	t.Logf("rolled back: %v", ge)
 }
 
 func TestMetricsFromCloudWatch(t *testing.T) {

@@ -34,6 +34,12 @@ func bigSpec(version string) *provider.Spec {
 	})}
 }
 
+// smallSpec is bigSpec without the assets: the size of the code changes
+// bytes, not calls, so the per-kind counts use it to keep -race quick.
+func smallSpec(version string) *provider.Spec {
+	return &provider.Spec{Runtime: "go", Code: bundle.Files(map[string][]byte{"bootstrap": []byte("#!/bin/sh\necho " + version + "\n")})}
+}
+
 // counter opens a function on fresh fakes and counts calls per step.
 type counter struct {
 	t  *testing.T
@@ -138,10 +144,10 @@ const (
 // scenario runs the five steps of the issue the way a rollout drives the
 // portable API: one read (the plan), Apply conditioned on its ETag, and
 // one UpdateRoute per traffic step carrying marker and verdicts.
-func scenario(t *testing.T, name string, mod func(*provider.Spec)) *steps {
+func scenario(t *testing.T, name string, code func(string) *provider.Spec, mod func(*provider.Spec)) *steps {
 	c := newCounter(t, name)
 	spec := func(v string) *provider.Spec {
-		s := bigSpec(v)
+		s := code(v)
 		if mod != nil {
 			mod(s)
 		}
@@ -210,7 +216,7 @@ var before = map[string]string{stepCreate: "12", stepCode: "19", stepCanary: "â€
 var target = map[string]int{stepCreate: 4, stepCode: 6, stepCanary: 8, stepNoChange: 2, stepRollback: 3}
 
 func TestCallCounts(t *testing.T) {
-	base := scenario(t, "calls", nil)
+	base := scenario(t, "calls", bigSpec, nil)
 	var table strings.Builder
 	fmt.Fprintf(&table, "| step (2.4 MB zip, no triggers) | lambroll | before | after | calls |\n|---|--:|--:|--:|---|\n")
 	for _, n := range base.names {
@@ -248,12 +254,12 @@ var kindSpecs = []struct {
 }
 
 func TestCallCountsPerTriggerKind(t *testing.T) {
-	base := scenario(t, "calls", nil)
+	base := scenario(t, "calls", smallSpec, nil)
 	var table strings.Builder
 	fmt.Fprintf(&table, "| spec manages | %s |\n|---|%s\n", strings.Join(base.names, " | "), strings.Repeat("--:|", len(base.names)))
 	fmt.Fprintf(&table, "| nothing | %s |\n", countsRow(base))
 	for _, k := range kindSpecs {
-		got := scenario(t, "calls-"+k.name, k.mod)
+		got := scenario(t, "calls-"+k.name, smallSpec, k.mod)
 		fmt.Fprintf(&table, "| %s | %s |\n", k.name, countsRow(got))
 		noop := got.counts[stepNoChange]
 		if m := mutations(noop); len(m) != 0 || len(noop) > target[stepNoChange]+k.reads {
@@ -307,4 +313,30 @@ func TestCallCountsDeployEngine(t *testing.T) {
 	})
 	run("Rollback", func() error { _, err := deploy.Rollback(t.Context(), fns, nil); return err })
 	t.Logf("\n| deploy engine step | calls | |\n|---|--:|---|\n%s", strings.Join(rows, "\n"))
+}
+
+// A status read (Get, no Spec) reads every route but only the trigger
+// APIs the kinds index names; a function without the index (deployed by
+// an earlier updraft) is read with every API, and the next reconcile
+// writes the index.
+func TestStatusReadFollowsKindsIndex(t *testing.T) {
+	c := newCounter(t, "status")
+	c.apply(smallSpec("v1"), &provider.ApplyOptions{Publish: true})
+	calls := c.step(func() error { _, err := c.fn.Get(t.Context()); return err })
+	if fmt.Sprint(calls) != "[GetFunction ListAliases ListProvisionedConcurrencyConfigs]" {
+		t.Errorf("status read of a function without triggers: %v", calls)
+	}
+	c.fa.lam.RemoveTag("status", kindsTag("live"))
+	calls = c.step(func() error { _, err := c.fn.Get(t.Context()); return err })
+	for _, want := range []string{"GetPolicy", "ListEventSourceMappings", "ListSchedules"} {
+		if !slices.Contains(calls, want) {
+			t.Errorf("status read without the index skipped %s: %v", want, calls)
+		}
+	}
+	s := smallSpec("v1")
+	s.Triggers = []trigger.Trigger{}
+	c.apply(s, &provider.ApplyOptions{Publish: true})
+	if v, ok := c.fa.lam.Tags("status")[kindsTag("live")]; !ok || v != "" {
+		t.Errorf("reconcile did not write the kinds index: %q %v", v, ok)
+	}
 }

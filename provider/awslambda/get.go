@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
@@ -40,6 +41,45 @@ type snapshot struct {
 	// triggers and provisioned hold the readings of the routes read.
 	triggers    map[string]*routeTriggers
 	provisioned map[string]*driver.Provisioned
+	at          time.Time
+}
+
+// covers reports whether the snapshot read route's triggers (what is
+// "triggers") or provisioned concurrency ("provisioned").
+func (s *snapshot) covers(route, what string) bool {
+	if s == nil {
+		return false
+	}
+	if s.scope == nil {
+		return true
+	}
+	if s.scope.Route != route {
+		return false
+	}
+	return what == "triggers" && s.scope.Triggers || what == "provisioned" && s.scope.Provisioned
+}
+
+// recentSnapshot returns the last Get's reading when it is at most
+// maxSnapshotAge old, for the function-wide tags of ListRevisions.
+func (c *readCache) recentSnapshot() *snapshot {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.snap == nil || time.Since(c.snap.at) > maxSnapshotAge {
+		return nil
+	}
+	return c.snap
+}
+
+// maxSnapshotAge bounds how old a reading ListRevisions reuses.
+const maxSnapshotAge = time.Minute
+
+// clear forgets everything (the function was deleted).
+func (c *readCache) clear() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.snap = nil
+	clear(c.routes)
+	clear(c.keys)
 }
 
 // readCache is what the handle remembers between calls. An entry is used
@@ -133,7 +173,7 @@ func (f *function) GetScoped(ctx context.Context, sc *ReadScope) (*driver.State,
 		out.Tags = map[string]string{}
 	}
 	snap := &snapshot{fn: out, scope: sc, aliases: map[string]*types.AliasConfiguration{}, triggers: map[string]*routeTriggers{},
-		provisioned: map[string]*driver.Provisioned{}}
+		provisioned: map[string]*driver.Provisioned{}, at: time.Now()}
 	if err := f.readRoutes(ctx, snap); err != nil {
 		return nil, err
 	}
@@ -285,15 +325,13 @@ func (f *function) listAliases(ctx context.Context) ([]types.AliasConfiguration,
 
 // ListRevisions implements driver.Function: ListVersionsByFunction, plus
 // GetFunction for the function-wide tags and reserved concurrency unless
-// this handle's last reading has them.
+// this handle read them in the last minute (a Plan's Get just before).
 func (f *function) ListRevisions(ctx context.Context) ([]*driver.Revision, error) {
 	vs, err := f.listVersions(ctx)
 	if err != nil {
 		return nil, err
 	}
-	f.cache.mu.Lock()
-	snap := f.cache.snap
-	f.cache.mu.Unlock()
+	snap := f.cache.recentSnapshot()
 	var fn *lambda.GetFunctionOutput
 	if snap != nil {
 		fn = snap.fn

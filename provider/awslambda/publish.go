@@ -158,7 +158,7 @@ func (a *applyRun) route(ctx context.Context) error {
 	}
 	if s.Triggers != nil {
 		var rt *routeTriggers
-		if a.snap != nil && (a.snap.scope == nil || a.snap.scope.Triggers) {
+		if a.snap.covers(s.Route, "triggers") {
 			rt = a.snap.triggers[s.Route]
 		}
 		changed, err := f.reconcileTriggers(ctx, aws.ToString(a.live.Configuration.FunctionArn), s.Route, s.Triggers, a.live.Tags, rt)
@@ -186,7 +186,7 @@ func (a *applyRun) provisioned(ctx context.Context, want int) (bool, error) {
 	var cur *driver.Provisioned
 	switch {
 	case a.alias == nil:
-	case a.snap != nil && (a.snap.scope == nil || a.snap.scope.Provisioned):
+	case a.snap.covers(route, "provisioned"):
 		cur = a.snap.provisioned[route]
 	default:
 		p, err := f.getProvisioned(ctx, route)

@@ -293,6 +293,7 @@ func (f *function) Delete(ctx context.Context) error {
 			return err
 		}
 	}
+	defer f.cache.clear()
 	return f.retry(ctx, "DeleteFunction", nil, func(ctx context.Context) error {
 		_, err := f.client.DeleteFunction(ctx, &lambda.DeleteFunctionInput{FunctionName: aws.String(f.name)})
 		return err

@@ -930,6 +930,15 @@ func (s *Server) Alias(fn, name string) (version string, weights map[string]floa
 	return a.FunctionVersion, weights, a.Description, true
 }
 
+// RemoveTag deletes tag key of function fn, as another tool would.
+func (s *Server) RemoveTag(fn, key string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if f := s.fns[fn]; f != nil {
+		delete(f.tags, key)
+	}
+}
+
 // Tags returns the tags of function name.
 func (s *Server) Tags(fn string) map[string]string {
 	s.mu.Lock()

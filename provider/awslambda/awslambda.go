@@ -260,6 +260,7 @@ func (f *function) Capabilities() driver.Capabilities {
 		Provisioned:     true,
 		MaxConcurrency:  true,
 		Secrets:         true,
+		Env:             envRules,
 		MaxEnvBytes:     4096,
 		CodeForm:        bundle.Form{GoBuild: true, GOOS: "linux", Binary: "bootstrap"},
 		CodeLimits:      limits,
@@ -387,4 +388,16 @@ func str(s string) *string {
 		return nil
 	}
 	return aws.String(s)
+}
+
+// envRules are Lambda's rules for environment variables: names start with
+// a letter, and the names its runtime sets itself are refused.
+var envRules = driver.EnvRules{
+	NamePattern: `[A-Za-z][A-Za-z0-9_]*`,
+	NameRule:    "use letters, digits and '_', starting with a letter",
+	ReservedNames: []string{"_HANDLER", "_X_AMZN_TRACE_ID", "AWS_DEFAULT_REGION", "AWS_REGION", "AWS_EXECUTION_ENV",
+		"AWS_LAMBDA_FUNCTION_NAME", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "AWS_LAMBDA_FUNCTION_VERSION",
+		"AWS_LAMBDA_INITIALIZATION_TYPE", "AWS_LAMBDA_LOG_GROUP_NAME", "AWS_LAMBDA_LOG_STREAM_NAME",
+		"AWS_ACCESS_KEY", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
+		"AWS_LAMBDA_RUNTIME_API", "LAMBDA_TASK_ROOT", "LAMBDA_RUNTIME_DIR"},
 }

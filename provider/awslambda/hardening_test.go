@@ -90,7 +90,7 @@ func TestPreflightBeforeAnyCall(t *testing.T) {
 		want []string
 	}{
 		{"unknown region", fnTypo, testSpec(), nil, []string{`region "eu-wset-1"`, "region="}},
-		{"reserved and NUL env", fa.open(t, "pf", nil), big, nil, []string{"AWS_REGION is reserved", "NUL"}},
+		{"reserved and NUL env", fa.open(t, "pf", nil), big, nil, []string{`"AWS_REGION": awslambda sets it itself and reserves it`, `byte '\x00' at offset 1`}},
 		{"create without a role", fa.open(t, "pf", func(o *Options) { o.DefaultRole = "" }), testSpec(), &provider.ApplyOptions{IfNotExist: true},
 			[]string{"Spec.Identity", "role="}},
 		{"code over 50 MB without a bucket", fa.open(t, "pf", func(o *Options) { SetMaxDirectUpload(o, 64); o.CodeBucket = "" }), testSpec(), nil,

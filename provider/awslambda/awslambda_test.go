@@ -451,7 +451,7 @@ func TestURLOpener(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer fn.Close()
-	if fn.Target() != "awslambda://hello" {
+	if fn.Target() != "awslambda://hello?region=eu-west-1" {
 		t.Errorf("target %q", fn.Target())
 	}
 	caps := fn.Capabilities()

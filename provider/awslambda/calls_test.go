@@ -340,3 +340,17 @@ func TestStatusReadFollowsKindsIndex(t *testing.T) {
 		t.Errorf("reconcile did not write the kinds index: %q %v", v, ok)
 	}
 }
+
+// A reading is used once: an Apply through the same handle without
+// IfMatch forgets it, so a later Apply with the old ETag reads again
+// and fails its precondition instead of trusting what changed.
+func TestReadingUsedOnce(t *testing.T) {
+	c := newCounter(t, "once")
+	c.apply(smallSpec("v1"), &provider.ApplyOptions{Publish: true})
+	fe, _, _ := c.plan(smallSpec("v1"))
+	c.apply(smallSpec("v2"), &provider.ApplyOptions{Publish: true})
+	_, err := c.fn.Apply(t.Context(), smallSpec("v1"), &provider.ApplyOptions{Publish: true, IfMatch: fe})
+	if provider.Code(err) != provider.FailedPrecondition {
+		t.Fatalf("Apply with the ETag of a reading that an Apply since made stale: %v", err)
+	}
+}

@@ -52,7 +52,9 @@
 //     and with IfNotExist it creates without reading (Lambda's
 //     ResourceConflictException is then AlreadyExists). Readings of tags
 //     and triggers are as old as that Get: a change another tool makes to
-//     them in between is not seen until the next read.
+//     them in between is not seen until the next read, and an Apply that
+//     finds nothing to write makes no call (there is nothing it could
+//     overwrite). Any Apply through the handle forgets the reading.
 //   - A create publishes with CreateFunction (Publish) and waits once; a
 //     change publishes at once (no version listing); an unchanged
 //     function whose route record shows $LATEST already published costs

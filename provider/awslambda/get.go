@@ -98,15 +98,16 @@ type readCache struct {
 	keys map[string]string
 }
 
-// take returns (and forgets) the snapshot whose RevisionId is etag.
+// take returns the snapshot whose RevisionId is etag, or nil. Either
+// way the handle forgets it: the Apply about to run changes what it read.
 func (c *readCache) take(etag string) *snapshot {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	s := c.snap
+	c.snap = nil
 	if etag == "" || s == nil || aws.ToString(s.fn.Configuration.RevisionId) != etag {
 		return nil
 	}
-	c.snap = nil
 	return s
 }
 

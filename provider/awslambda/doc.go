@@ -68,17 +68,21 @@
 // Measured against the in-repo fake (2.4 MB zip, no triggers; each wait
 // one poll): create + route 4 calls, code change + publish + route moved
 // 6, the same with a 10% canary step then 100% 7, no change 2 reads and
-// 0 bytes, rollback 3. Each trigger kind the Spec manages adds the reads
-// of its own API to every step — HTTP: GetPolicy and GetFunctionUrlConfig
-// (2); queue and stream: ListEventSourceMappings and ListTags per mapping
-// (2 for one mapping); schedule: ListSchedules and GetSchedule per
-// schedule (2); storage: GetPolicy and GetBucketNotificationConfiguration
-// per bucket (2); provisioned concurrency:
-// GetProvisionedConcurrencyConfig (1) — and, when one is created, one
-// TagResource for the kinds tag plus the creating calls (HTTP: URL and
-// two AddPermission for a public URL; mapping: create and one poll;
-// schedule: CreateSchedule; storage: AddPermission and a read-modify-write
-// of the bucket's notification configuration).
+// 0 bytes, rollback 3 (TestCallCounts prints the table). Each trigger
+// kind the Spec manages adds the reads of its own API to each read of
+// the route — HTTP: GetPolicy and GetFunctionUrlConfig (2); queue and
+// stream: ListEventSourceMappings and ListTags per mapping (2 for one);
+// schedule: ListSchedules and GetSchedule per schedule (2); storage:
+// GetPolicy and GetBucketNotificationConfiguration per bucket (2);
+// provisioned concurrency: GetProvisionedConcurrencyConfig (1) — and
+// the calls that create it: HTTP CreateFunctionUrlConfig and two
+// AddPermission for a public URL (3); a mapping CreateEventSourceMapping
+// and one poll (2); a schedule CreateSchedule (1); storage AddPermission
+// and a read-modify-write of the bucket's notification configuration
+// (3); provisioned concurrency the request and one poll (2). A new
+// kind's bookkeeping tag goes with CreateFunction on a new function,
+// else costs one TagResource. A function this Apply created is known to
+// have no triggers, so nothing is read for them.
 //
 // # Retries and waits
 //

@@ -361,3 +361,23 @@ func TestReadingUsedOnce(t *testing.T) {
 		t.Fatalf("Apply with the ETag of a reading that an Apply since made stale: %v", err)
 	}
 }
+
+// A route written after the reading is what an Apply from that reading
+// sees: it neither creates it again nor reads it.
+func TestReadingSeesRoutesWrittenSince(t *testing.T) {
+	c := newCounter(t, "since")
+	res := c.apply(smallSpec("v1"), &provider.ApplyOptions{Publish: true})
+	fe, _, _ := c.plan(smallSpec("v1"))
+	if _, err := c.fn.UpdateRoute(t.Context(), "canary", &provider.RouteUpdate{Traffic: &provider.Traffic{Stable: res.Revision.ID}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	s := smallSpec("v1")
+	s.Route = "canary"
+	calls := c.step(func() error {
+		_, err := c.fn.Apply(t.Context(), s, &provider.ApplyOptions{Publish: true, IfMatch: fe})
+		return err
+	})
+	if len(mutations(calls)) != 0 {
+		t.Fatalf("Apply after the route was created since the reading: %v", calls)
+	}
+}

@@ -134,10 +134,10 @@ func (c *readCache) setAlias(route string, a *types.AliasConfiguration) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.routes[route] = a
-	if c.snap != nil && c.snap.aliases != nil {
-		if _, ok := c.snap.aliases[route]; ok {
-			c.snap.aliases[route] = a
-		}
+	if c.snap != nil {
+		// The alias as written is newer than the reading's: an Apply from
+		// that reading must see it (and not create it again).
+		c.snap.aliases[route] = a
 	}
 }
 

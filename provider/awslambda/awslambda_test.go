@@ -395,14 +395,18 @@ func TestMarkerAndPreconditions(t *testing.T) {
 	if r.Marker != nil || r.Verdicts == nil || r.Verdicts.Good != "1" || !r.Verdicts.IsFailed("2") || r.Traffic.CandidatePercent != 25 {
 		t.Fatalf("after verdicts and marker clear: marker %+v verdicts %+v traffic %+v", r.Marker, r.Verdicts, r.Traffic)
 	}
-	// One UpdateRoute moves traffic and writes marker and verdicts together,
-	// conditioned on the etag it returns from the previous write.
+	updateRouteChain(t, fn, m, r.ETag)
+}
+
+// updateRouteChain: one UpdateRoute moves traffic and writes marker and
+// verdicts together, conditioned on the etag the previous write returned.
+func updateRouteChain(t *testing.T, fn *provider.Function, m *provider.Marker, etag string) {
 	rt, err := fn.UpdateRoute(t.Context(), "", &provider.RouteUpdate{Traffic: &provider.Traffic{Stable: "1"}, ClearMarker: true,
-		Verdicts: &provider.Verdicts{Good: "1", Failed: []string{"2"}}}, &provider.ConditionOptions{IfMatch: r.ETag})
+		Verdicts: &provider.Verdicts{Good: "1", Failed: []string{"2"}}}, &provider.ConditionOptions{IfMatch: etag})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := fn.UpdateRoute(t.Context(), "", &provider.RouteUpdate{Marker: m, Verdicts: rt.Verdicts}, &provider.ConditionOptions{IfMatch: r.ETag}); provider.Code(err) != provider.FailedPrecondition {
+	if _, err := fn.UpdateRoute(t.Context(), "", &provider.RouteUpdate{Marker: m, Verdicts: rt.Verdicts}, &provider.ConditionOptions{IfMatch: etag}); provider.Code(err) != provider.FailedPrecondition {
 		t.Fatalf("write on the etag before the last write: %v", err)
 	}
 	if _, err := fn.UpdateRoute(t.Context(), "", &provider.RouteUpdate{Marker: m, Verdicts: rt.Verdicts}, &provider.ConditionOptions{IfMatch: rt.ETag}); err != nil {

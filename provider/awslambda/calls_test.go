@@ -8,6 +8,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/lambda"
+
 	"github.com/updraft-dev/updraft/bundle"
 	"github.com/updraft-dev/updraft/deploy"
 	"github.com/updraft-dev/updraft/internal/cloudfake/lambdafake"
@@ -379,5 +382,26 @@ func TestReadingSeesRoutesWrittenSince(t *testing.T) {
 	})
 	if len(mutations(calls)) != 0 {
 		t.Fatalf("Apply after the route was created since the reading: %v", calls)
+	}
+}
+
+// Apply from a reading that another tool made stale fails its
+// precondition at the first write (Lambda's 412), without reading first.
+func TestStaleReadingFailsAtTheWrite(t *testing.T) {
+	c := newCounter(t, "stale")
+	c.apply(smallSpec("v1"), &provider.ApplyOptions{Publish: true})
+	fe, _, _ := c.plan(smallSpec("v1"))
+	if _, err := c.fa.client.UpdateFunctionConfiguration(t.Context(), &lambda.UpdateFunctionConfigurationInput{FunctionName: aws.String("stale"),
+		MemorySize: aws.Int32(512)}); err != nil {
+		t.Fatal(err)
+	}
+	c.fa.lam.Settle("stale")
+	c.reset()
+	_, err := c.fn.Apply(t.Context(), smallSpec("v2"), &provider.ApplyOptions{Publish: true, IfMatch: fe})
+	if provider.Code(err) != provider.FailedPrecondition {
+		t.Fatalf("Apply from a stale reading: %v", err)
+	}
+	if calls := c.calls(); fmt.Sprint(calls) != "[UpdateFunctionCode]" {
+		t.Fatalf("calls %v: want the one conditioned write that failed", calls)
 	}
 }

@@ -4,12 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
 	"testing"
 	"time"
 
 	"github.com/updraft-dev/updraft/deploy"
 	"github.com/updraft-dev/updraft/internal/cloudfake/lambdafake"
 	"github.com/updraft-dev/updraft/provider"
+	"github.com/updraft-dev/updraft/trigger"
 )
 
 // trafficGate sends n invocations through the route, as production
@@ -153,4 +156,79 @@ func TestMetricsFromCloudWatch(t *testing.T) {
 	if _, err := noCW.Metrics(t.Context(), nil); provider.Code(err) != provider.Unimplemented {
 		t.Fatalf("without CloudWatch: %v", err)
 	}
+}
+
+// urlTrafficGate sends n requests through the route's function URL.
+func urlTrafficGate(fa *fakeAWS, n int) deploy.Gate {
+	return deploy.Gate{Name: "url-traffic", Check: func(ctx context.Context, in *deploy.GateInput) error {
+		st, err := in.Function.Get(ctx)
+		if err != nil {
+			return err
+		}
+		for range n {
+			req, _ := http.NewRequestWithContext(ctx, "GET", fa.lam.URLEndpoint(st.Endpoint)+"orders", nil)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				return err
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+		}
+		return nil
+	}}
+}
+
+// http5xxGate fails when more than rate of the route's URL responses
+// since the step began were 5xx (what the function URL metrics measure).
+func http5xxGate(rate float64) deploy.Gate {
+	return deploy.Gate{Name: "http-5xx", Check: func(ctx context.Context, in *deploy.GateInput) error {
+		m, err := in.Function.Metrics(ctx, &provider.MetricsQuery{Route: in.Route, Revision: in.Candidate, Since: in.Since.Add(-time.Minute)})
+		if err != nil {
+			return err
+		}
+		total := m.Status2xx + m.Status4xx + m.Status5xx
+		if !m.HTTP || total == 0 {
+			return fmt.Errorf("no HTTP responses measured (%+v)", m)
+		}
+		if float64(m.Status5xx) > rate*float64(total) {
+			return fmt.Errorf("%d of %d responses were 5xx", m.Status5xx, total)
+		}
+		return nil
+	}}
+}
+
+// A candidate whose HTTP handler answers 500 (not a function error) is
+// caught at the first canary step by the function URL metrics and
+// rolled back.
+func TestHTTP5xxCandidateRolledBack(t *testing.T) {
+	opts := defaultFakeOptions()
+	opts.Seed = 7
+	opts.Handler = func(ctx context.Context, inv *lambdafake.Invocation) ([]byte, error) {
+		if inv.Env["VERSION"] == "bad" {
+			return []byte(`{"statusCode":500,"body":"internal error"}`), nil
+		}
+		return []byte(`{"statusCode":200,"body":"ok"}`), nil
+	}
+	fa := newFakeAWS(t, opts)
+	fn := fa.open(t, "web5xx", nil)
+	spec := func(v string) *provider.Spec {
+		s := versionSpec(v)
+		s.Triggers = []trigger.Trigger{trigger.HTTP{Key: "web", Auth: trigger.AuthNone}}
+		return s
+	}
+	mustApply(t, fn, spec("1"))
+	ro := &deploy.RolloutOptions{Strategy: deploy.Canary(30), Holder: "ci", Bundle: &provider.BundleOptions{NoCache: true},
+		Gates: []deploy.Gate{urlTrafficGate(fa, 60), http5xxGate(0.05)}}
+	res, err := deploy.Rollout(t.Context(), []*provider.Function{fn}, spec("bad"), ro)
+	var ge *deploy.GateError
+	if !errors.As(err, &ge) || ge.Gate != "http-5xx" || ge.Percent != 30 {
+		t.Fatalf("rollout of a 500-answering candidate: %v", err)
+	}
+	if res.Outcome != deploy.OutcomeRolledBack {
+		t.Fatalf("outcome %s", res.Outcome)
+	}
+	if v, w, _, _ := fa.lam.Alias("web5xx", "live"); v != "1" || len(w) != 0 {
+		t.Fatalf("after rollback the route serves %s %v", v, w)
+	}
+	t.Logf("caught: %v", ge)
 }

@@ -59,15 +59,17 @@ func (s *snapshot) covers(route, what string) bool {
 	return what == "triggers" && s.scope.Triggers || what == "provisioned" && s.scope.Provisioned
 }
 
-// recentSnapshot returns the last Get's reading when it is at most
-// maxSnapshotAge old, for the function-wide tags of ListRevisions.
-func (c *readCache) recentSnapshot() *snapshot {
+// recentFunction returns a copy of the tags and reserved concurrency of
+// the last Get's reading when it is at most maxSnapshotAge old, for
+// ListRevisions. The copy is made under the lock, before any Apply can
+// take the reading and change it.
+func (c *readCache) recentFunction() *lambda.GetFunctionOutput {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.snap == nil || time.Since(c.snap.at) > maxSnapshotAge {
 		return nil
 	}
-	return c.snap
+	return &lambda.GetFunctionOutput{Tags: maps.Clone(c.snap.fn.Tags), Concurrency: c.snap.fn.Concurrency}
 }
 
 // maxSnapshotAge bounds how old a reading ListRevisions reuses.
@@ -332,12 +334,11 @@ func (f *function) ListRevisions(ctx context.Context) ([]*driver.Revision, error
 	if err != nil {
 		return nil, err
 	}
-	snap := f.cache.recentSnapshot()
-	var fn *lambda.GetFunctionOutput
-	if snap != nil {
-		fn = snap.fn
-	} else if fn, err = f.getFunction(ctx); err != nil {
-		return nil, err
+	fn := f.cache.recentFunction()
+	if fn == nil {
+		if fn, err = f.getFunction(ctx); err != nil {
+			return nil, err
+		}
 	}
 	out := make([]*driver.Revision, len(vs))
 	for i := range vs {

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -171,7 +172,8 @@ func findProcess(tag string) int {
 			continue
 		}
 		b, err := os.ReadFile("/proc/" + e.Name() + "/cmdline")
-		if err == nil && strings.Contains(string(b), tag) && !strings.Contains(string(b), "/bin/sh") {
+		cmd := strings.ReplaceAll(string(b), "\x00", " ")
+		if err == nil && strings.Contains(cmd, tag) && !strings.Contains(cmd, "/bin/sh") {
 			return pid
 		}
 	}
@@ -188,8 +190,9 @@ func TestSetsidChildDiesWithInstance(t *testing.T) {
 	}
 	defer h.Close()
 	deploy(t, h, "setsid", testSpec("1"))
-	tag := fmt.Sprintf("updraft-escape-%d", time.Now().UnixNano())
-	if r := get(t, h.URL("setsid")+"?spawn="+tag); r.code != 200 {
+	// sleep adds up its arguments: the second makes the command line unique.
+	tag := fmt.Sprintf("300 0.%d", time.Now().UnixNano())
+	if r := get(t, h.URL("setsid")+"?spawn="+url.QueryEscape(tag)); r.code != 200 {
 		t.Fatalf("spawn: %d %q", r.code, r.body)
 	}
 	var pid int

@@ -91,13 +91,18 @@ func (c command) run() error {
 	return nil
 }
 
-func answer() string {
-	pid := os.Getpid()
+var pid = hostPID()
+
+func hostPID() int {
 	if s, err := os.Readlink("/proc/self"); err == nil {
 		if n, err := strconv.Atoi(s); err == nil {
-			pid = n
+			return n
 		}
 	}
+	return os.Getpid()
+}
+
+func answer() string {
 	return fmt.Sprintf(`{"version":%q,"pid":%d}`, os.Getenv("VERSION"), pid)
 }
 

@@ -156,8 +156,9 @@
 // not a function error, as on Lambda: gates that care count Status5xx.
 //
 // The raw records (Host.Invocations, Host.Summarize) are kept within
-// Options.RecordMemory per function (4 MiB, about 20,000 records), the
-// newest kept. Every host also appends them to
+// Options.RecordMemory per function (4 MiB: between about 11,000 and
+// 22,000 records, as the oldest half is dropped at once), the newest
+// kept. Every host also appends them to
 // DIR/functions/NAME/records.jsonl, one JSON object a line (fields host,
 // requestId, start in Unix nanoseconds, revision, route, status, http,
 // duration, init and billed in nanoseconds, cold, memoryMB), written

@@ -431,6 +431,12 @@ func (in *instance) next(bw *bufio.Writer) bool {
 	case <-in.dead:
 		return false
 	}
+	if in.isDead() {
+		// Taken as the instance died: leave it for the gateway to offer
+		// to another instance (the channel has room: it held only inv).
+		in.work <- inv
+		return false
+	}
 	in.polled.Store(false)
 	in.cur.Store(inv)
 	bw.WriteString("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nLambda-Runtime-Aws-Request-Id: ")

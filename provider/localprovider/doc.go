@@ -145,11 +145,11 @@
 // duration plus, on a cold start, the init duration, rounded up to the
 // millisecond, times the memory size in GB.
 //
-// Metrics come from per-second aggregates per revision and route, kept
-// for the last 86,400 seconds that saw invocations: Invocations
-// (excluding throttled requests), Errors (function errors, timeouts,
-// crashes, init failures), Throttles, and the gateway's responses by
-// class (Metrics.HTTP is true; Status2xx, Status4xx, Status5xx), as
+// Metrics come from per-second aggregates per revision and route (the
+// newest 86,400 of them per function, a day of one revision's traffic):
+// Invocations (excluding throttled requests), Errors (function errors,
+// timeouts, crashes, init failures), Throttles, and the gateway's
+// responses by class (Metrics.HTTP is true; Status2xx, Status4xx, Status5xx), as
 // CloudWatch feeds the deploy engine's gates. While the raw records reach
 // back to the query's Since the counts are exact; further back a query
 // counts every second that overlaps its range. A function URL's 5xx is

@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strconv"
@@ -452,5 +453,46 @@ func TestRuntimeAPIReadDeadline(t *testing.T) {
 	c.SetReadDeadline(time.Now().Add(10 * time.Second))
 	if _, err = c.Read(make([]byte, 1)); err != io.EOF {
 		t.Fatalf("partial head: %v, want the server to close", err)
+	}
+}
+
+// recordsHelper serves seven requests of function "xproc" in its own
+// host, closes it and exits.
+func recordsHelper() {
+	h, err := NewHost(context.Background(), &Options{Dir: os.Getenv("LOCALPROVIDER_RECORDS_HELPER")})
+	if err != nil {
+		fmt.Println("error", err)
+		os.Exit(1)
+	}
+	for range 7 {
+		resp, err := http.Get(h.URL("xproc"))
+		if err != nil || resp.StatusCode != 200 {
+			fmt.Println("error", err)
+			os.Exit(1)
+		}
+		resp.Body.Close()
+	}
+	h.Close()
+	fmt.Println("served", h.id)
+	os.Exit(0)
+}
+
+func TestRecordsReadFromAnotherProcess(t *testing.T) {
+	dir := t.TempDir()
+	h := newHost(t, &Options{Dir: dir})
+	fn, _ := deploy(t, h, "xproc", testSpec("1"))
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), "LOCALPROVIDER_RECORDS_HELPER="+dir)
+	out, err := cmd.Output()
+	var other string
+	if _, serr := fmt.Sscanf(string(out), "served %s", &other); err != nil || serr != nil {
+		t.Fatalf("helper: %v %q", err, out)
+	}
+	recs, err := ReadInvocations(dir, "xproc", nil)
+	if err != nil || len(recs) != 7 || recs[0].Host != other || recs[0].HTTPStatus != 200 {
+		t.Fatalf("records of the other process: %d %v %+v", len(recs), err, recs)
+	}
+	if m, err := fn.Metrics(t.Context(), &provider.MetricsQuery{Revision: "1"}); err != nil || m.Invocations != 7 || m.Status2xx != 7 {
+		t.Errorf("this process's metrics of the other's invocations: %+v %v", m, err)
 	}
 }

@@ -492,6 +492,9 @@ func TestRecordsReadFromAnotherProcess(t *testing.T) {
 	if err != nil || len(recs) != 7 || recs[0].Host != other || recs[0].HTTPStatus != 200 {
 		t.Fatalf("records of the other process: %d %v %+v", len(recs), err, recs)
 	}
+	if s := SummarizeInvocations("xproc", recs); s.Total.Invocations != 7 || s.Revisions["1"].ColdStarts != 1 {
+		t.Errorf("summary of the other process's records: %v", s.Total)
+	}
 	if m, err := fn.Metrics(t.Context(), &provider.MetricsQuery{Revision: "1"}); err != nil || m.Invocations != 7 || m.Status2xx != 7 {
 		t.Errorf("this process's metrics of the other's invocations: %+v %v", m, err)
 	}

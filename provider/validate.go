@@ -182,6 +182,9 @@ func Validate(s *Spec, caps Capabilities) error {
 			missing("Triggers["+t.TriggerKey()+"]", "%s trigger %q: %s does not support %s triggers", t.Kind(), t.TriggerKey(), p, t.Kind())
 		}
 	}
+	if n := countEventTriggers(s.Triggers); caps.MaxEventTriggers > 0 && n > caps.MaxEventTriggers {
+		bad("Triggers", "%d queue, stream and storage triggers: %s allows %d per function (deploy the others as separate functions)", n, p, caps.MaxEventTriggers)
+	}
 	if len(vs) == 0 {
 		return nil
 	}
@@ -195,6 +198,21 @@ func hasEventTriggers(ts []trigger.Trigger) bool {
 		}
 	}
 	return false
+}
+
+// countEventTriggers counts the queue, stream and storage triggers.
+func countEventTriggers(ts []trigger.Trigger) int {
+	n := 0
+	for _, t := range ts {
+		if t == nil {
+			continue
+		}
+		switch t.Kind() {
+		case trigger.KindQueue, trigger.KindStream, trigger.KindStorage:
+			n++
+		}
+	}
+	return n
 }
 
 func joinInts(v []int) string {

@@ -151,7 +151,7 @@ type URLOpener struct {
 }
 
 var (
-	fullNameRE = regexp.MustCompile(`^projects/([a-z][a-z0-9-]{4,28}[a-z0-9]|[0-9]+)/locations/([a-z]+-[a-z]+[0-9]+)/functions/([a-z]([a-z0-9-]{0,61}[a-z0-9])?)$`)
+	fullNameRE = regexp.MustCompile(`^projects/([a-z0-9][a-z0-9.:-]{0,62})/locations/([a-z]+-[a-z]+[0-9]+)/functions/([a-z]([a-z0-9-]{0,61}[a-z0-9])?)$`)
 	emailRE    = regexp.MustCompile(`^[^@\s]+@[^@\s]+$`)
 )
 
@@ -268,22 +268,21 @@ func OpenDriver(ctx context.Context, fc *functions.FunctionClient, sc *run.Servi
 func openDriver(ctx context.Context, fc *functions.FunctionClient, sc *run.ServicesClient, name string, opts *Options) (*function, error) {
 	target := Scheme + "://" + name
 	if fc == nil || sc == nil {
-		return nil, &provider.Error{Code: provider.InvalidArgument, Target: target, Op: "Open", Hint: "pass a *functions.FunctionClient and a *run.ServicesClient"}
+		return nil, provider.Errorf(provider.InvalidArgument, target, "Open", "%s", "pass a *functions.FunctionClient and a *run.ServicesClient")
 	}
 	m := fullNameRE.FindStringSubmatch(name)
 	if m == nil {
-		return nil, &provider.Error{Code: provider.InvalidArgument, Target: target, Op: "Open",
-			Hint: "name the function projects/PROJECT/locations/REGION/functions/ID (ID: 1 to 63 lower-case letters, digits and '-', starting with a letter)"}
+		return nil, provider.Errorf(provider.InvalidArgument, target, "Open", "%s", "name the function projects/PROJECT/locations/REGION/functions/ID (ID: 1 to 63 lower-case letters, digits and '-', starting with a letter)")
 	}
 	o := opts.withDefaults()
 	switch o.Ingress {
 	case "", "all", "internal", "internal-and-gclb":
 	default:
-		return nil, &provider.Error{Code: provider.InvalidArgument, Target: target, Op: "Open", Hint: fmt.Sprintf("ingress %q: use all, internal or internal-and-gclb", o.Ingress)}
+		return nil, provider.Errorf(provider.InvalidArgument, target, "Open", "%s", fmt.Sprintf("ingress %q: use all, internal or internal-and-gclb", o.Ingress))
 	}
 	for _, sa := range []string{o.ServiceAccount, o.SchedulerServiceAccount, o.TriggerServiceAccount} {
 		if sa != "" && !emailRE.MatchString(sa) {
-			return nil, &provider.Error{Code: provider.InvalidArgument, Target: target, Op: "Open", Hint: fmt.Sprintf("service account %q: give its email", sa)}
+			return nil, provider.Errorf(provider.InvalidArgument, target, "Open", "%s", fmt.Sprintf("service account %q: give its email", sa))
 		}
 	}
 	f := &function{fc: fc, sc: sc, rc: o.RevisionsClient, name: name, project: m[1], location: m[2], id: m[3], opts: o}
@@ -293,7 +292,7 @@ func openDriver(ctx context.Context, fc *functions.FunctionClient, sc *run.Servi
 	if f.rc == nil {
 		rc, err := run.NewRevisionsClient(ctx)
 		if err != nil {
-			return nil, &provider.Error{Code: provider.InvalidArgument, Target: target, Op: "Open", Hint: "pass Options.RevisionsClient, or set up Application Default Credentials"}
+			return nil, provider.Errorf(provider.InvalidArgument, target, "Open", "%s", "pass Options.RevisionsClient, or set up Application Default Credentials")
 		}
 		f.rc = rc
 		f.owned = append(f.owned, rc)

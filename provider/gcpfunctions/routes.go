@@ -263,7 +263,9 @@ func (f *function) Delete(ctx context.Context) error {
 }
 
 // deleteOp adapts DeleteFunctionOperation, whose Poll returns no value.
-type deleteOp struct{ op *functions.DeleteFunctionOperation }
+type deleteOp struct {
+	op *functions.DeleteFunctionOperation
+}
 
 func (d deleteOp) Poll(ctx context.Context, opts ...gax.CallOption) (struct{}, error) {
 	return struct{}{}, d.op.Poll(ctx, opts...)

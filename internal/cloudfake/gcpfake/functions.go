@@ -45,7 +45,9 @@ var (
 	topicRE      = regexp.MustCompile(`^projects/[^/]+/topics/[A-Za-z][A-Za-z0-9._~%+-]{2,254}$`)
 )
 
-func cloneFn(f *functionspb.Function) *functionspb.Function { return proto.Clone(f).(*functionspb.Function) }
+func cloneFn(f *functionspb.Function) *functionspb.Function {
+	return proto.Clone(f).(*functionspb.Function)
+}
 
 func (f *functionsServer) GetFunction(_ context.Context, r *functionspb.GetFunctionRequest) (*functionspb.Function, error) {
 	s := f.s

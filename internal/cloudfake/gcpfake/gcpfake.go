@@ -152,7 +152,7 @@ type operation struct {
 	finish   func() (result proto.Message, err error)
 	meta     proto.Message
 	proto    *longrunningpb.Operation // set once done
-	lock     string                  // the resource it holds busy
+	lock     string                   // the resource it holds busy
 }
 
 // New starts the fake on loopback listeners. Close it when done.

@@ -31,6 +31,9 @@ type applyRun struct {
 	res  *driver.ApplyResult
 	live *functionspb.Function // nil when the function does not exist
 	tr   *triggerPlan
+	// serviceChecked is set when the service was read before a deploy;
+	// serviceNeeds then says whether it needs a write after it.
+	serviceChecked, serviceNeeds bool
 }
 
 // Apply implements driver.Function. Steps: GetFunction; for a change,
@@ -489,7 +492,7 @@ func (a *applyRun) update(ctx context.Context) error {
 	}
 	// Traffic must name a revision before the deploy, or the new
 	// revision becomes LATEST and takes it whatever the flag says.
-	if err := f.pin(ctx); err != nil {
+	if err := a.pin(ctx); err != nil {
 		return err
 	}
 	if codeChanged {
@@ -523,66 +526,88 @@ func (a *applyRun) update(ctx context.Context) error {
 	return nil
 }
 
-// pin points service traffic that follows LATEST at the revision it
-// serves now, so a deploy does not move it.
-func (f *function) pin(ctx context.Context) error {
-	return f.updateService(ctx, "", func(svc *runpb.Service) (bool, error) {
-		changed := false
-		for _, t := range svc.Traffic {
-			if t.Type == runpb.TrafficTargetAllocationType_TRAFFIC_TARGET_ALLOCATION_TYPE_LATEST {
-				t.Type, t.Revision = runpb.TrafficTargetAllocationType_TRAFFIC_TARGET_ALLOCATION_TYPE_REVISION, lastSegment(svc.LatestReadyRevision)
-				changed = true
-			}
+// pinLatest points service traffic that follows LATEST at the revision
+// it serves now, so a deploy does not move it.
+func pinLatest(svc *runpb.Service) bool {
+	changed := false
+	for _, t := range svc.Traffic {
+		if t.Type == runpb.TrafficTargetAllocationType_TRAFFIC_TARGET_ALLOCATION_TYPE_LATEST {
+			t.Type, t.Revision = runpb.TrafficTargetAllocationType_TRAFFIC_TARGET_ALLOCATION_TYPE_REVISION, lastSegment(svc.LatestReadyRevision)
+			changed = true
 		}
+	}
+	return changed
+}
+
+// pin pins the service's traffic before a deploy, and notes whether the
+// service needs the after-deploy write (so the read can be skipped).
+func (a *applyRun) pin(ctx context.Context) error {
+	return a.f.updateService(ctx, "", func(svc *runpb.Service) (bool, error) {
+		changed := pinLatest(svc)
+		probe := proto.Clone(svc).(*runpb.Service)
+		needs, err := a.editService(probe)
+		if err != nil {
+			return false, err
+		}
+		a.serviceChecked, a.serviceNeeds = true, needs
 		return changed, nil
 	}, true)
 }
 
 // service reconciles what lives on the Cloud Run service: the route
 // annotation, pinned traffic, service-level minimum instances
-// (provisioned) and the HTTP trigger's auth.
+// (provisioned) and the HTTP trigger's auth. A deploy changes none of
+// them, so when the read before the deploy found nothing to do, it
+// reads nothing.
 func (a *applyRun) service(ctx context.Context) error {
-	s := a.s
+	if a.serviceChecked && !a.serviceNeeds {
+		return nil
+	}
 	changed := false
 	err := a.f.updateService(ctx, "", func(svc *runpb.Service) (bool, error) {
-		changed = false
-		route := svc.Annotations[annRoute]
-		switch {
-		case route != "" && route != s.Route:
-			return false, driver.NewError(driver.InvalidArgument, fmt.Sprintf("%s has route %s (its Cloud Run service traffic) and Cloud Functions has one route per function: use Route %q", a.f.name, route, route))
-		case route == "" && a.opts.Publish:
-			if svc.Annotations == nil {
-				svc.Annotations = map[string]string{}
-			}
-			svc.Annotations[annRoute] = s.Route
-			changed = true
-		}
-		for _, t := range svc.Traffic {
-			if t.Type == runpb.TrafficTargetAllocationType_TRAFFIC_TARGET_ALLOCATION_TYPE_LATEST {
-				t.Type, t.Revision = runpb.TrafficTargetAllocationType_TRAFFIC_TARGET_ALLOCATION_TYPE_REVISION, lastSegment(svc.LatestReadyRevision)
-				changed = true
-			}
-		}
-		if p := s.Concurrency.Provisioned; p != nil && int(svc.GetScaling().GetMinInstanceCount()) != *p {
-			if svc.Scaling == nil {
-				svc.Scaling = &runpb.ServiceScaling{}
-			}
-			svc.Scaling.MinInstanceCount = int32(*p)
-			changed = true
-		}
-		if a.tr.managed {
-			public := a.tr.http != nil && a.tr.http.Auth == trigger.AuthNone
-			if svc.InvokerIamDisabled != public {
-				svc.InvokerIamDisabled = public
-				changed = true
-			}
-		}
-		return changed, nil
+		var err error
+		changed, err = a.editService(svc)
+		return changed, err
 	}, true)
 	if changed {
 		a.res.Changed = true
 	}
 	return err
+}
+
+// editService applies the spec to svc and reports whether it changed.
+func (a *applyRun) editService(svc *runpb.Service) (bool, error) {
+	s := a.s
+	changed := false
+	route := svc.Annotations[annRoute]
+	switch {
+	case route != "" && route != s.Route:
+		return false, driver.NewError(driver.InvalidArgument, fmt.Sprintf("%s has route %s (its Cloud Run service traffic) and Cloud Functions has one route per function: use Route %q", a.f.name, route, route))
+	case route == "" && a.opts.Publish:
+		if svc.Annotations == nil {
+			svc.Annotations = map[string]string{}
+		}
+		svc.Annotations[annRoute] = s.Route
+		changed = true
+	}
+	if pinLatest(svc) {
+		changed = true
+	}
+	if p := s.Concurrency.Provisioned; p != nil && int(svc.GetScaling().GetMinInstanceCount()) != *p {
+		if svc.Scaling == nil {
+			svc.Scaling = &runpb.ServiceScaling{}
+		}
+		svc.Scaling.MinInstanceCount = int32(*p)
+		changed = true
+	}
+	if a.tr.managed {
+		public := a.tr.http != nil && a.tr.http.Auth == trigger.AuthNone
+		if svc.InvokerIamDisabled != public {
+			svc.InvokerIamDisabled = public
+			changed = true
+		}
+	}
+	return changed, nil
 }
 
 // updateService reads the service, lets edit change it and, when edit

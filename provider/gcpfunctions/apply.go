@@ -70,6 +70,8 @@ func (f *function) Apply(ctx context.Context, s *driver.Spec, opts *driver.Apply
 		err = a.create(ctx)
 	case err != nil:
 		return nil, err
+	case opts.IfNotExist:
+		return nil, driver.NewError(driver.AlreadyExists, fmt.Sprintf("%s already exists (another deployer created it first)", f.name))
 	default:
 		if opts.IfMatch != "" && opts.IfMatch != etagOf(live) {
 			return nil, driver.NewError(driver.FailedPrecondition, fmt.Sprintf("%s changed since it was read (etag %s, now %s)", f.name, opts.IfMatch, etagOf(live)))
@@ -542,7 +544,7 @@ func pinLatest(svc *runpb.Service) bool {
 // pin pins the service's traffic before a deploy, and notes whether the
 // service needs the after-deploy write (so the read can be skipped).
 func (a *applyRun) pin(ctx context.Context) error {
-	return a.f.updateService(ctx, "", func(svc *runpb.Service) (bool, error) {
+	_, err := a.f.updateService(ctx, "", func(svc *runpb.Service) (bool, error) {
 		changed := pinLatest(svc)
 		probe := proto.Clone(svc).(*runpb.Service)
 		needs, err := a.editService(probe)
@@ -552,6 +554,7 @@ func (a *applyRun) pin(ctx context.Context) error {
 		a.serviceChecked, a.serviceNeeds = true, needs
 		return changed, nil
 	}, true)
+	return err
 }
 
 // service reconciles what lives on the Cloud Run service: the route
@@ -564,7 +567,7 @@ func (a *applyRun) service(ctx context.Context) error {
 		return nil
 	}
 	changed := false
-	err := a.f.updateService(ctx, "", func(svc *runpb.Service) (bool, error) {
+	_, err := a.f.updateService(ctx, "", func(svc *runpb.Service) (bool, error) {
 		var err error
 		changed, err = a.editService(svc)
 		return changed, err
@@ -612,23 +615,30 @@ func (a *applyRun) editService(svc *runpb.Service) (bool, error) {
 
 // updateService reads the service, lets edit change it and, when edit
 // reports a change, writes it back conditioned on the etag it read (or on
-// ifMatch) and waits for the operation. Without ifMatch a concurrent
+// ifMatch), waits for the operation and returns the service as written
+// (as read when edit changed nothing). Without ifMatch a concurrent
 // change (ABORTED) makes it read and edit again; with ifMatch it is
-// FailedPrecondition. wait false returns once the update is accepted.
-func (f *function) updateService(ctx context.Context, ifMatch string, edit func(*runpb.Service) (bool, error), waitDone bool) error {
+// FailedPrecondition. waitDone false returns once the update is accepted.
+func (f *function) updateService(ctx context.Context, ifMatch string, edit func(*runpb.Service) (bool, error), waitDone bool) (*runpb.Service, error) {
 	for attempt := 0; ; attempt++ {
 		svc, err := do(ctx, f, "GetService", func(ctx context.Context) (*runpb.Service, error) {
 			return f.sc.GetService(ctx, &runpb.GetServiceRequest{Name: f.svcName})
 		})
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if ifMatch != "" && ifMatch != svc.Etag {
-			return driver.NewError(driver.FailedPrecondition, fmt.Sprintf("the Cloud Run service of %s changed since it was read (etag %s, now %s)", f.name, ifMatch, svc.Etag))
+			return nil, driver.NewError(driver.FailedPrecondition, fmt.Sprintf("the Cloud Run service of %s changed since it was read (etag %s, now %s)", f.name, ifMatch, svc.Etag))
+		}
+		if svc.Annotations == nil {
+			svc.Annotations = map[string]string{}
 		}
 		changed, err := edit(svc)
-		if err != nil || !changed {
-			return err
+		if err != nil {
+			return nil, err
+		}
+		if !changed {
+			return svc, nil
 		}
 		var op *run.UpdateServiceOperation
 		err = f.retry(ctx, "UpdateService", false, func(ctx context.Context) error {
@@ -638,23 +648,22 @@ func (f *function) updateService(ctx context.Context, ifMatch string, edit func(
 		})
 		if isCode(err, codes.Aborted) || isCode(err, codes.FailedPrecondition) {
 			if ifMatch != "" {
-				return driver.NewError(driver.FailedPrecondition, fmt.Sprintf("the Cloud Run service of %s changed since it was read (etag %s): %v", f.name, ifMatch, err))
+				return nil, driver.NewError(driver.FailedPrecondition, fmt.Sprintf("the Cloud Run service of %s changed since it was read (etag %s): %v", f.name, ifMatch, err))
 			}
 			if attempt < f.opts.MaxRetries {
 				if err := sleep(ctx, min(f.opts.RetryBackoff<<attempt, f.opts.MaxRetryBackoff)); err != nil {
-					return err
+					return nil, err
 				}
 				continue
 			}
 		}
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if !waitDone {
-			return nil
+			return svc, nil
 		}
-		_, err = wait(ctx, f, "service update", op)
-		return err
+		return wait(ctx, f, "service update", op)
 	}
 }
 

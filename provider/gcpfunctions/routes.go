@@ -148,60 +148,68 @@ func (f *function) checkRoute(svc *runpb.Service, route string, create bool) err
 	return driver.RouteNotFound(f.name, route)
 }
 
-// SetTraffic implements driver.Function with one read-modify-write of the
-// Cloud Run service's traffic (etag = IfMatch): the stable revision, and
-// the candidate tagged "candidate". Other entries, such as a smoke tag,
-// are dropped.
-func (f *function) SetTraffic(ctx context.Context, route string, t driver.Traffic, opts *driver.ConditionOptions) error {
-	err := f.updateService(ctx, opts.IfMatch, func(svc *runpb.Service) (bool, error) {
-		if err := f.checkRoute(svc, route, true); err != nil {
+// UpdateRoute implements driver.Function with one read-modify-write of
+// the Cloud Run service (conditioned on its etag: IfMatch, or the etag
+// just read): traffic names the stable revision and the candidate,
+// tagged "candidate" (other entries, such as a smoke tag, are dropped);
+// the marker and verdicts are the service's updraft.dev/rollout and
+// updraft.dev/verdicts annotations, a metadata change that makes no
+// revision. The route is the updraft.dev/route annotation, created by an
+// update with traffic.
+func (f *function) UpdateRoute(ctx context.Context, route string, u *driver.RouteUpdate, opts *driver.ConditionOptions) (*driver.Route, error) {
+	svc, err := f.updateService(ctx, opts.IfMatch, func(svc *runpb.Service) (bool, error) {
+		if opts.IfMatch != "" && svc.GetAnnotations()[annRoute] != route {
+			return false, driver.NewError(driver.FailedPrecondition, fmt.Sprintf("route %s of %s does not exist, so etag %s cannot match", route, f.name, opts.IfMatch))
+		}
+		if err := f.checkRoute(svc, route, u.Traffic != nil); err != nil {
 			return false, err
 		}
-		ts := []*runpb.TrafficTarget{{Type: typeRevision, Revision: t.Stable, Percent: int32(100 - t.CandidatePercent)}}
-		if t.Candidate != "" && t.CandidatePercent > 0 {
-			ts = append(ts, &runpb.TrafficTarget{Type: typeRevision, Revision: t.Candidate, Percent: int32(t.CandidatePercent), Tag: candidateTag})
+		if t := u.Traffic; t != nil {
+			ts := []*runpb.TrafficTarget{{Type: typeRevision, Revision: t.Stable, Percent: int32(100 - t.CandidatePercent)}}
+			if t.Candidate != "" && t.CandidatePercent > 0 {
+				ts = append(ts, &runpb.TrafficTarget{Type: typeRevision, Revision: t.Candidate, Percent: int32(t.CandidatePercent), Tag: candidateTag})
+			}
+			svc.Traffic = ts
 		}
-		svc.Traffic = ts
+		switch {
+		case u.Marker != nil:
+			svc.Annotations[annRollout] = encodeMarker(u.Marker)
+		case u.ClearMarker:
+			delete(svc.Annotations, annRollout)
+		}
+		if u.Verdicts != nil {
+			svc.Annotations[annVerdicts] = encodeVerdicts(u.Verdicts)
+		}
 		return true, nil
 	}, true)
-	if isCode(err, codes.NotFound) {
-		// GetService succeeded inside updateService when the write got
-		// NotFound, so what is missing is a revision.
+	if isCode(err, codes.NotFound) && u.Traffic != nil {
 		var de *driver.Error
 		if !errors.As(err, &de) {
+			// The service was read before the write failed: what is
+			// missing is a revision.
 			if _, gerr := f.getService(ctx); gerr == nil {
-				return driver.NewError(driver.NotFound, fmt.Sprintf("revision %s or %s of %s does not exist: %v", t.Stable, t.Candidate, f.name, err))
+				return nil, driver.NewError(driver.NotFound, fmt.Sprintf("revision %s of %s does not exist: %v", revisionsOf(u.Traffic), f.name, err))
 			}
 		}
 	}
-	return err
+	if err != nil {
+		return nil, err
+	}
+	return routeOf(svc), nil
 }
 
-// SetMarker implements driver.Function: the marker is the service's
-// updraft.dev/rollout annotation, written with the etag as precondition
-// (a metadata change: no new revision).
-func (f *function) SetMarker(ctx context.Context, route string, m *driver.Marker, opts *driver.ConditionOptions) error {
-	return f.updateService(ctx, opts.IfMatch, func(svc *runpb.Service) (bool, error) {
-		if err := f.checkRoute(svc, route, false); err != nil {
-			return false, err
-		}
-		if m == nil {
-			if _, ok := svc.Annotations[annRollout]; !ok {
-				return false, nil
-			}
-			delete(svc.Annotations, annRollout)
-			return true, nil
-		}
-		svc.Annotations[annRollout] = encodeMarker(m)
-		return true, nil
-	}, true)
+func revisionsOf(t *driver.Traffic) string {
+	if t.Candidate == "" {
+		return t.Stable
+	}
+	return t.Stable + " or " + t.Candidate
 }
 
 // DeleteRevision implements driver.Function. A revision with traffic is
 // refused here (FailedPrecondition); one that only holds the smoke tag
 // loses the tag first, since Cloud Run refuses to delete a tagged one.
 func (f *function) DeleteRevision(ctx context.Context, id string) error {
-	err := f.updateService(ctx, "", func(svc *runpb.Service) (bool, error) {
+	_, err := f.updateService(ctx, "", func(svc *runpb.Service) (bool, error) {
 		var keep []*runpb.TrafficTarget
 		for _, t := range svc.Traffic {
 			ref := t.Revision
@@ -287,8 +295,7 @@ func (f *function) Invoke(ctx context.Context, req *driver.InvokeRequest) (*driv
 		rev = req.Revision
 		url = tagURL(svc, rev)
 		if url == "" {
-			var res *runpb.Service
-			err := f.updateService(ctx, "", func(s *runpb.Service) (bool, error) {
+			res, err := f.updateService(ctx, "", func(s *runpb.Service) (bool, error) {
 				var ts []*runpb.TrafficTarget
 				for _, t := range s.Traffic {
 					if t.Tag != smokeTag || t.Percent > 0 {
@@ -296,16 +303,12 @@ func (f *function) Invoke(ctx context.Context, req *driver.InvokeRequest) (*driv
 					}
 				}
 				s.Traffic = append(ts, &runpb.TrafficTarget{Type: typeRevision, Revision: rev, Percent: 0, Tag: smokeTag})
-				res = s
 				return true, nil
 			}, true)
 			if isCode(err, codes.NotFound) {
 				return nil, driver.RevisionNotFound(f.name, rev)
 			}
 			if err != nil {
-				return nil, err
-			}
-			if res, err = f.getService(ctx); err != nil {
 				return nil, err
 			}
 			if url = tagURL(res, rev); url == "" {

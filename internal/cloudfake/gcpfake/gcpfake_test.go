@@ -65,7 +65,6 @@ func (e *env) upload(t *testing.T) *functionspb.StorageSource {
 	return up.StorageSource
 }
 
-
 func (e *env) create(t *testing.T, id string) *functionspb.Function {
 	t.Helper()
 	op, err := e.fc.CreateFunction(t.Context(), &functionspb.CreateFunctionRequest{Parent: parent, FunctionId: id, Function: &functionspb.Function{

@@ -443,7 +443,10 @@ func (a *applyRun) update(ctx context.Context) error {
 		}
 		return driver.NewError(driver.FailedPrecondition, fmt.Sprintf("Cloud Functions cannot %s %s in place: delete the function (deploy.Destroy) and apply again, or give the event trigger its own function", what, f.name))
 	}
-	codeChanged := s.Bundle != nil && digestFromLabel(live.GetLabels()[labelDigest]) != s.Bundle.Digest
+	// A function whose last deploy failed (its first build, say) has no
+	// revision of what its labels say: deploy it again, code included.
+	failed := live.GetState() == functionspb.Function_FAILED || live.GetServiceConfig().GetRevision() == ""
+	codeChanged := s.Bundle != nil && (failed || digestFromLabel(live.GetLabels()[labelDigest]) != s.Bundle.Digest)
 	bc, err := a.buildConfig(live.GetBuildConfig(), nil)
 	if err != nil {
 		return err
@@ -467,7 +470,7 @@ func (a *applyRun) update(ctx context.Context) error {
 	if eventChanged {
 		mask = append(mask, "event_trigger")
 	}
-	changed := buildChanged || labelsChanged || eventChanged || !proto.Equal(normSC(live.GetServiceConfig()), normSC(sc))
+	changed := failed || buildChanged || labelsChanged || eventChanged || !proto.Equal(normSC(live.GetServiceConfig()), normSC(sc))
 	req := &functionspb.UpdateFunctionRequest{
 		Function:   &functionspb.Function{Name: f.name, Labels: labels, BuildConfig: bc, ServiceConfig: sc, EventTrigger: et},
 		UpdateMask: &fieldmaskpb.FieldMask{Paths: mask},
@@ -554,6 +557,9 @@ func (a *applyRun) pin(ctx context.Context) error {
 		a.serviceChecked, a.serviceNeeds = true, needs
 		return changed, nil
 	}, true)
+	if isCode(err, codes.NotFound) {
+		return nil // no service yet: the first deploy's build failed
+	}
 	return err
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"testing"
@@ -543,5 +544,85 @@ func TestOpenErrors(t *testing.T) {
 		if _, err := provider.Open(t.Context(), u); err == nil {
 			t.Errorf("open %s succeeded", u)
 		}
+	}
+}
+
+func TestFailedFirstBuild(t *testing.T) {
+	fg := newFakeGCP(t, nil)
+	fn := fg.open(t, testFunction, nil)
+	fg.srv.FailNextBuild(testFunction, "go: go.mod requires go >= 1.27")
+	_, err := fn.Apply(t.Context(), testSpec(), &provider.ApplyOptions{Publish: true})
+	var be *BuildError
+	if !errors.As(err, &be) {
+		t.Fatalf("first Apply: %v, want a *BuildError", err)
+	}
+	st, err := fn.Get(t.Context())
+	if err != nil || len(st.Routes) != 0 {
+		t.Fatalf("a function whose first build failed: %+v %v", st, err)
+	}
+	if revs, err := fn.Revisions(t.Context()); err != nil || len(revs) != 0 {
+		t.Fatalf("revisions %v %v", revs, err)
+	}
+	res := apply(t, fn, testSpec())
+	if res.Revision == nil || route(t, fn).Traffic.Stable != res.Revision.ID {
+		t.Fatalf("Apply after the failed build: %+v", res)
+	}
+}
+
+func TestRuntimesFromList(t *testing.T) {
+	fg := newFakeGCP(t, nil)
+	resp, err := fg.fc.ListRuntimes(t.Context(), &functionspb.ListRuntimesRequest{Parent: testParent})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := RuntimesFromList(resp)
+	for id, want := range DefaultRuntimes {
+		if got[id] != want {
+			t.Errorf("%s: %q from ListRuntimes, %q in DefaultRuntimes", id, got[id], want)
+		}
+	}
+	if _, ok := got["go124"]; ok {
+		t.Error("a deprecated runtime is in the table")
+	}
+	fn := fg.open(t, testFunction, func(o *Options) { o.Runtimes = map[string]string{"go": "go125"} })
+	if rts := fn.Capabilities().Runtimes; !slices.Equal(rts, []string{"go"}) {
+		t.Fatalf("capabilities runtimes %v", rts)
+	}
+	s := testSpec()
+	s.Runtime = "nodejs22"
+	if err := fn.Validate(s); provider.Code(err) != provider.InvalidArgument {
+		t.Fatalf("a runtime outside the table: %v", err)
+	}
+}
+
+func TestParseQuery(t *testing.T) {
+	var o Options
+	q, _ := url.ParseQuery("service_account=run@p.iam.gserviceaccount.com&build_env=GOFLAGS=-mod=mod,CGO_ENABLED=0&ingress=internal&concurrency=80&scheduler_service_account=s@p.iam.gserviceaccount.com&trigger_region=nam5&worker_pool=projects/p/locations/l/workerPools/w")
+	if err := parseQuery("fn", q, &o); err != nil {
+		t.Fatal(err)
+	}
+	if o.ServiceAccount != "run@p.iam.gserviceaccount.com" || o.BuildEnv["GOFLAGS"] != "-mod=mod" || o.BuildEnv["CGO_ENABLED"] != "0" ||
+		o.Ingress != "internal" || o.RequestConcurrency != 80 || o.SchedulerServiceAccount == "" || o.TriggerRegion != "nam5" || o.WorkerPool == "" {
+		t.Fatalf("options %+v", o)
+	}
+	for _, bad := range []string{"color=red", "concurrency=0", "build_env=novalue"} {
+		q, _ := url.ParseQuery(bad)
+		if err := parseQuery("fn", q, &Options{}); err == nil {
+			t.Errorf("%s accepted", bad)
+		}
+	}
+}
+
+// TestConcurrencyCPU: more than one request per instance gets a whole
+// vCPU, as Cloud Run requires (the fake refuses less).
+func TestConcurrencyCPU(t *testing.T) {
+	fg := newFakeGCP(t, nil)
+	fn := fg.open(t, testFunction, func(o *Options) { o.RequestConcurrency = 80 })
+	s := testSpec()
+	s.MemoryMB = 512
+	apply(t, fn, s)
+	sc := fg.srv.Function(testFunction).ServiceConfig
+	if sc.AvailableCpu != "1" || sc.MaxInstanceRequestConcurrency != 80 || sc.AvailableMemory != "512Mi" {
+		t.Fatalf("service config %v", sc)
 	}
 }

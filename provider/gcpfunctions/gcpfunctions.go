@@ -162,43 +162,8 @@ func (o *URLOpener) OpenFunctionURL(ctx context.Context, u *url.URL) (*provider.
 		return nil, fmt.Errorf("gcpfunctions URL %q: write gcpfunctions://projects/PROJECT/locations/REGION/functions/NAME (NAME: lower-case letters, digits and '-')", u.Redacted())
 	}
 	opts := o.Options
-	for k, v := range u.Query() {
-		val := v[len(v)-1]
-		switch k {
-		case "service_account":
-			opts.ServiceAccount = val
-		case "build_service_account":
-			opts.BuildServiceAccount = val
-		case "worker_pool":
-			opts.WorkerPool = val
-		case "docker_repository":
-			opts.DockerRepository = val
-		case "build_env":
-			opts.BuildEnv = map[string]string{}
-			for _, kv := range strings.Split(val, ",") {
-				k, v, ok := strings.Cut(kv, "=")
-				if !ok || k == "" {
-					return nil, fmt.Errorf("gcpfunctions://%s: build_env %q: write K=V pairs joined by commas", name, val)
-				}
-				opts.BuildEnv[k] = v
-			}
-		case "ingress":
-			opts.Ingress = val
-		case "concurrency":
-			n, err := strconv.Atoi(val)
-			if err != nil || n < 1 || n > 1000 {
-				return nil, fmt.Errorf("gcpfunctions://%s: concurrency %q: use 1 to 1000", name, val)
-			}
-			opts.RequestConcurrency = n
-		case "scheduler_service_account":
-			opts.SchedulerServiceAccount = val
-		case "trigger_service_account":
-			opts.TriggerServiceAccount = val
-		case "trigger_region":
-			opts.TriggerRegion = val
-		default:
-			return nil, fmt.Errorf("gcpfunctions://%s: unknown query parameter %q: use service_account, build_service_account, worker_pool, docker_repository, build_env, ingress, concurrency, scheduler_service_account, trigger_service_account or trigger_region", name, k)
-		}
+	if err := parseQuery(name, u.Query(), &opts); err != nil {
+		return nil, err
 	}
 	fc, err := functions.NewFunctionClient(ctx)
 	if err != nil {
@@ -235,6 +200,49 @@ func (o *URLOpener) OpenFunctionURL(ctx context.Context, u *url.URL) (*provider.
 	}
 	d.owned = append(d.owned, owned...)
 	return provider.NewFunction(d), nil
+}
+
+// parseQuery applies a URL's query parameters to opts.
+func parseQuery(name string, q url.Values, opts *Options) error {
+	for k, v := range q {
+		val := v[len(v)-1]
+		switch k {
+		case "service_account":
+			opts.ServiceAccount = val
+		case "build_service_account":
+			opts.BuildServiceAccount = val
+		case "worker_pool":
+			opts.WorkerPool = val
+		case "docker_repository":
+			opts.DockerRepository = val
+		case "build_env":
+			opts.BuildEnv = map[string]string{}
+			for _, kv := range strings.Split(val, ",") {
+				k, v, ok := strings.Cut(kv, "=")
+				if !ok || k == "" {
+					return fmt.Errorf("gcpfunctions://%s: build_env %q: write K=V pairs joined by commas", name, val)
+				}
+				opts.BuildEnv[k] = v
+			}
+		case "ingress":
+			opts.Ingress = val
+		case "concurrency":
+			n, err := strconv.Atoi(val)
+			if err != nil || n < 1 || n > 1000 {
+				return fmt.Errorf("gcpfunctions://%s: concurrency %q: use 1 to 1000", name, val)
+			}
+			opts.RequestConcurrency = n
+		case "scheduler_service_account":
+			opts.SchedulerServiceAccount = val
+		case "trigger_service_account":
+			opts.TriggerServiceAccount = val
+		case "trigger_region":
+			opts.TriggerRegion = val
+		default:
+			return fmt.Errorf("gcpfunctions://%s: unknown query parameter %q: use service_account, build_service_account, worker_pool, docker_repository, build_env, ingress, concurrency, scheduler_service_account, trigger_service_account or trigger_region", name, k)
+		}
+	}
+	return nil
 }
 
 type closer interface{ Close() error }

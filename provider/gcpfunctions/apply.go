@@ -228,9 +228,11 @@ func (a *applyRun) serviceConfig(live *functionspb.ServiceConfig, liveLabels map
 	}
 	sc.Service, sc.Uri, sc.Revision = "", "", ""
 	sc.AvailableMemory = memoryQuantity(s.MemoryMB)
-	sc.AvailableCpu = cpuFor(s.MemoryMB, f.opts.RequestConcurrency)
+	if f.opts.RequestConcurrency > 0 {
+		sc.MaxInstanceRequestConcurrency = int32(f.opts.RequestConcurrency)
+	}
+	sc.AvailableCpu = cpuFor(s.MemoryMB, int(max(sc.MaxInstanceRequestConcurrency, 1)))
 	sc.TimeoutSeconds = int32(s.Timeout / time.Second)
-	sc.MaxInstanceRequestConcurrency = int32(f.opts.RequestConcurrency)
 	if s.Concurrency.Max != nil {
 		sc.MaxInstanceCount = int32(*s.Concurrency.Max)
 	}
@@ -260,12 +262,12 @@ func (a *applyRun) serviceConfig(live *functionspb.ServiceConfig, liveLabels map
 	if s.Secrets != nil {
 		sc.SecretEnvironmentVariables = secretEnv(s.Secrets)
 	}
-	switch f.opts.Ingress {
+	switch f.opts.Ingress { // "" keeps the live setting (ALLOW_ALL on create)
 	case "internal":
 		sc.IngressSettings = functionspb.ServiceConfig_ALLOW_INTERNAL_ONLY
 	case "internal-and-gclb":
 		sc.IngressSettings = functionspb.ServiceConfig_ALLOW_INTERNAL_AND_GCLB
-	default:
+	case "all":
 		sc.IngressSettings = functionspb.ServiceConfig_ALLOW_ALL
 	}
 	switch {

@@ -626,3 +626,41 @@ func TestConcurrencyCPU(t *testing.T) {
 		t.Fatalf("service config %v", sc)
 	}
 }
+
+// TestBlueGreen: at 0% the smoke invoke reaches the candidate through a
+// tag the adapter adds; the swap drops it, so the old revision can go.
+func TestBlueGreen(t *testing.T) {
+	fg := newFakeGCP(t, &gcpfake.Options{OpDelay: time.Millisecond, Handler: func(inv *gcpfake.Invocation) (int, []byte) {
+		return http.StatusOK, []byte(inv.Revision + " " + inv.Tag)
+	}})
+	fn := fg.open(t, testFunction, nil)
+	fns := []*provider.Function{fn}
+	s := testSpec()
+	s.Env = map[string]string{"V": "1"}
+	if _, err := deploy.Rollout(t.Context(), fns, s, nil); err != nil {
+		t.Fatal(err)
+	}
+	old := route(t, fn).Traffic.Stable
+	var reached string
+	smoke := deploy.Gate{Name: "smoke", Check: func(ctx context.Context, in *deploy.GateInput) error {
+		r, err := in.Function.Invoke(ctx, &provider.InvokeOptions{Revision: in.Candidate})
+		if err != nil {
+			return err
+		}
+		if in.Percent == 0 {
+			reached = string(r.Payload)
+		}
+		return nil
+	}}
+	s.Env = map[string]string{"V": "2"}
+	res, err := deploy.Rollout(t.Context(), fns, s, &deploy.RolloutOptions{Strategy: deploy.BlueGreen(), Gates: []deploy.Gate{smoke}})
+	if err != nil || res.Outcome != deploy.OutcomeSucceeded {
+		t.Fatalf("blue/green: %v %+v", err, res)
+	}
+	if want := res.Targets[0].Candidate + " " + smokeTag; reached != want {
+		t.Fatalf("smoke invoke at 0%% reached %q, want %q", reached, want)
+	}
+	if err := fn.DeleteRevision(t.Context(), old); err != nil {
+		t.Fatalf("deleting the old blue revision: %v", err)
+	}
+}

@@ -62,11 +62,12 @@ type Options struct {
 	// variables (nil keeps the live ones).
 	BuildServiceAccount, WorkerPool, DockerRepository string
 	BuildEnv                                          map[string]string
-	// Ingress is "all" (default), "internal" or "internal-and-gclb".
+	// Ingress is "all", "internal" or "internal-and-gclb"; "" keeps the
+	// live setting (all on create).
 	Ingress string
-	// RequestConcurrency is how many requests one instance serves at once
-	// (default 1). Above 1 the function gets at least one vCPU, as Cloud
-	// Run requires.
+	// RequestConcurrency is how many requests one instance serves at once;
+	// 0 keeps the live setting (1 on create). Above 1 the function gets
+	// at least one vCPU, as Cloud Run requires.
 	RequestConcurrency int
 	// TriggerServiceAccount and TriggerRegion go in the EventTrigger of
 	// queue, stream and storage triggers when set (a Firestore trigger
@@ -119,9 +120,6 @@ func (o *Options) withDefaults() Options {
 	c.MaxPollInterval = max(c.MaxPollInterval, c.PollInterval)
 	if c.MaxRetries <= 0 {
 		c.MaxRetries = 6
-	}
-	if c.RequestConcurrency <= 0 {
-		c.RequestConcurrency = 1
 	}
 	if c.Runtimes == nil {
 		c.Runtimes = DefaultRuntimes

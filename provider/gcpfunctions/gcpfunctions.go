@@ -336,6 +336,13 @@ var DefaultRuntimes = map[string]string{
 	"java21":     "java21",
 }
 
+// envRules are Cloud Functions' rules for variable names: the ones Cloud
+// Run and the Functions Framework set, Google's prefix, and updraft's own.
+var envRules = driver.EnvRules{
+	ReservedNames:    []string{"PORT", "K_SERVICE", "K_REVISION", "K_CONFIGURATION", "FUNCTION_TARGET", "FUNCTION_SIGNATURE_TYPE"},
+	ReservedPrefixes: []string{"X_GOOGLE_", envPrefix},
+}
+
 // MaxZipBytes is the largest source zip the adapter uploads (the limit
 // gcloud asks the signed URL to enforce).
 const MaxZipBytes = 100 << 20
@@ -363,6 +370,7 @@ func (f *function) Capabilities() driver.Capabilities {
 		MaxProvisioned:   1000,
 		Secrets:          true,
 		MaxEnvBytes:      32 << 10,
+		Env:              envRules,
 		CodeForm:         bundle.Form{},
 		CodeLimits:       bundle.Limits{Target: Scheme, MaxZipBytes: MaxZipBytes, MaxUnzippedBytes: 500 << 20},
 	}

@@ -664,3 +664,23 @@ func TestBlueGreen(t *testing.T) {
 		t.Fatalf("deleting the old blue revision: %v", err)
 	}
 }
+
+// TestPrune: deploy.Prune deletes old Cloud Run revisions and keeps the
+// serving one.
+func TestPrune(t *testing.T) {
+	fg := newFakeGCP(t, nil)
+	fn := fg.open(t, testFunction, nil)
+	s := testSpec()
+	var ids []string
+	for i := range 5 {
+		s.Env = map[string]string{"V": fmt.Sprint(i)}
+		ids = append(ids, apply(t, fn, s).Revision.ID)
+	}
+	if _, err := deploy.Prune(t.Context(), []*provider.Function{fn}, &deploy.PruneOptions{Keep: 1}); err != nil {
+		t.Fatal(err)
+	}
+	got := fg.srv.Revisions(svcName(testFunction))
+	if !slices.Contains(got, ids[0]) || !slices.Contains(got, ids[4]) || len(got) != 2 {
+		t.Fatalf("after pruning to 1: %v (serving %s, newest %s)", got, ids[0], ids[4])
+	}
+}

@@ -17,6 +17,11 @@
 // Run it again with another -greeting to see a canary rollout; -plan only
 // prints what would change; -public makes the URL callable by anyone.
 // The function's source is examples/gcp/function, its own module.
+//
+// Without a cloud account, go test ./examples/gcp rolls one Spec out to
+// AWS Lambda and Cloud Functions (on the in-repo fakes, through the real
+// SDKs) and to local:// in lockstep, and shows a candidate that fails its
+// smoke invoke on one target rolled back on all three.
 package main
 
 import (

@@ -595,10 +595,14 @@ func (a *applyRun) editService(svc *runpb.Service) (bool, error) {
 	case route != "" && route != s.Route:
 		return false, driver.NewError(driver.InvalidArgument, fmt.Sprintf("%s has route %s (its Cloud Run service traffic) and Cloud Functions has one route per function: use Route %q", a.f.name, route, route))
 	case route == "" && a.opts.Publish:
+		// A new route starts at 100% on the published revision.
 		if svc.Annotations == nil {
 			svc.Annotations = map[string]string{}
 		}
 		svc.Annotations[annRoute] = s.Route
+		if rev := a.live.GetServiceConfig().GetRevision(); rev != "" {
+			svc.Traffic = []*runpb.TrafficTarget{{Type: runpb.TrafficTargetAllocationType_TRAFFIC_TARGET_ALLOCATION_TYPE_REVISION, Revision: rev, Percent: 100}}
+		}
 		changed = true
 	}
 	if pinLatest(svc) {

@@ -684,3 +684,23 @@ func TestPrune(t *testing.T) {
 		t.Fatalf("after pruning to 1: %v (serving %s, newest %s)", got, ids[0], ids[4])
 	}
 }
+
+// TestRouteCreatedOnPublish: a function applied without Publish has no
+// route; the first Apply with Publish creates it on the revision it
+// publishes.
+func TestRouteCreatedOnPublish(t *testing.T) {
+	fg := newFakeGCP(t, nil)
+	fn := fg.open(t, testFunction, nil)
+	s := testSpec()
+	if _, err := fn.Apply(t.Context(), s, nil); err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := fn.Get(t.Context()); len(st.Routes) != 0 {
+		t.Fatalf("routes without Publish: %v", st.Routes)
+	}
+	s.Env = map[string]string{"V": "2"}
+	res := apply(t, fn, s)
+	if r := route(t, fn); r.Traffic != (provider.Traffic{Stable: res.Revision.ID}) {
+		t.Fatalf("new route %+v, want it on %s", r.Traffic, res.Revision.ID)
+	}
+}

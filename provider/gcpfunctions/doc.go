@@ -48,6 +48,11 @@
 // format), so every revision reports its own. A failed Cloud Build
 // surfaces as a *BuildError with the build's message and log URL.
 //
+// Cloud Build compiles the source itself, so a Go function is a
+// directory holding its go.mod and one non-main package at the root
+// (bundle.Dir; bundle.GoSource zips the whole module of the package),
+// until the portable function package's generated form is built for it.
+//
 // Runtimes map portable ids through Options.Runtimes (DefaultRuntimes,
 // or RuntimesFromList over ListRuntimes): "go" is go126, with the entry
 // point "Updraft" of the portable Go form unless Spec.Entrypoint says

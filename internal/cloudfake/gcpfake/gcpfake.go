@@ -377,6 +377,18 @@ func (s *Server) settleOp(op *operation) {
 	op.proto = p
 }
 
+// Settle finishes every operation still running, as if its time had
+// come, so a test need not wait on the clock.
+func (s *Server) Settle() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, op := range s.ops {
+		if op.proto == nil {
+			s.settleOp(op)
+		}
+	}
+}
+
 // busy reports an operation in progress on resource. Callers hold s.mu.
 func (s *Server) busy(resource string) bool {
 	for _, op := range s.ops {

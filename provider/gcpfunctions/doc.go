@@ -48,10 +48,12 @@
 // format), so every revision reports its own. A failed Cloud Build
 // surfaces as a *BuildError with the build's message and log URL.
 //
-// Cloud Build compiles the source itself, so a Go function is a
-// directory holding its go.mod and one non-main package at the root
-// (bundle.Dir; bundle.GoSource zips the whole module of the package),
-// until the portable function package's generated form is built for it.
+// Cloud Build compiles the source itself, so a Go function is either a
+// bundle.GoFunction package written once for every cloud (the bundler
+// builds its Cloud Functions form: a generated root package registering
+// the entry point Updraft, bundle.GCFEntryPoint), or a directory holding
+// its go.mod and one non-main package at the root (bundle.Dir;
+// bundle.GoSource zips the whole module of the package).
 //
 // Runtimes map portable ids through Options.Runtimes (DefaultRuntimes,
 // or RuntimesFromList over ListRuntimes): "go" is go126, with the entry

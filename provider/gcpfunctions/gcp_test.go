@@ -1,6 +1,8 @@
 package gcpfunctions
 
 import (
+	"archive/zip"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -702,5 +704,36 @@ func TestRouteCreatedOnPublish(t *testing.T) {
 	res := apply(t, fn, s)
 	if r := route(t, fn); r.Traffic != (provider.Traffic{Stable: res.Revision.ID}) {
 		t.Fatalf("new route %+v, want it on %s", r.Traffic, res.Revision.ID)
+	}
+}
+
+// TestPortableGoFunction deploys a bundle.GoFunction package: the source
+// zip is the bundler's Cloud Functions form, whose entry point Updraft
+// the adapter sets.
+func TestPortableGoFunction(t *testing.T) {
+	fg := newFakeGCP(t, nil)
+	fn := fg.open(t, testFunction, nil)
+	s := &provider.Spec{Code: bundle.GoFunction("../../examples/portable/fn"), Runtime: "go",
+		Triggers: []trigger.Trigger{trigger.Queue{Key: "jobs", Source: "projects/p/topics/jobs"}}}
+	apply(t, fn, s)
+	live := fg.srv.Function(testFunction)
+	if live.BuildConfig.EntryPoint != bundle.GCFEntryPoint || live.BuildConfig.Runtime != "go126" || live.ServiceConfig.EnvironmentVariables[envEventKey] != "jobs" {
+		t.Fatalf("build config %v, env %v", live.BuildConfig, live.ServiceConfig.EnvironmentVariables)
+	}
+	src := live.BuildConfig.GetSource().GetStorageSource()
+	zipb, ok := fg.srv.Object(src.Bucket, src.Object)
+	if !ok {
+		t.Fatal("no source uploaded")
+	}
+	zr, err := zip.NewReader(bytes.NewReader(zipb), int64(len(zipb)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, f := range zr.File {
+		names = append(names, f.Name)
+	}
+	if !slices.Contains(names, "go.mod") || !slices.Contains(names, "updraftfn.go") {
+		t.Fatalf("source zip holds %v, want the generated root", names)
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"cloud.google.com/go/functions/apiv2/functionspb"
 	"cloud.google.com/go/run/apiv2/runpb"
 
+	"github.com/updraft-dev/updraft/bundle"
 	"github.com/updraft-dev/updraft/provider/driver"
 )
 
@@ -32,7 +33,7 @@ const (
 	annVerdicts  = "updraft.dev/verdicts"
 	candidateTag = "candidate"
 	smokeTag     = "smoke"
-	goEntryPoint = "Updraft" // the portable Go entry (see package function)
+	goEntryPoint = bundle.GCFEntryPoint // the entry point of the portable Go form
 )
 
 var b32 = base32.StdEncoding.WithPadding(base32.NoPadding)

@@ -323,8 +323,23 @@ func setField(dst, src protoreflect.Message, fd protoreflect.FieldDescriptor) {
 }
 
 func (s *Server) validateFunction(fn *functionspb.Function) error {
-	bad := func(format string, args ...any) error { return status.Errorf(codes.InvalidArgument, format, args...) }
-	bc := fn.BuildConfig
+	if err := s.validateBuild(fn.BuildConfig); err != nil {
+		return err
+	}
+	if err := validateService(fn.ServiceConfig, fn.EventTrigger != nil); err != nil {
+		return err
+	}
+	if err := validateEnv(fn.ServiceConfig); err != nil {
+		return err
+	}
+	return validateEventTrigger(fn.EventTrigger)
+}
+
+func bad(format string, args ...any) error {
+	return status.Errorf(codes.InvalidArgument, format, args...)
+}
+
+func (s *Server) validateBuild(bc *functionspb.BuildConfig) error {
 	if bc == nil {
 		return bad("build_config is required")
 	}
@@ -342,7 +357,11 @@ func (s *Server) validateFunction(fn *functionspb.Function) error {
 	if _, ok := s.objects[ss.Bucket+"/"+ss.Object]; !ok {
 		return bad("source object gs://%s/%s does not exist: upload it to the URL GenerateUploadUrl returns", ss.Bucket, ss.Object)
 	}
-	sc := fn.ServiceConfig
+	return nil
+}
+
+// validateService checks memory, CPU, concurrency, timeout and scaling.
+func validateService(sc *functionspb.ServiceConfig, event bool) error {
 	mem := 256
 	if sc.AvailableMemory != "" {
 		m, err := ParseMemory(sc.AvailableMemory)
@@ -373,11 +392,16 @@ func (s *Server) validateFunction(fn *functionspb.Function) error {
 		return bad("max_instance_request_concurrency %d: at most 1000", sc.MaxInstanceRequestConcurrency)
 	case sc.TimeoutSeconds < 0 || sc.TimeoutSeconds > 3600:
 		return bad("timeout_seconds %d: use 1 to 3600", sc.TimeoutSeconds)
-	case fn.EventTrigger != nil && sc.TimeoutSeconds > 540:
+	case event && sc.TimeoutSeconds > 540:
 		return bad("timeout_seconds %d: event-driven functions allow at most 540", sc.TimeoutSeconds)
 	case sc.MaxInstanceCount > 0 && sc.MinInstanceCount > sc.MaxInstanceCount:
 		return bad("min_instance_count %d is above max_instance_count %d", sc.MinInstanceCount, sc.MaxInstanceCount)
 	}
+	return nil
+}
+
+// validateEnv checks variable names, sizes and secret references.
+func validateEnv(sc *functionspb.ServiceConfig) error {
 	size := 0
 	for k, v := range sc.EnvironmentVariables {
 		switch {
@@ -401,27 +425,32 @@ func (s *Server) validateFunction(fn *functionspb.Function) error {
 			return bad("%s is both an environment variable and a secret", sv.Key)
 		}
 	}
-	if et := fn.EventTrigger; et != nil {
-		filters := map[string]string{}
-		for _, f := range et.EventFilters {
-			filters[f.Attribute] = f.Value
+	return nil
+}
+
+func validateEventTrigger(et *functionspb.EventTrigger) error {
+	if et == nil {
+		return nil
+	}
+	filters := map[string]string{}
+	for _, f := range et.EventFilters {
+		filters[f.Attribute] = f.Value
+	}
+	switch {
+	case et.EventType == "google.cloud.pubsub.topic.v1.messagePublished":
+		if et.PubsubTopic != "" && !topicRE.MatchString(et.PubsubTopic) {
+			return bad("pubsub_topic %q: want projects/P/topics/T", et.PubsubTopic)
 		}
-		switch {
-		case et.EventType == "google.cloud.pubsub.topic.v1.messagePublished":
-			if et.PubsubTopic != "" && !topicRE.MatchString(et.PubsubTopic) {
-				return bad("pubsub_topic %q: want projects/P/topics/T", et.PubsubTopic)
-			}
-		case strings.HasPrefix(et.EventType, "google.cloud.storage.object.v1."):
-			if filters["bucket"] == "" {
-				return bad("missing required attribute \"bucket\" in trigger.event_filters")
-			}
-		case strings.HasPrefix(et.EventType, "google.cloud.firestore.document.v1."):
-			if filters["database"] == "" || filters["document"] == "" {
-				return bad("Firestore triggers need the database and document filters")
-			}
-		default:
-			return bad("event type %q is not supported", et.EventType)
+	case strings.HasPrefix(et.EventType, "google.cloud.storage.object.v1."):
+		if filters["bucket"] == "" {
+			return bad("missing required attribute \"bucket\" in trigger.event_filters")
 		}
+	case strings.HasPrefix(et.EventType, "google.cloud.firestore.document.v1."):
+		if filters["database"] == "" || filters["document"] == "" {
+			return bad("Firestore triggers need the database and document filters")
+		}
+	default:
+		return bad("event type %q is not supported", et.EventType)
 	}
 	return nil
 }

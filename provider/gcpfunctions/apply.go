@@ -436,22 +436,17 @@ func normBC(bc *functionspb.BuildConfig) *functionspb.BuildConfig {
 	return c
 }
 
-func (a *applyRun) update(ctx context.Context) error {
+// updateRequest builds the UpdateFunctionRequest for the spec over the
+// live function and reports whether the code and anything changed.
+func (a *applyRun) updateRequest() (req *functionspb.UpdateFunctionRequest, codeChanged, changed bool, err error) {
 	f, s, live := a.f, a.s, a.live
-	if a.tr.managed && (live.GetEventTrigger() == nil) != (a.tr.event == nil) {
-		what := "add an event trigger to the HTTP function"
-		if a.tr.event == nil {
-			what = "remove the event trigger of"
-		}
-		return driver.NewError(driver.FailedPrecondition, fmt.Sprintf("Cloud Functions cannot %s %s in place: delete the function (deploy.Destroy) and apply again, or give the event trigger its own function", what, f.name))
-	}
 	// A function whose last deploy failed (its first build, say) has no
 	// revision of what its labels say: deploy it again, code included.
 	failed := live.GetState() == functionspb.Function_FAILED || live.GetServiceConfig().GetRevision() == ""
-	codeChanged := s.Bundle != nil && (failed || digestFromLabel(live.GetLabels()[labelDigest]) != s.Bundle.Digest)
+	codeChanged = s.Bundle != nil && (failed || digestFromLabel(live.GetLabels()[labelDigest]) != s.Bundle.Digest)
 	bc, err := a.buildConfig(live.GetBuildConfig(), nil)
 	if err != nil {
-		return err
+		return nil, false, false, err
 	}
 	sc := a.serviceConfig(live.GetServiceConfig(), live.GetLabels())
 	labels := a.labels(live.GetLabels())
@@ -472,28 +467,55 @@ func (a *applyRun) update(ctx context.Context) error {
 	if eventChanged {
 		mask = append(mask, "event_trigger")
 	}
-	changed := failed || buildChanged || labelsChanged || eventChanged || !proto.Equal(normSC(live.GetServiceConfig()), normSC(sc))
-	req := &functionspb.UpdateFunctionRequest{
+	changed = failed || buildChanged || labelsChanged || eventChanged || !proto.Equal(normSC(live.GetServiceConfig()), normSC(sc))
+	req = &functionspb.UpdateFunctionRequest{
 		Function:   &functionspb.Function{Name: f.name, Labels: labels, BuildConfig: bc, ServiceConfig: sc, EventTrigger: et},
 		UpdateMask: &fieldmaskpb.FieldMask{Paths: mask},
 	}
-	if a.opts.BeforeApply != nil {
-		before := proto.Clone(req).(*functionspb.UpdateFunctionRequest)
-		if err := a.beforeApply(nil, req); err != nil {
-			return err
-		}
-		for _, p := range []struct {
-			path string
-			a, b proto.Message
-		}{{"build_config", before.Function.BuildConfig, req.Function.BuildConfig}, {"event_trigger", before.Function.EventTrigger, req.Function.EventTrigger},
-			{"labels", &functionspb.Function{Labels: before.Function.Labels}, &functionspb.Function{Labels: req.Function.Labels}},
-			{"description", &functionspb.Function{Description: before.Function.Description}, &functionspb.Function{Description: req.Function.Description}}} {
-			if !proto.Equal(p.a, p.b) && !slices.Contains(req.UpdateMask.Paths, p.path) {
-				req.UpdateMask.Paths = append(req.UpdateMask.Paths, p.path)
-			}
-		}
-		changed = changed || !proto.Equal(before, req)
+	return req, codeChanged, changed, nil
+}
+
+// hookUpdate runs BeforeApply on req, adds the fields it edited to the
+// mask, and reports whether it edited anything.
+func (a *applyRun) hookUpdate(req *functionspb.UpdateFunctionRequest) (bool, error) {
+	if a.opts.BeforeApply == nil {
+		return false, nil
 	}
+	before := proto.Clone(req).(*functionspb.UpdateFunctionRequest)
+	if err := a.beforeApply(nil, req); err != nil {
+		return false, err
+	}
+	for _, p := range []struct {
+		path string
+		a, b proto.Message
+	}{{"build_config", before.Function.BuildConfig, req.Function.BuildConfig}, {"event_trigger", before.Function.EventTrigger, req.Function.EventTrigger},
+		{"labels", &functionspb.Function{Labels: before.Function.Labels}, &functionspb.Function{Labels: req.Function.Labels}},
+		{"description", &functionspb.Function{Description: before.Function.Description}, &functionspb.Function{Description: req.Function.Description}}} {
+		if !proto.Equal(p.a, p.b) && !slices.Contains(req.UpdateMask.Paths, p.path) {
+			req.UpdateMask.Paths = append(req.UpdateMask.Paths, p.path)
+		}
+	}
+	return !proto.Equal(before, req), nil
+}
+
+func (a *applyRun) update(ctx context.Context) error {
+	f, s, live := a.f, a.s, a.live
+	if a.tr.managed && (live.GetEventTrigger() == nil) != (a.tr.event == nil) {
+		what := "add an event trigger to the HTTP function"
+		if a.tr.event == nil {
+			what = "remove the event trigger of"
+		}
+		return driver.NewError(driver.FailedPrecondition, fmt.Sprintf("Cloud Functions cannot %s %s in place: delete the function (deploy.Destroy) and apply again, or give the event trigger its own function", what, f.name))
+	}
+	req, codeChanged, changed, err := a.updateRequest()
+	if err != nil {
+		return err
+	}
+	edited, err := a.hookUpdate(req)
+	if err != nil {
+		return err
+	}
+	changed = changed || edited
 	if !changed {
 		return nil
 	}
@@ -507,7 +529,10 @@ func (a *applyRun) update(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		bc.Source = &functionspb.Source{Source: &functionspb.Source_StorageSource{StorageSource: src}}
+		if req.Function.BuildConfig == nil {
+			req.Function.BuildConfig = &functionspb.BuildConfig{}
+		}
+		req.Function.BuildConfig.Source = &functionspb.Source{Source: &functionspb.Source_StorageSource{StorageSource: src}}
 		if !slices.Contains(req.UpdateMask.Paths, "build_config") {
 			req.UpdateMask.Paths = append(req.UpdateMask.Paths, "build_config")
 		}

@@ -8,7 +8,8 @@
 //
 // It models what deployers get wrong:
 //   - long-running operations that take Options.OpDelay and are settled
-//     lazily (a GetOperation after the delay sees them done), can fail
+//     lazily (a GetOperation after the delay sees them done, and Settle
+//     finishes them at once for tests that must not wait), can fail
 //     (FailNextOperation, FailNextBuild with a build log URL in the
 //     operation metadata), and block a second mutation of the same
 //     function or service with ABORTED while they run;

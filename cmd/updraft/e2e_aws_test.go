@@ -97,8 +97,9 @@ rollout:
 	if v, _, _, _ := lam.Alias("orders", "live"); v != "1" {
 		t.Fatalf("rollback: alias on %s: %s", v, out)
 	}
-	c.want(exitOK, nil, "destroy", "--yes")
+	c.want(exitOK, nil, "destroy", "--yes", "--output", "json")
 	if _, ok := lam.Function("orders"); ok {
 		t.Fatal("destroy left the function")
 	}
+	c.checkJSON()
 }

@@ -1,0 +1,2 @@
+// Package azurefunctions deploys functions to Azure Functions.
+package azurefunctions

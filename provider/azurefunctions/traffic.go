@@ -1,0 +1,346 @@
+package azurefunctions
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
+	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/appservice/armappservice/v6"
+
+	"github.com/updraft-dev/updraft/provider/driver"
+	"github.com/updraft-dev/updraft/trigger"
+)
+
+var timeNow = func() time.Time { return time.Now().UTC() }
+
+func (f *function) routeName(route string) error {
+	if route != "live" {
+		return driver.RouteNotFound(f.app, route)
+	}
+	return nil
+}
+
+// ListRevisions implements driver.Function.
+func (f *function) ListRevisions(ctx context.Context) ([]*driver.Revision, error) {
+	l, err := f.load(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if l == nil {
+		return nil, notFoundErr(f.app)
+	}
+	out := make([]*driver.Revision, len(l.ix.Revisions))
+	for i, r := range l.ix.Revisions {
+		out[i] = toRevision(r)
+	}
+	return out, nil
+}
+
+// SetTraffic implements driver.Function. There is no split: the route
+// serves one revision. Flex redeploys the revision's kept package and
+// settings (skipping the package when its digest is live); Premium swaps
+// the staging slot in, after deploying the revision there if it is not.
+func (f *function) SetTraffic(ctx context.Context, route string, t driver.Traffic, opts *driver.ConditionOptions) error {
+	if t.Candidate != "" && t.CandidatePercent > 0 {
+		return unimplemented("Azure Functions cannot split a route's traffic by percent (Flex has no slots; Premium slot routing is unreliable for function apps)")
+	}
+	l, err := f.load(ctx)
+	if err != nil {
+		return err
+	}
+	if l == nil {
+		return notFoundErr(f.app)
+	}
+	if route != "live" {
+		return invalid("route %q: an Azure function app has one route, live (its production host)", route)
+	}
+	tags := l.tags()
+	if err := driver.CheckETag("route live of "+f.app, opts.IfMatch, routeETag(tags)); err != nil {
+		return err
+	}
+	rec := l.ix.find(t.Stable)
+	if rec == nil {
+		return driver.RevisionNotFound(f.app, t.Stable)
+	}
+	cur := tagValue(tags, tagLive)
+	if cur == t.Stable && tagValue(tags, tagDeploying) == "" {
+		return nil
+	}
+	if f.opts.Plan == Premium {
+		return f.swapTo(ctx, l, rec, opts.IfMatch)
+	}
+	// Record the move first: if the deployment dies half way, the route
+	// names the revision being deployed and the deploying tag says so,
+	// so the next SetTraffic (a rollback) deploys again.
+	if err := f.updateTags(ctx, opts.IfMatch, func(tags map[string]*string) error {
+		setTag(tags, tagLive, rec.ID)
+		setTag(tags, tagDeploying, "1")
+		return nil
+	}); err != nil {
+		return err
+	}
+	if l, err = f.load(ctx); err != nil {
+		return err
+	}
+	prov := -1
+	if _, err := fmt.Sscan(tagValue(l.tags(), tagProvisioned), &prov); err != nil {
+		prov = 0
+	}
+	if _, err := f.deployRecord(ctx, l, "", rec, l.ix.find(cur), prov, nil); err != nil {
+		return err
+	}
+	return f.updateTags(ctx, "", func(tags map[string]*string) error {
+		setTag(tags, tagPackage, rec.Package)
+		setTag(tags, tagDeploying, "")
+		return nil
+	})
+}
+
+// swapTo makes rec serve production on Premium: deploy it to the staging
+// slot unless it is there, then swap the slot with production.
+func (f *function) swapTo(ctx context.Context, l *live, rec *record, ifMatch string) error {
+	tags := l.tags()
+	if tagValue(tags, tagStaging) != rec.ID {
+		prev := l.ix.find(tagValue(tags, tagStaging))
+		if prev == nil {
+			prev = l.ix.Draft
+		}
+		if _, err := f.deployRecord(ctx, l, f.opts.StagingSlot, rec, prev, -1, nil); err != nil {
+			return err
+		}
+		if err := f.updateTags(ctx, ifMatch, func(tags map[string]*string) error {
+			setTag(tags, tagStaging, rec.ID)
+			setTag(tags, tagSlotPackage, rec.Package)
+			return nil
+		}); err != nil {
+			return err
+		}
+		ifMatch = ""
+	}
+	site, _, err := f.getSite(ctx)
+	if err != nil {
+		return err
+	}
+	if site == nil {
+		return notFoundErr(f.app)
+	}
+	if err := driver.CheckETag("route live of "+f.app, ifMatch, routeETag(site.Tags)); err != nil {
+		return err
+	}
+	p, err := f.web.BeginSwapSlotWithProduction(ctx, f.rg, f.app, armappservice.CsmSlotEntity{
+		TargetSlot: to.Ptr(f.opts.StagingSlot), PreserveVnet: to.Ptr(true)}, nil)
+	if err != nil {
+		return err
+	}
+	if _, err := p.PollUntilDone(ctx, &runtime.PollUntilDoneOptions{Frequency: f.opts.PollInterval}); err != nil {
+		return err
+	}
+	return f.updateTags(ctx, "", func(tags map[string]*string) error {
+		live, staged := tagValue(tags, tagLive), tagValue(tags, tagStaging)
+		lp, sp := tagValue(tags, tagPackage), tagValue(tags, tagSlotPackage)
+		setTag(tags, tagLive, staged)
+		setTag(tags, tagStaging, live)
+		setTag(tags, tagPackage, sp)
+		setTag(tags, tagSlotPackage, lp)
+		return nil
+	})
+}
+
+// SetMarker implements driver.Function: the marker is a site tag.
+func (f *function) SetMarker(ctx context.Context, route string, m *driver.Marker, opts *driver.ConditionOptions) error {
+	l, err := f.load(ctx)
+	if err != nil {
+		return err
+	}
+	if l == nil {
+		return notFoundErr(f.app)
+	}
+	if err := f.routeName(route); err != nil {
+		return err
+	}
+	if tagValue(l.tags(), tagLive) == "" {
+		return driver.RouteNotFound(f.app, route)
+	}
+	return f.updateTags(ctx, opts.IfMatch, func(tags map[string]*string) error {
+		if tagValue(tags, tagLive) == "" {
+			return driver.RouteNotFound(f.app, route)
+		}
+		setTag(tags, tagMarker, encodeMarker(m))
+		return nil
+	})
+}
+
+// DeleteRevision implements driver.Function: it forgets the revision and
+// deletes its kept package when nothing else uses it.
+func (f *function) DeleteRevision(ctx context.Context, id string) error {
+	l, err := f.load(ctx)
+	if err != nil {
+		return err
+	}
+	if l == nil {
+		return notFoundErr(f.app)
+	}
+	rec := l.ix.find(id)
+	if rec == nil {
+		return driver.RevisionNotFound(f.app, id)
+	}
+	tags := l.tags()
+	if err := driver.CheckNotServing(f.app, id, map[string]driver.Traffic{"live": {Stable: tagValue(tags, tagLive)}}); err != nil {
+		return err
+	}
+	keep := []*record{}
+	used := false
+	for _, r := range l.ix.Revisions {
+		if r.ID != id {
+			keep = append(keep, r)
+			used = used || r.Package == rec.Package
+		}
+	}
+	used = used || (l.ix.Draft != nil && l.ix.Draft.Package == rec.Package) ||
+		tagValue(tags, tagPackage) == rec.Package || tagValue(tags, tagSlotPackage) == rec.Package
+	l.ix.Revisions = keep
+	if err := l.st.writeIndex(ctx, l.ix); err != nil {
+		return err
+	}
+	if tagValue(tags, tagStaging) == id {
+		// The staging slot still holds the package, as no revision.
+		if err := f.updateTags(ctx, "", func(tags map[string]*string) error { setTag(tags, tagStaging, ""); return nil }); err != nil {
+			return err
+		}
+	}
+	if !used {
+		return l.st.deletePackage(ctx, rec.Package)
+	}
+	return nil
+}
+
+// Delete implements driver.Function: the app (with its slots) and the
+// revisions kept for it.
+func (f *function) Delete(ctx context.Context) error {
+	l, err := f.load(ctx)
+	if err != nil {
+		return err
+	}
+	if l == nil {
+		return notFoundErr(f.app)
+	}
+	if _, err := f.web.Delete(ctx, f.rg, f.app, &armappservice.WebAppsClientDeleteOptions{DeleteEmptyServerFarm: to.Ptr(true)}); err != nil {
+		return err
+	}
+	if l.st != nil {
+		return l.st.deleteAll(ctx, l.ix)
+	}
+	return nil
+}
+
+// Invoke implements driver.Function: an HTTP POST of the payload to the
+// host serving the revision (production, or the Premium staging slot),
+// with a host key when the trigger needs one. A 5xx answer is a function
+// error.
+func (f *function) Invoke(ctx context.Context, req *driver.InvokeRequest) (*driver.InvokeResult, error) {
+	l, err := f.load(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if l == nil {
+		return nil, notFoundErr(f.app)
+	}
+	tags := l.tags()
+	id, slot := req.Revision, ""
+	if id == "" {
+		if err := f.routeName(req.Route); err != nil {
+			return nil, err
+		}
+		if id = tagValue(tags, tagLive); id == "" {
+			return nil, driver.RouteNotFound(f.app, req.Route)
+		}
+	}
+	rec := l.ix.find(id)
+	if rec == nil {
+		return nil, driver.RevisionNotFound(f.app, id)
+	}
+	switch {
+	case id == tagValue(tags, tagLive):
+	case f.opts.Plan == Premium && id == tagValue(tags, tagStaging):
+		slot = f.opts.StagingSlot
+	case f.opts.Plan == Flex:
+		return nil, unimplemented("revision %s of %s is not deployed: Flex Consumption runs only the live revision (no slots); roll out all at once and gate on the live revision", id, f.app)
+	default:
+		return nil, unimplemented("revision %s of %s is in neither the production nor the %s slot, so it cannot be invoked", id, f.app, f.opts.StagingSlot)
+	}
+	ts, err := decodeTriggers(rec.Triggers)
+	if err != nil {
+		return nil, err
+	}
+	var ht *trigger.HTTP
+	for _, t := range ts {
+		if h, ok := t.(trigger.HTTP); ok {
+			ht = &h
+		}
+	}
+	if ht == nil {
+		return nil, unimplemented("revision %s of %s has no HTTP trigger to invoke", id, f.app)
+	}
+	site, _, err := f.getSlot(ctx, slot)
+	if err != nil {
+		return nil, err
+	}
+	if site == nil || site.Properties == nil || site.Properties.DefaultHostName == nil {
+		return nil, notFoundErr(f.app)
+	}
+	key := ""
+	if ht.Auth != trigger.AuthNone {
+		var keys armappservice.HostKeys
+		if slot == "" {
+			r, err := f.web.ListHostKeys(ctx, f.rg, f.app, nil)
+			if err != nil {
+				return nil, err
+			}
+			keys = r.HostKeys
+		} else {
+			r, err := f.web.ListHostKeysSlot(ctx, f.rg, f.app, slot, nil)
+			if err != nil {
+				return nil, err
+			}
+			keys = r.HostKeys
+		}
+		if k := keys.FunctionKeys["default"]; k != nil {
+			key = *k
+		}
+	}
+	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, "https://"+*site.Properties.DefaultHostName+"/", bytes.NewReader(req.Payload))
+	if err != nil {
+		return nil, err
+	}
+	hreq.Header.Set("Content-Type", "application/json")
+	if key != "" {
+		hreq.Header.Set("x-functions-key", key)
+	}
+	start := time.Now()
+	resp, err := f.opts.Transport.Do(hreq)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 6<<20))
+	if err != nil {
+		return nil, err
+	}
+	res := &driver.InvokeResult{Revision: id, Payload: body, Duration: time.Since(start)}
+	if resp.StatusCode >= 500 {
+		res.FunctionError = fmt.Sprintf("HTTP %d: %s", resp.StatusCode, shortBody(body))
+	} else if resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden {
+		return nil, driver.NewError(driver.PermissionDenied, fmt.Sprintf("invoking %s: HTTP %d", f.app, resp.StatusCode))
+	}
+	return res, nil
+}
+
+// Metrics implements driver.Function.
+func (f *function) Metrics(ctx context.Context, q *driver.MetricsQuery) (*driver.Metrics, error) {
+	return nil, unimplemented("metrics for %s: reading Application Insights / Azure Monitor is not implemented yet; gate on invocations instead", f.app)
+}

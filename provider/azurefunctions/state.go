@@ -23,8 +23,8 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/appservice/armappservice/v6"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/blob"
-	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/blockblob"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/bloberror"
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/blockblob"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/container"
 
 	"github.com/updraft-dev/updraft/provider/driver"
@@ -35,11 +35,11 @@ import (
 // longer values are split over NAME, NAME.1, NAME.2, ….
 const (
 	tagPrefix      = "updraft-"
-	tagLive        = "updraft-live"        // revision serving production
-	tagStaging     = "updraft-staging"     // revision in the Premium staging slot
-	tagPackage     = "updraft-package"     // digest of the package live on production
+	tagLive        = "updraft-live"         // revision serving production
+	tagStaging     = "updraft-staging"      // revision in the Premium staging slot
+	tagPackage     = "updraft-package"      // digest of the package live on production
 	tagSlotPackage = "updraft-slot-package" // digest of the package in the staging slot
-	tagDeploying   = "updraft-deploying"   // a SetTraffic redeploy is under way
+	tagDeploying   = "updraft-deploying"    // a SetTraffic redeploy is under way
 	tagMarker      = "updraft-marker"
 	tagProvisioned = "updraft-provisioned"
 	tagRevisions   = "updraft-revisions" // the revision container, so Get finds it
@@ -164,7 +164,9 @@ func (f *function) store(url string) (*revStore, error) {
 	return &revStore{c: c, app: f.app}, nil
 }
 
-func (s *revStore) indexBlob() *blockblob.Client { return s.c.NewBlockBlobClient("updraft/" + s.app + "/revisions.json") }
+func (s *revStore) indexBlob() *blockblob.Client {
+	return s.c.NewBlockBlobClient("updraft/" + s.app + "/revisions.json")
+}
 
 func (s *revStore) packageBlob(digest string) *blockblob.Client {
 	return s.c.NewBlockBlobClient("updraft/" + s.app + "/packages/" + strings.TrimPrefix(digest, "sha256:") + ".zip")
@@ -286,7 +288,6 @@ func (s *revStore) deleteAll(ctx context.Context, ix *index) error {
 	return err
 }
 
-
 // tags reads the updraft tags of a site.
 func tagValue(tags map[string]*string, name string) string {
 	var b strings.Builder
@@ -388,7 +389,9 @@ func (l *live) tags() map[string]*string {
 	return l.site.Tags
 }
 
-func (l *live) flex() bool { return l.site.Properties != nil && l.site.Properties.FunctionAppConfig != nil }
+func (l *live) flex() bool {
+	return l.site.Properties != nil && l.site.Properties.FunctionAppConfig != nil
+}
 
 // revisionURL is where revisions of the site are kept.
 func (f *function) revisionURL(site *armappservice.Site) string {

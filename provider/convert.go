@@ -1,6 +1,8 @@
 package provider
 
 import (
+	"slices"
+
 	"github.com/updraft-dev/updraft/bundle"
 	"github.com/updraft-dev/updraft/provider/driver"
 )
@@ -45,14 +47,40 @@ func markerFromDriver(m *driver.Marker) *Marker {
 	if m == nil {
 		return nil
 	}
-	return &Marker{ID: m.ID, Holder: m.Holder, Stable: m.Stable, Candidate: m.Candidate, Step: m.Step, Percent: m.Percent, Started: m.Started}
+	return &Marker{ID: m.ID, Holder: m.Holder, Stable: m.Stable, Candidate: m.Candidate, Step: m.Step, Percent: m.Percent,
+		Started: m.Started, Heartbeat: m.Heartbeat, Lease: m.Lease}
 }
 
 func markerToDriver(m *Marker) *driver.Marker {
 	if m == nil {
 		return nil
 	}
-	return &driver.Marker{ID: m.ID, Holder: m.Holder, Stable: m.Stable, Candidate: m.Candidate, Step: m.Step, Percent: m.Percent, Started: m.Started}
+	return &driver.Marker{ID: m.ID, Holder: m.Holder, Stable: m.Stable, Candidate: m.Candidate, Step: m.Step, Percent: m.Percent,
+		Started: m.Started, Heartbeat: m.Heartbeat, Lease: m.Lease}
+}
+
+func verdictsFromDriver(v *driver.Verdicts) *Verdicts {
+	if v == nil {
+		return nil
+	}
+	return &Verdicts{Good: v.Good, Failed: slices.Clone(v.Failed)}
+}
+
+func verdictsToDriver(v *Verdicts) *driver.Verdicts {
+	if v == nil {
+		return nil
+	}
+	return &driver.Verdicts{Good: v.Good, Failed: slices.Clone(v.Failed)}
+}
+
+func routeFromDriver(r *driver.Route) *Route {
+	rt := &Route{Name: r.Name, Traffic: Traffic(r.Traffic), ETag: r.ETag, Marker: markerFromDriver(r.Marker),
+		Verdicts: verdictsFromDriver(r.Verdicts)}
+	if r.Provisioned != nil {
+		p := Provisioned(*r.Provisioned)
+		rt.Provisioned = &p
+	}
+	return rt
 }
 
 func stateFromDriver(s *driver.State) *State {
@@ -65,12 +93,7 @@ func stateFromDriver(s *driver.State) *State {
 		if r == nil {
 			continue
 		}
-		rt := &Route{Name: r.Name, Traffic: Traffic(r.Traffic), ETag: r.ETag, Marker: markerFromDriver(r.Marker)}
-		if r.Provisioned != nil {
-			p := Provisioned(*r.Provisioned)
-			rt.Provisioned = &p
-		}
-		out.Routes[name] = rt
+		out.Routes[name] = routeFromDriver(r)
 	}
 	return out
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 
@@ -182,6 +183,9 @@ func (f *Function) apply(ctx context.Context, s *Spec, b *bundle.Bundle, opts *A
 	if opts == nil {
 		opts = &ApplyOptions{}
 	}
+	if opts.IfNotExist && opts.IfMatch != "" {
+		return nil, f.invalid("Apply", "IfNotExist and IfMatch %s contradict each other: set one", opts.IfMatch)
+	}
 	caps := f.d.Capabilities()
 	if b == nil {
 		var err error
@@ -191,7 +195,7 @@ func (f *Function) apply(ctx context.Context, s *Spec, b *bundle.Bundle, opts *A
 	}
 	ds := toDriverSpec(s, caps)
 	ds.Bundle = b
-	res, err := f.d.Apply(ctx, ds, &driver.ApplyOptions{Publish: opts.Publish, IfMatch: opts.IfMatch, BeforeApply: opts.BeforeApply})
+	res, err := f.d.Apply(ctx, ds, &driver.ApplyOptions{Publish: opts.Publish, IfMatch: opts.IfMatch, IfNotExist: opts.IfNotExist, BeforeApply: opts.BeforeApply})
 	if err != nil {
 		return nil, f.wrap(ctx, "Apply", err)
 	}
@@ -220,28 +224,113 @@ func (f *Function) Revisions(ctx context.Context) ([]*Revision, error) {
 // 100 needs weighted traffic (Capabilities.WeightedTraffic); without it
 // SetTraffic fails with Unimplemented before any call.
 func (f *Function) SetTraffic(ctx context.Context, route string, t Traffic, opts *ConditionOptions) error {
-	if err := f.begin(ctx, "SetTraffic"); err != nil {
-		return err
+	_, err := f.updateRoute(ctx, "SetTraffic", route, &RouteUpdate{Traffic: &t}, opts)
+	return err
+}
+
+// SetMarker stores the rollout marker m on route, or clears it when m is
+// nil. NotFound if the route does not exist.
+func (f *Function) SetMarker(ctx context.Context, route string, m *Marker, opts *ConditionOptions) error {
+	_, err := f.updateRoute(ctx, "SetMarker", route, &RouteUpdate{Marker: m, ClearMarker: m == nil}, opts)
+	return err
+}
+
+// SetVerdicts replaces the verdicts stored on route. NotFound if the route
+// does not exist.
+func (f *Function) SetVerdicts(ctx context.Context, route string, v Verdicts, opts *ConditionOptions) error {
+	_, err := f.updateRoute(ctx, "SetVerdicts", route, &RouteUpdate{Verdicts: &v}, opts)
+	return err
+}
+
+// UpdateRoute writes traffic, marker and verdicts of route in one
+// conditioned write: what u sets changes together or not at all. It
+// returns the route as written, with its new ETag for the next write
+// (Provisioned is not read). An update with Traffic creates the route.
+func (f *Function) UpdateRoute(ctx context.Context, route string, u *RouteUpdate, opts *ConditionOptions) (*Route, error) {
+	return f.updateRoute(ctx, "UpdateRoute", route, u, opts)
+}
+
+func (f *Function) updateRoute(ctx context.Context, op, route string, u *RouteUpdate, opts *ConditionOptions) (*Route, error) {
+	if err := f.begin(ctx, op); err != nil {
+		return nil, err
 	}
 	defer f.mu.RUnlock()
 	if route == "" {
 		route = DefaultRoute
 	}
 	if !routeRE.MatchString(route) {
-		return f.invalid("SetTraffic", "route %q: use lower-case letters, digits and '-', starting with a letter", route)
+		return nil, f.invalid(op, "route %q: use lower-case letters, digits and '-', starting with a letter", route)
 	}
+	du, err := f.routeUpdateToDriver(op, u)
+	if err != nil {
+		return nil, err
+	}
+	if opts == nil {
+		opts = &ConditionOptions{}
+	}
+	r, err := f.d.UpdateRoute(ctx, route, du, &driver.ConditionOptions{IfMatch: opts.IfMatch})
+	if err != nil {
+		return nil, f.wrap(ctx, op, err)
+	}
+	if r.Name == "" {
+		r.Name = route
+	}
+	return routeFromDriver(r), nil
+}
+
+// routeUpdateToDriver checks u and returns the driver's copy with its
+// traffic normalized.
+func (f *Function) routeUpdateToDriver(op string, u *RouteUpdate) (*driver.RouteUpdate, error) {
+	if u == nil || (u.Traffic == nil && u.Marker == nil && !u.ClearMarker && u.Verdicts == nil) {
+		return nil, f.invalid(op, "route update sets nothing")
+	}
+	if u.Marker != nil && u.ClearMarker {
+		return nil, f.invalid(op, "route update both sets and clears the marker")
+	}
+	du := &driver.RouteUpdate{Marker: markerToDriver(u.Marker), ClearMarker: u.ClearMarker, Verdicts: verdictsToDriver(u.Verdicts)}
+	if m := u.Marker; m != nil {
+		if m.ID == "" || strings.ContainsAny(m.ID+m.Holder, "\n\r") {
+			return nil, f.invalid(op, "marker needs a one-line ID and holder")
+		}
+		if m.Lease < 0 {
+			return nil, f.invalid(op, "marker lease %s is negative", m.Lease)
+		}
+	}
+	if v := u.Verdicts; v != nil {
+		for _, id := range append([]string{v.Good}, v.Failed...) {
+			if strings.ContainsAny(id, ",; \n\r") {
+				return nil, f.invalid(op, "verdict revision %q has a separator or space in it", id)
+			}
+		}
+		if slices.Contains(v.Failed, "") {
+			return nil, f.invalid(op, "verdicts list an empty failed revision")
+		}
+	}
+	if u.Traffic != nil {
+		t, err := f.normTraffic(op, *u.Traffic)
+		if err != nil {
+			return nil, err
+		}
+		dt := driver.Traffic(t)
+		du.Traffic = &dt
+	}
+	return du, nil
+}
+
+// normTraffic checks t and returns it normalized: all traffic on the
+// candidate is the candidate alone, and a 0% candidate is none.
+func (f *Function) normTraffic(op string, t Traffic) (Traffic, error) {
 	switch {
 	case t.Stable == "":
-		return f.invalid("SetTraffic", "traffic has no stable revision")
+		return t, f.invalid(op, "traffic has no stable revision")
 	case t.CandidatePercent < 0 || t.CandidatePercent > 100:
-		return f.invalid("SetTraffic", "candidate percent %d: use 0 to 100", t.CandidatePercent)
+		return t, f.invalid(op, "candidate percent %d: use 0 to 100", t.CandidatePercent)
 	case t.CandidatePercent > 0 && t.Candidate == "":
-		return f.invalid("SetTraffic", "candidate percent %d with no candidate revision", t.CandidatePercent)
+		return t, f.invalid(op, "candidate percent %d with no candidate revision", t.CandidatePercent)
 	case t.Candidate != "" && t.Candidate == t.Stable:
-		return f.invalid("SetTraffic", "candidate and stable are both revision %s", t.Stable)
+		return t, f.invalid(op, "candidate and stable are both revision %s", t.Stable)
 	}
 	if t.CandidatePercent == 100 {
-		// All traffic on the candidate is the candidate alone.
 		t = Traffic{Stable: t.Candidate}
 	}
 	if t.CandidatePercent == 0 {
@@ -249,32 +338,10 @@ func (f *Function) SetTraffic(ctx context.Context, route string, t Traffic, opts
 	}
 	caps := f.d.Capabilities()
 	if t.CandidatePercent > 0 && !caps.WeightedTraffic {
-		return &Error{Code: Unimplemented, Target: f.target, Op: "SetTraffic",
+		return t, &Error{Code: Unimplemented, Target: f.target, Op: op,
 			err: fmt.Errorf("%s cannot split traffic by percent", caps.Provider), Hint: "use a blue/green strategy (0% then 100%)"}
 	}
-	if opts == nil {
-		opts = &ConditionOptions{}
-	}
-	return f.wrap(ctx, "SetTraffic", f.d.SetTraffic(ctx, route, driver.Traffic(t), &driver.ConditionOptions{IfMatch: opts.IfMatch}))
-}
-
-// SetMarker stores the rollout marker m on route, or clears it when m is
-// nil. NotFound if the route does not exist.
-func (f *Function) SetMarker(ctx context.Context, route string, m *Marker, opts *ConditionOptions) error {
-	if err := f.begin(ctx, "SetMarker"); err != nil {
-		return err
-	}
-	defer f.mu.RUnlock()
-	if route == "" {
-		route = DefaultRoute
-	}
-	if m != nil && (m.ID == "" || strings.ContainsAny(m.ID+m.Holder, "\n\r")) {
-		return f.invalid("SetMarker", "marker needs a one-line ID and holder")
-	}
-	if opts == nil {
-		opts = &ConditionOptions{}
-	}
-	return f.wrap(ctx, "SetMarker", f.d.SetMarker(ctx, route, markerToDriver(m), &driver.ConditionOptions{IfMatch: opts.IfMatch}))
+	return t, nil
 }
 
 // DeleteRevision deletes revision id. FailedPrecondition if a route or
@@ -337,7 +404,7 @@ func (f *Function) Metrics(ctx context.Context, q *MetricsQuery) (*Metrics, erro
 	if err != nil {
 		return nil, f.wrap(ctx, "Metrics", err)
 	}
-	return &Metrics{Invocations: m.Invocations, Errors: m.Errors, Throttles: m.Throttles}, nil
+	return (*Metrics)(m), nil
 }
 
 // As converts i to a native type of the adapter (its client); see the

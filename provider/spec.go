@@ -140,6 +140,41 @@ type Marker struct {
 	Step      int
 	Percent   int
 	Started   time.Time
+	// Heartbeat is when the holder last renewed its lease, and Lease how
+	// long the lease lasts from then. A live lease blocks every other
+	// rollout, apply and rollback; an expired one means the holder died.
+	// A zero Lease never expires by itself.
+	Heartbeat time.Time
+	Lease     time.Duration
+}
+
+// Expires reports when the marker's lease runs out; the zero time when it
+// has no lease.
+func (m *Marker) Expires() time.Time { return markerToDriver(m).Expires() }
+
+// Verdicts record what rollouts learned about a route's revisions, stored
+// on the target beside the marker: Good is the last revision that
+// completed a rollout, Failed the revisions that failed a gate or were
+// reverted (oldest first; every adapter keeps at least the newest 8).
+type Verdicts struct {
+	Good   string
+	Failed []string
+}
+
+// IsFailed reports whether revision id is recorded as failed.
+func (v *Verdicts) IsFailed(id string) bool { return verdictsToDriver(v).IsFailed(id) }
+
+// RouteUpdate is one conditioned write of a route: the fields that are
+// set change together or not at all.
+type RouteUpdate struct {
+	// Traffic, when non-nil, points the route at it (creating the route).
+	Traffic *Traffic
+	// Marker, when non-nil, replaces the rollout marker; ClearMarker
+	// removes it.
+	Marker      *Marker
+	ClearMarker bool
+	// Verdicts, when non-nil, replace the route's verdicts.
+	Verdicts *Verdicts
 }
 
 // Provisioned reports provisioned concurrency on a route.
@@ -158,6 +193,7 @@ type Route struct {
 	// ETag changes on every update; pass it in ConditionOptions.IfMatch.
 	ETag        string
 	Marker      *Marker
+	Verdicts    *Verdicts
 	Provisioned *Provisioned
 }
 
@@ -181,6 +217,9 @@ type ApplyOptions struct {
 	// IfMatch, when set, must equal the State.ETag read before, or Apply
 	// fails with FailedPrecondition.
 	IfMatch string
+	// IfNotExist makes Apply a create only: it fails with AlreadyExists
+	// when the function exists, as the loser of a create race must.
+	IfNotExist bool
 	// BeforeApply lets a caller edit the native request(s) just before they
 	// are sent (a VPC config, SnapStart, an app setting). asFunc converts to
 	// the request types listed in the adapter's package doc.
@@ -234,6 +273,10 @@ type Metrics struct {
 	Invocations int64
 	Errors      int64
 	Throttles   int64
+	// HTTP is true when the target reports HTTP response classes; the
+	// Status counts are then the responses with a 2xx, 4xx and 5xx status.
+	HTTP                            bool
+	Status2xx, Status4xx, Status5xx int64
 }
 
 // Range is an inclusive range with a step.

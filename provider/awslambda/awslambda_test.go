@@ -348,7 +348,7 @@ func TestMarkerAndPreconditions(t *testing.T) {
 		t.Fatal(err)
 	}
 	v, w, desc, _ := fa.lam.Alias("mk", "live")
-	if v != "1" || w["2"] != 0.25 || !strings.HasPrefix(desc, markerPrefix) {
+	if v != "1" || w["2"] != 0.25 || !strings.HasPrefix(desc, recordPrefix) {
 		t.Fatalf("SetMarker changed traffic or did not write the description: %s %v %q", v, w, desc)
 	}
 	r := mustGet(t, fn).Routes["live"]
@@ -366,6 +366,31 @@ func TestMarkerAndPreconditions(t *testing.T) {
 	}
 	if err := fn.SetMarker(t.Context(), "", m, &provider.ConditionOptions{IfMatch: "stale"}); provider.Code(err) != provider.FailedPrecondition {
 		t.Fatalf("stale marker etag: %v", err)
+	}
+	// Verdicts share the description with the marker: writing one keeps
+	// the other, and clearing the marker keeps the verdicts.
+	if err := fn.SetVerdicts(t.Context(), "", provider.Verdicts{Good: "1", Failed: []string{"2"}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := fn.SetMarker(t.Context(), "", nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	r = mustGet(t, fn).Routes["live"]
+	if r.Marker != nil || r.Verdicts == nil || r.Verdicts.Good != "1" || !r.Verdicts.IsFailed("2") || r.Traffic.CandidatePercent != 25 {
+		t.Fatalf("after verdicts and marker clear: marker %+v verdicts %+v traffic %+v", r.Marker, r.Verdicts, r.Traffic)
+	}
+	// One UpdateRoute moves traffic and writes marker and verdicts together,
+	// conditioned on the etag it returns from the previous write.
+	rt, err := fn.UpdateRoute(t.Context(), "", &provider.RouteUpdate{Traffic: &provider.Traffic{Stable: "1"}, ClearMarker: true,
+		Verdicts: &provider.Verdicts{Good: "1", Failed: []string{"2"}}}, &provider.ConditionOptions{IfMatch: r.ETag})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := fn.UpdateRoute(t.Context(), "", &provider.RouteUpdate{Marker: m, Verdicts: rt.Verdicts}, &provider.ConditionOptions{IfMatch: r.ETag}); provider.Code(err) != provider.FailedPrecondition {
+		t.Fatalf("write on the etag before the last write: %v", err)
+	}
+	if _, err := fn.UpdateRoute(t.Context(), "", &provider.RouteUpdate{Marker: m, Verdicts: rt.Verdicts}, &provider.ConditionOptions{IfMatch: rt.ETag}); err != nil {
+		t.Fatalf("write on the returned etag: %v", err)
 	}
 }
 

@@ -254,8 +254,18 @@ func (f *function) revisionOf(c *types.FunctionConfiguration, tags map[string]st
 	return r
 }
 
-// markerPrefix starts an alias description that holds a rollout marker.
-const markerPrefix = "updraft-rollout "
+// An alias description that starts with recordPrefix holds updraft's
+// route record: the rollout marker and the revision verdicts, as compact
+// JSON, so that one conditioned UpdateAlias writes both. Lambda allows 256
+// characters; a record that does not fit drops its oldest failed verdicts
+// down to driver.MinFailedVerdicts before it is refused.
+const recordPrefix = "updraft "
+
+// legacyMarkerPrefix is the marker-only description of earlier versions,
+// still read.
+const legacyMarkerPrefix = "updraft-rollout "
+
+const maxDescription = 256
 
 type markerJSON struct {
 	ID        string `json:"i"`
@@ -265,37 +275,95 @@ type markerJSON struct {
 	Step      int    `json:"n,omitempty"`
 	Percent   int    `json:"p,omitempty"`
 	Started   int64  `json:"t,omitempty"`
+	Heartbeat int64  `json:"b,omitempty"`
+	LeaseMS   int64  `json:"l,omitempty"`
 }
 
-func encodeMarker(m *driver.Marker) (string, error) {
-	if m == nil {
-		return "", nil
-	}
-	mj := markerJSON{ID: m.ID, Holder: m.Holder, Stable: m.Stable, Candidate: m.Candidate, Step: m.Step, Percent: m.Percent}
-	if !m.Started.IsZero() {
-		mj.Started = m.Started.UnixMilli()
-	}
-	b, _ := json.Marshal(mj)
-	s := markerPrefix + string(b)
-	if len(s) > 256 {
-		return "", driver.NewError(driver.InvalidArgument, fmt.Sprintf("rollout marker is %d bytes encoded; a Lambda alias description holds 256: shorten its ID and Holder", len(s)))
-	}
-	return s, nil
+type recordJSON struct {
+	Marker *markerJSON `json:"m,omitempty"`
+	Good   string      `json:"g,omitempty"`
+	Failed string      `json:"f,omitempty"` // comma-separated, oldest first
 }
 
-func decodeMarker(desc string) *driver.Marker {
-	if !strings.HasPrefix(desc, markerPrefix) {
-		return nil
+// routeRecord is what an alias description says.
+type routeRecord struct {
+	marker   *driver.Marker
+	verdicts *driver.Verdicts
+}
+
+func unixMilli(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
 	}
-	var mj markerJSON
-	if json.Unmarshal([]byte(strings.TrimPrefix(desc, markerPrefix)), &mj) != nil || mj.ID == "" {
-		return nil
+	return t.UnixMilli()
+}
+
+func fromMilli(ms int64) time.Time {
+	if ms == 0 {
+		return time.Time{}
 	}
-	m := &driver.Marker{ID: mj.ID, Holder: mj.Holder, Stable: mj.Stable, Candidate: mj.Candidate, Step: mj.Step, Percent: mj.Percent}
-	if mj.Started != 0 {
-		m.Started = time.UnixMilli(mj.Started)
+	return time.UnixMilli(ms)
+}
+
+// encodeRecord returns the alias description holding r ("" when r is empty).
+func encodeRecord(r routeRecord) (string, error) {
+	var rj recordJSON
+	if m := r.marker; m != nil {
+		rj.Marker = &markerJSON{ID: m.ID, Holder: m.Holder, Stable: m.Stable, Candidate: m.Candidate, Step: m.Step, Percent: m.Percent,
+			Started: unixMilli(m.Started), Heartbeat: unixMilli(m.Heartbeat), LeaseMS: m.Lease.Milliseconds()}
 	}
-	return m
+	var failed []string
+	if v := r.verdicts; v != nil {
+		rj.Good, failed = v.Good, v.Failed
+	}
+	for {
+		rj.Failed = strings.Join(failed, ",")
+		if rj.Marker == nil && rj.Good == "" && rj.Failed == "" {
+			return "", nil
+		}
+		b, _ := json.Marshal(rj)
+		s := recordPrefix + string(b)
+		if len(s) <= maxDescription {
+			return s, nil
+		}
+		if len(failed) <= driver.MinFailedVerdicts {
+			return "", driver.NewError(driver.InvalidArgument, fmt.Sprintf(
+				"rollout marker and verdicts are %d bytes encoded; a Lambda alias description holds %d: shorten the marker's ID and Holder", len(s), maxDescription))
+		}
+		failed = failed[1:]
+	}
+}
+
+// decodeRecord reads an alias description; anything that is not a record
+// is an empty one (the description belongs to someone else).
+func decodeRecord(desc string) routeRecord {
+	var rj recordJSON
+	switch {
+	case strings.HasPrefix(desc, recordPrefix):
+		if json.Unmarshal([]byte(strings.TrimPrefix(desc, recordPrefix)), &rj) != nil {
+			return routeRecord{}
+		}
+	case strings.HasPrefix(desc, legacyMarkerPrefix):
+		var mj markerJSON
+		if json.Unmarshal([]byte(strings.TrimPrefix(desc, legacyMarkerPrefix)), &mj) != nil {
+			return routeRecord{}
+		}
+		rj.Marker = &mj
+	default:
+		return routeRecord{}
+	}
+	var r routeRecord
+	if mj := rj.Marker; mj != nil && mj.ID != "" {
+		r.marker = &driver.Marker{ID: mj.ID, Holder: mj.Holder, Stable: mj.Stable, Candidate: mj.Candidate, Step: mj.Step, Percent: mj.Percent,
+			Started: fromMilli(mj.Started), Heartbeat: fromMilli(mj.Heartbeat), Lease: time.Duration(mj.LeaseMS) * time.Millisecond}
+	}
+	if rj.Good != "" || rj.Failed != "" {
+		r.verdicts = &driver.Verdicts{Good: rj.Good}
+		if rj.Failed != "" {
+			r.verdicts.Failed = strings.Split(rj.Failed, ",")
+		}
+	}
+	return r
 }
 
 // trafficOf converts an alias's version and routing to a Traffic.

@@ -56,8 +56,9 @@ func (f *function) Get(ctx context.Context) (*driver.State, error) {
 		a := &aliases[i]
 		name := aws.ToString(a.Name)
 		routes = append(routes, name)
-		st.Routes[name] = &driver.Route{Name: name, Traffic: trafficOf(a), ETag: aws.ToString(a.RevisionId),
-			Marker: decodeMarker(aws.ToString(a.Description)), Provisioned: pcs[name]}
+		rt := routeOf(a)
+		rt.Provisioned = pcs[name]
+		st.Routes[name] = rt
 	}
 	owned, err := f.readTriggers(ctx, fnArn, routes, out.Tags)
 	if err != nil {
@@ -115,39 +116,124 @@ func routing(t driver.Traffic) *types.AliasRoutingConfiguration {
 	return &types.AliasRoutingConfiguration{AdditionalVersionWeights: w}
 }
 
-// SetTraffic implements driver.Function with one UpdateAlias (RevisionId
-// = IfMatch), falling back to CreateAlias when the route does not exist.
-func (f *function) SetTraffic(ctx context.Context, route string, t driver.Traffic, opts *driver.ConditionOptions) error {
+// routeOf converts an alias to a Route (without provisioned status).
+func routeOf(a *types.AliasConfiguration) *driver.Route {
+	rec := decodeRecord(aws.ToString(a.Description))
+	return &driver.Route{Name: aws.ToString(a.Name), Traffic: trafficOf(a), ETag: aws.ToString(a.RevisionId),
+		Marker: rec.marker, Verdicts: rec.verdicts}
+}
+
+func aliasOfUpdate(o *lambda.UpdateAliasOutput) *types.AliasConfiguration {
+	return &types.AliasConfiguration{Name: o.Name, FunctionVersion: o.FunctionVersion, RoutingConfig: o.RoutingConfig,
+		Description: o.Description, RevisionId: o.RevisionId}
+}
+
+// UpdateRoute implements driver.Function. A traffic-only update is one
+// UpdateAlias (RevisionId = IfMatch) that leaves the description alone,
+// falling back to CreateAlias when the route does not exist. An update of
+// the marker or the verdicts rewrites the description, which holds both:
+// one UpdateAlias when u sets both, else GetAlias first to keep the other
+// half, conditioned on the RevisionId read (or IfMatch).
+func (f *function) UpdateRoute(ctx context.Context, route string, u *driver.RouteUpdate, opts *driver.ConditionOptions) (*driver.Route, error) {
+	record := u.Marker != nil || u.ClearMarker || u.Verdicts != nil
+	if !record {
+		return f.setTraffic(ctx, route, *u.Traffic, opts)
+	}
+	whole := (u.Marker != nil || u.ClearMarker) && u.Verdicts != nil
+	for attempt := 0; ; attempt++ {
+		in := &lambda.UpdateAliasInput{FunctionName: aws.String(f.name), Name: aws.String(route), RevisionId: str(opts.IfMatch)}
+		var rec routeRecord
+		if !whole {
+			a, err := do(ctx, f, "GetAlias", func(ctx context.Context) (*lambda.GetAliasOutput, error) {
+				return f.client.GetAlias(ctx, &lambda.GetAliasInput{FunctionName: aws.String(f.name), Name: aws.String(route)})
+			})
+			if apiCode(err) == "ResourceNotFoundException" && u.Traffic != nil && opts.IfMatch == "" {
+				return f.createAlias(ctx, route, *u.Traffic, u)
+			}
+			if err != nil {
+				return nil, f.aliasMissing(ctx, route, opts, err)
+			}
+			rec = decodeRecord(aws.ToString(a.Description))
+			if opts.IfMatch == "" {
+				in.RevisionId = a.RevisionId
+			}
+		}
+		switch {
+		case u.ClearMarker:
+			rec.marker = nil
+		case u.Marker != nil:
+			rec.marker = u.Marker
+		}
+		if u.Verdicts != nil {
+			rec.verdicts = u.Verdicts
+		}
+		desc, err := encodeRecord(rec)
+		if err != nil {
+			return nil, err
+		}
+		in.Description = aws.String(desc)
+		if u.Traffic != nil {
+			in.FunctionVersion, in.RoutingConfig = aws.String(u.Traffic.Stable), routing(*u.Traffic)
+		}
+		var out *lambda.UpdateAliasOutput
+		err = f.retry(ctx, "UpdateAlias", nil, func(ctx context.Context) error {
+			var err error
+			out, err = f.client.UpdateAlias(ctx, in)
+			return err
+		})
+		// Without IfMatch a concurrent change of the alias is not a
+		// conflict: read again and write over the new state.
+		if apiCode(err) == "PreconditionFailedException" && opts.IfMatch == "" && !whole && attempt < f.opts.MaxRetries {
+			continue
+		}
+		if apiCode(err) == "ResourceNotFoundException" && u.Traffic != nil && whole && opts.IfMatch == "" {
+			return f.createAlias(ctx, route, *u.Traffic, u)
+		}
+		if err != nil {
+			return nil, f.aliasMissing(ctx, route, opts, err)
+		}
+		return routeOf(aliasOfUpdate(out)), nil
+	}
+}
+
+// setTraffic is UpdateRoute for traffic alone.
+func (f *function) setTraffic(ctx context.Context, route string, t driver.Traffic, opts *driver.ConditionOptions) (*driver.Route, error) {
+	var out *lambda.UpdateAliasOutput
 	err := f.retry(ctx, "UpdateAlias", nil, func(ctx context.Context) error {
-		_, err := f.client.UpdateAlias(ctx, &lambda.UpdateAliasInput{FunctionName: aws.String(f.name), Name: aws.String(route),
+		var err error
+		out, err = f.client.UpdateAlias(ctx, &lambda.UpdateAliasInput{FunctionName: aws.String(f.name), Name: aws.String(route),
 			FunctionVersion: aws.String(t.Stable), RoutingConfig: routing(t), RevisionId: str(opts.IfMatch)})
 		return err
 	})
+	if err == nil {
+		return routeOf(aliasOfUpdate(out)), nil
+	}
 	if apiCode(err) != "ResourceNotFoundException" {
-		return err
+		return nil, err
 	}
-	// The function, the route or a revision is missing.
 	if opts.IfMatch != "" {
-		if _, gerr := do(ctx, f, "GetAlias", func(ctx context.Context) (*lambda.GetAliasOutput, error) {
-			return f.client.GetAlias(ctx, &lambda.GetAliasInput{FunctionName: aws.String(f.name), Name: aws.String(route)})
-		}); apiCode(gerr) == "ResourceNotFoundException" &&
-			!strings.Contains(errMessage(gerr), "Function not found") {
-			return driver.NewError(driver.FailedPrecondition, fmt.Sprintf("route %s of %s does not exist, so etag %s cannot match", route, f.name, opts.IfMatch))
-		}
-		return err
+		return nil, f.aliasMissing(ctx, route, opts, err)
 	}
-	in := &lambda.CreateAliasInput{FunctionName: aws.String(f.name), Name: aws.String(route), FunctionVersion: aws.String(t.Stable)}
-	if t.Candidate != "" && t.CandidatePercent > 0 {
-		in.RoutingConfig = routing(t)
-	}
-	cerr := f.retry(ctx, "CreateAlias", nil, func(ctx context.Context) error {
-		_, err := f.client.CreateAlias(ctx, in)
-		return err
-	})
+	r, cerr := f.createAlias(ctx, route, t, &driver.RouteUpdate{Traffic: &t})
 	if errorCode(cerr) == driver.AlreadyExists {
-		return err // the alias exists: the first NotFound was about a revision
+		return nil, err // the alias exists: the first NotFound was about a revision
 	}
-	return cerr
+	return r, cerr
+}
+
+// aliasMissing turns a NotFound from a conditioned alias write into
+// FailedPrecondition when it is the alias, not the function or a
+// revision, that is missing: an etag cannot match a route that is gone.
+func (f *function) aliasMissing(ctx context.Context, route string, opts *driver.ConditionOptions, err error) error {
+	if apiCode(err) != "ResourceNotFoundException" || opts.IfMatch == "" {
+		return err
+	}
+	if _, gerr := do(ctx, f, "GetAlias", func(ctx context.Context) (*lambda.GetAliasOutput, error) {
+		return f.client.GetAlias(ctx, &lambda.GetAliasInput{FunctionName: aws.String(f.name), Name: aws.String(route)})
+	}); apiCode(gerr) == "ResourceNotFoundException" && !strings.Contains(errMessage(gerr), "Function not found") {
+		return driver.NewError(driver.FailedPrecondition, fmt.Sprintf("route %s of %s does not exist, so etag %s cannot match", route, f.name, opts.IfMatch))
+	}
+	return err
 }
 
 func errMessage(err error) string {
@@ -157,40 +243,30 @@ func errMessage(err error) string {
 	return err.Error()
 }
 
-// SetMarker implements driver.Function: the marker is the alias
-// description, written with the alias's current version and routing.
-func (f *function) SetMarker(ctx context.Context, route string, m *driver.Marker, opts *driver.ConditionOptions) error {
-	desc, err := encodeMarker(m)
+// createAlias creates route at t with the record u carries.
+func (f *function) createAlias(ctx context.Context, route string, t driver.Traffic, u *driver.RouteUpdate) (*driver.Route, error) {
+	in := &lambda.CreateAliasInput{FunctionName: aws.String(f.name), Name: aws.String(route), FunctionVersion: aws.String(t.Stable)}
+	if t.Candidate != "" && t.CandidatePercent > 0 {
+		in.RoutingConfig = routing(t)
+	}
+	desc, err := encodeRecord(routeRecord{marker: u.Marker, verdicts: u.Verdicts})
 	if err != nil {
-		return err
+		return nil, err
 	}
-	for attempt := 0; ; attempt++ {
-		a, err := do(ctx, f, "GetAlias", func(ctx context.Context) (*lambda.GetAliasOutput, error) {
-			return f.client.GetAlias(ctx, &lambda.GetAliasInput{FunctionName: aws.String(f.name), Name: aws.String(route)})
-		})
-		if err != nil {
-			return err
-		}
-		rev := opts.IfMatch
-		if rev == "" {
-			rev = aws.ToString(a.RevisionId)
-		}
-		rc := a.RoutingConfig
-		if rc == nil || rc.AdditionalVersionWeights == nil {
-			rc = &types.AliasRoutingConfiguration{AdditionalVersionWeights: map[string]float64{}}
-		}
-		err = f.retry(ctx, "UpdateAlias", nil, func(ctx context.Context) error {
-			_, err := f.client.UpdateAlias(ctx, &lambda.UpdateAliasInput{FunctionName: aws.String(f.name), Name: aws.String(route),
-				FunctionVersion: a.FunctionVersion, RoutingConfig: rc, Description: aws.String(desc), RevisionId: aws.String(rev)})
-			return err
-		})
-		// Without IfMatch a concurrent change of traffic is not a conflict:
-		// read again and write the marker over the new traffic.
-		if apiCode(err) == "PreconditionFailedException" && opts.IfMatch == "" && attempt < f.opts.MaxRetries {
-			continue
-		}
-		return err
+	if desc != "" {
+		in.Description = aws.String(desc)
 	}
+	var out *lambda.CreateAliasOutput
+	err = f.retry(ctx, "CreateAlias", nil, func(ctx context.Context) error {
+		var err error
+		out, err = f.client.CreateAlias(ctx, in)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return routeOf(&types.AliasConfiguration{Name: out.Name, FunctionVersion: out.FunctionVersion, RoutingConfig: out.RoutingConfig,
+		Description: out.Description, RevisionId: out.RevisionId}), nil
 }
 
 // DeleteRevision implements driver.Function. Lambda refuses to delete a

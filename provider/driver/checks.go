@@ -44,3 +44,48 @@ func CheckNotServing(fn, id string, traffic map[string]Traffic) error {
 	}
 	return nil
 }
+
+// CheckRouteUpdate makes the checks UpdateRoute owes before writing u to
+// route of fn, whose current traffic, marker and verdicts are in cur (nil
+// when the route does not exist): revisions exist (exists reports whether
+// a revision id does), the route exists unless u sets traffic, and
+// ifMatch equals cur's ETag.
+func CheckRouteUpdate(fn, route string, cur *Route, u *RouteUpdate, ifMatch string, exists func(id string) bool) error {
+	if u.Traffic != nil {
+		for _, id := range []string{u.Traffic.Stable, u.Traffic.Candidate} {
+			if id != "" && !exists(id) {
+				return RevisionNotFound(fn, id)
+			}
+		}
+	}
+	etag := ""
+	if cur != nil {
+		etag = cur.ETag
+	}
+	if err := CheckETag("route "+route+" of "+fn, ifMatch, etag); err != nil {
+		return err
+	}
+	if cur == nil && u.Traffic == nil {
+		return RouteNotFound(fn, route)
+	}
+	return nil
+}
+
+// ApplyRouteUpdate writes u's fields into r (copying them) and sets its
+// ETag to etag. Call it after CheckRouteUpdate.
+func ApplyRouteUpdate(r *Route, u *RouteUpdate, etag string) {
+	if u.Traffic != nil {
+		r.Traffic = *u.Traffic
+	}
+	switch {
+	case u.ClearMarker:
+		r.Marker = nil
+	case u.Marker != nil:
+		mk := *u.Marker
+		r.Marker = &mk
+	}
+	if u.Verdicts != nil {
+		r.Verdicts = u.Verdicts.Clone()
+	}
+	r.ETag = etag
+}

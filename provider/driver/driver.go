@@ -11,6 +11,7 @@ package driver
 import (
 	"context"
 	"errors"
+	"slices"
 	"strconv"
 	"time"
 
@@ -184,6 +185,52 @@ type Marker struct {
 	Step      int
 	Percent   int
 	Started   time.Time
+	// Heartbeat is when the holder last renewed its lease, and Lease how
+	// long the lease lasts from then. A zero Lease is a marker written
+	// without a lease, which never expires by itself.
+	Heartbeat time.Time
+	Lease     time.Duration
+}
+
+// Expires reports when the marker's lease runs out; the zero time when it
+// has no lease.
+func (m *Marker) Expires() time.Time {
+	if m == nil || m.Lease <= 0 {
+		return time.Time{}
+	}
+	hb := m.Heartbeat
+	if hb.IsZero() {
+		hb = m.Started
+	}
+	return hb.Add(m.Lease)
+}
+
+// Verdicts record what rollouts learned about a route's revisions. They
+// are stored on the target beside the marker, so every run sees them.
+type Verdicts struct {
+	// Good is the last revision that completed a rollout ("" = none yet).
+	Good string
+	// Failed lists revisions that failed a gate or were reverted, oldest
+	// first. A driver whose storage is bounded keeps at least the newest
+	// MinFailedVerdicts and says so in its package doc.
+	Failed []string
+}
+
+// MinFailedVerdicts is how many failed revisions every driver keeps at
+// least.
+const MinFailedVerdicts = 8
+
+// IsFailed reports whether revision id is recorded as failed.
+func (v *Verdicts) IsFailed(id string) bool {
+	return v != nil && id != "" && slices.Contains(v.Failed, id)
+}
+
+// Clone returns a deep copy (nil for nil).
+func (v *Verdicts) Clone() *Verdicts {
+	if v == nil {
+		return nil
+	}
+	return &Verdicts{Good: v.Good, Failed: slices.Clone(v.Failed)}
 }
 
 // Provisioned is the status of provisioned concurrency on a route.
@@ -203,7 +250,22 @@ type Route struct {
 	// ETag changes on every update; pass it back in IfMatch.
 	ETag        string
 	Marker      *Marker
+	Verdicts    *Verdicts
 	Provisioned *Provisioned
+}
+
+// RouteUpdate is one conditioned write of a route. Nil fields are left as
+// they are; several fields change together or not at all.
+type RouteUpdate struct {
+	// Traffic, when non-nil, points the route at it. Only an update with
+	// Traffic creates a route that does not exist.
+	Traffic *Traffic
+	// Marker, when non-nil, replaces the rollout marker; ClearMarker
+	// removes it (Marker must then be nil).
+	Marker      *Marker
+	ClearMarker bool
+	// Verdicts, when non-nil, replace the route's verdicts.
+	Verdicts *Verdicts
 }
 
 // State is what is live for one function.
@@ -227,6 +289,9 @@ type ApplyOptions struct {
 	// IfMatch, when non-empty, must equal State.ETag or Apply fails with
 	// FailedPrecondition.
 	IfMatch string
+	// IfNotExist makes Apply a create only: AlreadyExists when the
+	// function exists (it lost a create race). Never set with IfMatch.
+	IfNotExist bool
 	// BeforeApply, when non-nil, is called with an asFunc over the native
 	// request(s) right before they are sent.
 	BeforeApply func(asFunc func(any) bool) error
@@ -283,6 +348,10 @@ type Metrics struct {
 	Invocations int64
 	Errors      int64
 	Throttles   int64
+	// HTTP is true when the provider reports HTTP response classes; the
+	// Status counts are then the responses with a 2xx, 4xx and 5xx status.
+	HTTP                            bool
+	Status2xx, Status4xx, Status5xx int64
 }
 
 // Function is one function on one target. Unless stated otherwise the
@@ -307,15 +376,16 @@ type Function interface {
 	// ListRevisions lists published revisions, oldest first. NotFound if
 	// the function does not exist.
 	ListRevisions(ctx context.Context) ([]*Revision, error)
-	// SetTraffic points route at t, creating the route if needed.
-	// NotFound for an unknown revision; FailedPrecondition when
-	// opts.IfMatch is stale; Unimplemented when t.CandidatePercent is
+	// UpdateRoute writes u to route in one conditioned write and returns
+	// the route as written (with its new ETag; Provisioned may be nil).
+	// An update with Traffic creates the route if needed. NotFound for an
+	// unknown revision, or a missing route without u.Traffic;
+	// FailedPrecondition when opts.IfMatch is stale (also when the route
+	// does not exist); Unimplemented when Traffic.CandidatePercent is
 	// strictly between 0 and 100 and the target has no weighted traffic.
-	SetTraffic(ctx context.Context, route string, t Traffic, opts *ConditionOptions) error
-	// SetMarker stores m on route, or clears it when m is nil.
-	// NotFound if the route does not exist; FailedPrecondition when
-	// opts.IfMatch is stale.
-	SetMarker(ctx context.Context, route string, m *Marker, opts *ConditionOptions) error
+	// The portable type guarantees u is non-nil, names at least one field,
+	// and that Traffic is normalized (Candidate "" at 0%, never at 100%).
+	UpdateRoute(ctx context.Context, route string, u *RouteUpdate, opts *ConditionOptions) (*Route, error)
 	// DeleteRevision deletes one revision. FailedPrecondition if a route
 	// or provisioned concurrency references it; NotFound if absent.
 	DeleteRevision(ctx context.Context, id string) error

@@ -99,11 +99,8 @@ func (l *localFunction) Get(ctx context.Context) (*driver.State, error) {
 func (l *localFunction) state(fr *fnRuntime, m *fnMeta) (*driver.State, error) {
 	s := &driver.State{Name: m.Name, Config: cloneConfig(m.Config), ETag: m.ETag, Routes: map[string]*driver.Route{}}
 	for name, r := range m.Routes {
-		rt := &driver.Route{Name: name, Traffic: r.Traffic, ETag: r.ETag}
-		if r.Marker != nil {
-			mk := *r.Marker
-			rt.Marker = &mk
-		}
+		rt := r.route()
+		rt.Name = name
 		if r.Provisioned > 0 {
 			rt.Provisioned = fr.provisionedStatus(name, r.Provisioned)
 		}
@@ -299,45 +296,31 @@ func (l *localFunction) mutate(ctx context.Context, fn func(m *fnMeta) error) er
 	return nil
 }
 
-func (l *localFunction) SetTraffic(ctx context.Context, routeName string, t driver.Traffic, opts *driver.ConditionOptions) error {
-	return l.mutate(ctx, func(m *fnMeta) error {
-		for _, id := range []string{t.Stable, t.Candidate} {
-			if id != "" && m.revision(id) == nil {
-				return driver.RevisionNotFound(l.name, id)
-			}
-		}
+func (l *localFunction) UpdateRoute(ctx context.Context, routeName string, u *driver.RouteUpdate, opts *driver.ConditionOptions) (*driver.Route, error) {
+	var out *driver.Route
+	err := l.mutate(ctx, func(m *fnMeta) error {
 		r := m.Routes[routeName]
+		var cur *driver.Route
+		if r != nil {
+			cur = r.route()
+		}
+		exists := func(id string) bool { return m.revision(id) != nil }
+		if err := driver.CheckRouteUpdate(l.name, routeName, cur, u, opts.IfMatch, exists); err != nil {
+			return err
+		}
+		if cur == nil {
+			cur = &driver.Route{Name: routeName}
+		}
+		driver.ApplyRouteUpdate(cur, u, newETag())
 		if r == nil {
 			r = &routeMeta{Name: routeName}
+			m.Routes[routeName] = r
 		}
-		if err := driver.CheckETag("route "+routeName+" of "+l.name, opts.IfMatch, r.ETag); err != nil {
-			return err
-		}
-		m.Routes[routeName] = r
-		r.Traffic = t
-		r.ETag = newETag()
+		r.Traffic, r.ETag, r.Marker, r.Verdicts = cur.Traffic, cur.ETag, cur.Marker, cur.Verdicts
+		out = r.route()
 		return nil
 	})
-}
-
-func (l *localFunction) SetMarker(ctx context.Context, routeName string, mk *driver.Marker, opts *driver.ConditionOptions) error {
-	return l.mutate(ctx, func(m *fnMeta) error {
-		r := m.Routes[routeName]
-		if r == nil {
-			return driver.RouteNotFound(l.name, routeName)
-		}
-		if err := driver.CheckETag("route "+routeName+" of "+l.name, opts.IfMatch, r.ETag); err != nil {
-			return err
-		}
-		if mk == nil {
-			r.Marker = nil
-		} else {
-			cp := *mk
-			r.Marker = &cp
-		}
-		r.ETag = newETag()
-		return nil
-	})
+	return out, err
 }
 
 func (l *localFunction) DeleteRevision(ctx context.Context, id string) error {

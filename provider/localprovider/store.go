@@ -41,11 +41,22 @@ type fnMeta struct {
 }
 
 type routeMeta struct {
-	Name        string         `json:"name"`
-	Traffic     driver.Traffic `json:"traffic"`
-	ETag        string         `json:"etag"`
-	Marker      *driver.Marker `json:"marker,omitempty"`
-	Provisioned int            `json:"provisioned,omitempty"`
+	Name        string           `json:"name"`
+	Traffic     driver.Traffic   `json:"traffic"`
+	ETag        string           `json:"etag"`
+	Marker      *driver.Marker   `json:"marker,omitempty"`
+	Verdicts    *driver.Verdicts `json:"verdicts,omitempty"`
+	Provisioned int              `json:"provisioned,omitempty"`
+}
+
+// route returns r's portable view (without provisioned status).
+func (r *routeMeta) route() *driver.Route {
+	rt := &driver.Route{Name: r.Name, Traffic: r.Traffic, ETag: r.ETag, Verdicts: r.Verdicts.Clone()}
+	if r.Marker != nil {
+		mk := *r.Marker
+		rt.Marker = &mk
+	}
+	return rt
 }
 
 type storedTrigger struct {

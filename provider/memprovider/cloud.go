@@ -21,6 +21,7 @@ const (
 	OpListRevisions  = "ListRevisions"
 	OpSetTraffic     = "SetTraffic"
 	OpSetMarker      = "SetMarker"
+	OpSetVerdicts    = "SetVerdicts"
 	OpDeleteRevision = "DeleteRevision"
 	OpDelete         = "Delete"
 	OpInvoke         = "Invoke"

@@ -104,6 +104,33 @@ type function struct {
 	foreign   map[string]trigger.Trigger
 }
 
+// routeOp names an UpdateRoute for fault injection by what it writes:
+// traffic first, then the marker, then verdicts.
+func routeOp(u *driver.RouteUpdate) string {
+	switch {
+	case u.Traffic != nil:
+		return OpSetTraffic
+	case u.Marker != nil || u.ClearMarker:
+		return OpSetMarker
+	}
+	return OpSetVerdicts
+}
+
+// copyRoute returns a deep copy of r.
+func copyRoute(r *driver.Route) *driver.Route {
+	cp := *r
+	if r.Marker != nil {
+		mk := *r.Marker
+		cp.Marker = &mk
+	}
+	cp.Verdicts = r.Verdicts.Clone()
+	if r.Provisioned != nil {
+		p := *r.Provisioned
+		cp.Provisioned = &p
+	}
+	return &cp
+}
+
 type route struct {
 	driver.Route
 	readyAt    time.Time
@@ -170,16 +197,7 @@ func (f *function) state(now time.Time) *driver.State {
 	s := &driver.State{Name: f.name, Config: f.config.Clone(), ETag: f.etag, Routes: map[string]*driver.Route{}}
 	for name, r := range f.routes {
 		r.refresh(now)
-		cp := r.Route
-		if r.Marker != nil {
-			mk := *r.Marker
-			cp.Marker = &mk
-		}
-		if r.Provisioned != nil {
-			p := *r.Provisioned
-			cp.Provisioned = &p
-		}
-		s.Routes[name] = &cp
+		s.Routes[name] = copyRoute(&r.Route)
 	}
 	for _, k := range slices.Sorted(maps.Keys(f.triggers)) {
 		s.Triggers = append(s.Triggers, f.triggers[k])
@@ -470,51 +488,27 @@ func (f *function) revision(id string) *driver.Revision {
 	return nil
 }
 
-func (m *memFunction) SetTraffic(ctx context.Context, routeName string, t driver.Traffic, opts *driver.ConditionOptions) error {
-	f, err := m.enter(ctx, OpSetTraffic)
+func (m *memFunction) UpdateRoute(ctx context.Context, routeName string, u *driver.RouteUpdate, opts *driver.ConditionOptions) (*driver.Route, error) {
+	f, err := m.enter(ctx, routeOp(u))
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer m.c.mu.Unlock()
-	for _, id := range []string{t.Stable, t.Candidate} {
-		if id != "" && f.revision(id) == nil {
-			return driver.RevisionNotFound(m.name, id)
-		}
-	}
 	r := f.routes[routeName]
+	var cur *driver.Route
+	if r != nil {
+		cur = &r.Route
+	}
+	exists := func(id string) bool { return f.revision(id) != nil }
+	if err := driver.CheckRouteUpdate(m.name, routeName, cur, u, opts.IfMatch, exists); err != nil {
+		return nil, err
+	}
 	if r == nil {
 		r = &route{Route: driver.Route{Name: routeName}}
+		f.routes[routeName] = r
 	}
-	if err := driver.CheckETag("route "+routeName+" of "+m.name, opts.IfMatch, r.ETag); err != nil {
-		return err
-	}
-	f.routes[routeName] = r
-	r.Traffic = t
-	r.ETag = m.c.nextETag()
-	return nil
-}
-
-func (m *memFunction) SetMarker(ctx context.Context, routeName string, mk *driver.Marker, opts *driver.ConditionOptions) error {
-	f, err := m.enter(ctx, OpSetMarker)
-	if err != nil {
-		return err
-	}
-	defer m.c.mu.Unlock()
-	r := f.routes[routeName]
-	if r == nil {
-		return driver.RouteNotFound(m.name, routeName)
-	}
-	if err := driver.CheckETag("route "+routeName+" of "+m.name, opts.IfMatch, r.ETag); err != nil {
-		return err
-	}
-	if mk == nil {
-		r.Marker = nil
-	} else {
-		cp := *mk
-		r.Marker = &cp
-	}
-	r.ETag = m.c.nextETag()
-	return nil
+	driver.ApplyRouteUpdate(&r.Route, u, m.c.nextETag())
+	return copyRoute(&r.Route), nil
 }
 
 func (m *memFunction) DeleteRevision(ctx context.Context, id string) error {

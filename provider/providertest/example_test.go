@@ -24,6 +24,8 @@ func ExampleCases() {
 	// TriggersByKey
 	// Provisioned
 	// Marker
+	// Verdicts
+	// RouteUpdate
 	// Invoke
 	// Canceled
 	// Closed

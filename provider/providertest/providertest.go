@@ -16,6 +16,7 @@ import (
 	"maps"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/updraft-dev/updraft/provider"
 	"github.com/updraft-dev/updraft/provider/driver"
@@ -144,6 +145,8 @@ var cases = []struct {
 	{"TriggersByKey", testTriggers},
 	{"Provisioned", testProvisioned},
 	{"Marker", testMarker},
+	{"Verdicts", testVerdicts},
+	{"RouteUpdate", testRouteUpdate},
 	{"Invoke", testInvoke},
 	{"Canceled", testCanceled},
 	{"Closed", testClosed},
@@ -500,6 +503,75 @@ func testMarker(t *testing.T, mk HarnessMaker) {
 		t.Fatalf("marker after clear = %+v", got)
 	}
 	wantCode(t, "SetMarker on a missing route", f.fn.SetMarker(f.ctx, "nosuchroute", m, nil), provider.NotFound)
+}
+
+// testVerdicts: verdicts and a leased marker are stored beside each other
+// on the route, each write keeps the other, and both read back whole.
+func testVerdicts(t *testing.T, mk HarnessMaker) {
+	f := setup(t, mk)
+	r1, r2 := f.twoRevisions()
+	hb := time.UnixMilli(time.Now().UnixMilli())
+	m := &provider.Marker{ID: "ro-2", Holder: "ci-7", Stable: r1, Candidate: r2, Step: 1, Percent: 0, Started: hb, Heartbeat: hb, Lease: 90 * time.Second}
+	if err := f.fn.SetMarker(f.ctx, "", m, nil); err != nil {
+		t.Fatalf("SetMarker: %v", err)
+	}
+	v := provider.Verdicts{Good: r1, Failed: []string{r2}}
+	if err := f.fn.SetVerdicts(f.ctx, "", v, nil); err != nil {
+		t.Fatalf("SetVerdicts: %v", err)
+	}
+	rt := f.route(f.get())
+	if rt.Marker == nil || rt.Marker.ID != m.ID || !rt.Marker.Heartbeat.Equal(hb) || rt.Marker.Lease != m.Lease {
+		t.Fatalf("SetVerdicts lost or changed the marker's lease: %+v", rt.Marker)
+	}
+	if rt.Verdicts == nil || rt.Verdicts.Good != r1 || !rt.Verdicts.IsFailed(r2) || len(rt.Verdicts.Failed) != 1 {
+		t.Fatalf("verdicts read back %+v, want %+v", rt.Verdicts, v)
+	}
+	if err := f.fn.SetMarker(f.ctx, "", nil, nil); err != nil {
+		t.Fatalf("clearing the marker: %v", err)
+	}
+	if rt := f.route(f.get()); rt.Marker != nil || rt.Verdicts == nil || rt.Verdicts.Good != r1 {
+		t.Fatalf("clearing the marker changed the verdicts: marker %+v verdicts %+v", rt.Marker, rt.Verdicts)
+	}
+	wantCode(t, "SetVerdicts on a missing route", f.fn.SetVerdicts(f.ctx, "nosuchroute", v, nil), provider.NotFound)
+}
+
+// testRouteUpdate: one UpdateRoute changes traffic, marker and verdicts
+// together, returns the ETag to chain the next write on, and a stale ETag
+// changes nothing.
+func testRouteUpdate(t *testing.T, mk HarnessMaker) {
+	f := setup(t, mk)
+	r1, r2 := f.twoRevisions()
+	before := f.route(f.get())
+	m := &provider.Marker{ID: "ro-3", Holder: "ci-8", Stable: r1, Candidate: r2, Step: 1}
+	got, err := f.fn.UpdateRoute(f.ctx, "", &provider.RouteUpdate{Traffic: &provider.Traffic{Stable: r1}, Marker: m,
+		Verdicts: &provider.Verdicts{Good: r1}}, &provider.ConditionOptions{IfMatch: before.ETag})
+	if err != nil {
+		t.Fatalf("UpdateRoute: %v", err)
+	}
+	if got.ETag == "" || got.ETag == before.ETag || got.Marker == nil || got.Marker.ID != m.ID || got.Verdicts == nil || got.Verdicts.Good != r1 {
+		t.Fatalf("UpdateRoute returned %+v", got)
+	}
+	// The old etag is stale: nothing of this write may land.
+	_, err = f.fn.UpdateRoute(f.ctx, "", &provider.RouteUpdate{Traffic: &provider.Traffic{Stable: r2}, ClearMarker: true,
+		Verdicts: &provider.Verdicts{Good: r2}}, &provider.ConditionOptions{IfMatch: before.ETag})
+	wantCode(t, "UpdateRoute on a stale etag", err, provider.FailedPrecondition)
+	rt := f.route(f.get())
+	if rt.Traffic.Stable != r1 || rt.Marker == nil || rt.Verdicts == nil || rt.Verdicts.Good != r1 {
+		t.Fatalf("a refused UpdateRoute changed the route: %+v marker %+v verdicts %+v", rt.Traffic, rt.Marker, rt.Verdicts)
+	}
+	if rt.ETag != got.ETag {
+		t.Fatalf("Get reads etag %s, UpdateRoute returned %s", rt.ETag, got.ETag)
+	}
+	// The returned etag chains the next write.
+	if _, err := f.fn.UpdateRoute(f.ctx, "", &provider.RouteUpdate{Traffic: &provider.Traffic{Stable: r2}, ClearMarker: true,
+		Verdicts: &provider.Verdicts{Good: r2}}, &provider.ConditionOptions{IfMatch: got.ETag}); err != nil {
+		t.Fatalf("UpdateRoute on the returned etag: %v", err)
+	}
+	if rt := f.route(f.get()); rt.Traffic.Stable != r2 || rt.Marker != nil || rt.Verdicts.Good != r2 {
+		t.Fatalf("after the chained write: %+v marker %+v verdicts %+v", rt.Traffic, rt.Marker, rt.Verdicts)
+	}
+	_, err = f.fn.UpdateRoute(f.ctx, "nosuchroute", &provider.RouteUpdate{ClearMarker: true}, nil)
+	wantCode(t, "UpdateRoute of a missing route without traffic", err, provider.NotFound)
 }
 
 func testInvoke(t *testing.T, mk HarnessMaker) {

@@ -184,6 +184,9 @@ func (f *function) Apply(ctx context.Context, s *driver.Spec, opts *driver.Apply
 	if err := driver.CheckETag("function "+f.app, opts.IfMatch, configETag(draft)); err != nil {
 		return nil, err
 	}
+	if opts.IfNotExist && l != nil {
+		return nil, driver.NewError(driver.AlreadyExists, "function app "+f.app+" already exists (another deployment created it): plan again")
+	}
 	rec, pkg, err := f.desiredRecord(ctx, draft, s)
 	if err != nil {
 		return nil, err
@@ -306,7 +309,15 @@ func (a *applyCall) create(ctx context.Context) error {
 	if err := a.hook(&site, nil); err != nil {
 		return err
 	}
-	if _, err := f.putSite(ctx, "", site, ""); err != nil {
+	// If-None-Match: * makes the create lose, not overwrite, a race.
+	p, err := f.web.BeginCreateOrUpdate(runtime.WithHTTPHeader(ctx, http.Header{"If-None-Match": {"*"}}), f.rg, f.app, site, nil)
+	if err == nil {
+		_, err = p.PollUntilDone(ctx, &runtime.PollUntilDoneOptions{Frequency: f.opts.PollInterval})
+	}
+	if errorCode(err) == driver.FailedPrecondition {
+		return driver.NewError(driver.AlreadyExists, "function app "+f.app+" was created by another deployment meanwhile: plan again")
+	}
+	if err != nil {
 		return err
 	}
 	a.res.Created, a.res.Changed = true, true
@@ -343,7 +354,7 @@ func (a *applyCall) direct(ctx context.Context) error {
 	if err := a.publish(ctx); err != nil {
 		return err
 	}
-	return f.updateTags(ctx, "", func(tags map[string]*string) error {
+	_, err = f.updateTags(ctx, "", func(tags map[string]*string) error {
 		setTag(tags, tagPackage, a.rec.Package)
 		if a.s.Concurrency.Provisioned != nil {
 			setTag(tags, tagProvisioned, nonzero(prov))
@@ -354,6 +365,7 @@ func (a *applyCall) direct(ctx context.Context) error {
 		}
 		return nil
 	})
+	return err
 }
 
 // stage records the draft without touching the production app: Flex
@@ -387,7 +399,7 @@ func (a *applyCall) stage(ctx context.Context) error {
 			return err
 		}
 	}
-	return f.updateTags(ctx, "", func(tags map[string]*string) error {
+	_, err := f.updateTags(ctx, "", func(tags map[string]*string) error {
 		if provChanged {
 			setTag(tags, tagProvisioned, nonzero(prov))
 		}
@@ -402,6 +414,7 @@ func (a *applyCall) stage(ctx context.Context) error {
 		}
 		return nil
 	})
+	return err
 }
 
 func nonzero(n int) string {
@@ -556,29 +569,31 @@ func (f *function) getSlot(ctx context.Context, slot string) (*armappservice.Sit
 // updateTags reads the site, lets edit change its tags and PUTs it back
 // with If-Match when anything changed. With routeIfMatch set, the
 // route's ETag must match first.
-func (f *function) updateTags(ctx context.Context, routeIfMatch string, edit func(map[string]*string) error) error {
+func (f *function) updateTags(ctx context.Context, routeIfMatch string, edit func(map[string]*string) error) (map[string]*string, error) {
 	site, etag, err := f.getSite(ctx)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if site == nil {
-		return notFoundErr(f.app)
+		return nil, notFoundErr(f.app)
 	}
 	if site.Tags == nil {
 		site.Tags = map[string]*string{}
 	}
 	if err := driver.CheckETag("route live of "+f.app, routeIfMatch, routeETag(site.Tags)); err != nil {
-		return err
+		return nil, err
 	}
 	before := maps.Clone(site.Tags)
 	if err := edit(site.Tags); err != nil {
-		return err
+		return nil, err
 	}
 	if maps.EqualFunc(before, site.Tags, func(a, b *string) bool { return *a == *b }) {
-		return nil
+		return site.Tags, nil
 	}
-	_, err = f.putSite(ctx, "", *site, etag)
-	return err
+	if _, err = f.putSite(ctx, "", *site, etag); err != nil {
+		return nil, err
+	}
+	return site.Tags, nil
 }
 
 // scale applies a record's scale settings (and prov) to a site or slot.

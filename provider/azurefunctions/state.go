@@ -41,6 +41,7 @@ const (
 	tagSlotPackage = "updraft-slot-package" // digest of the package in the staging slot
 	tagDeploying   = "updraft-deploying"    // a SetTraffic redeploy is under way
 	tagMarker      = "updraft-marker"
+	tagVerdicts    = "updraft-verdicts"
 	tagProvisioned = "updraft-provisioned"
 	tagRevisions   = "updraft-revisions" // the revision container, so Get finds it
 	maxTagValue    = 256
@@ -332,13 +333,16 @@ type markerJSON struct {
 	Step      int       `json:"n,omitempty"`
 	Percent   int       `json:"p,omitempty"`
 	Started   time.Time `json:"t"`
+	Heartbeat time.Time `json:"b,omitzero"`
+	Lease     int64     `json:"l,omitempty"` // milliseconds
 }
 
 func encodeMarker(m *driver.Marker) string {
 	if m == nil {
 		return ""
 	}
-	b, _ := json.Marshal(markerJSON{ID: m.ID, Holder: m.Holder, Stable: m.Stable, Candidate: m.Candidate, Step: m.Step, Percent: m.Percent, Started: m.Started.UTC()})
+	b, _ := json.Marshal(markerJSON{ID: m.ID, Holder: m.Holder, Stable: m.Stable, Candidate: m.Candidate, Step: m.Step, Percent: m.Percent,
+		Started: m.Started.UTC(), Heartbeat: m.Heartbeat.UTC(), Lease: m.Lease.Milliseconds()})
 	return string(b)
 }
 
@@ -350,7 +354,46 @@ func decodeMarker(s string) *driver.Marker {
 	if json.Unmarshal([]byte(s), &m) != nil {
 		return nil
 	}
-	return &driver.Marker{ID: m.ID, Holder: m.Holder, Stable: m.Stable, Candidate: m.Candidate, Step: m.Step, Percent: m.Percent, Started: m.Started}
+	return &driver.Marker{ID: m.ID, Holder: m.Holder, Stable: m.Stable, Candidate: m.Candidate, Step: m.Step, Percent: m.Percent,
+		Started: m.Started, Heartbeat: m.Heartbeat, Lease: time.Duration(m.Lease) * time.Millisecond}
+}
+
+// maxFailedVerdicts bounds the failed revisions kept in the verdicts tag
+// (the newest are kept): tags are few and small.
+const maxFailedVerdicts = 32
+
+// encodeVerdicts writes verdicts as "GOOD;FAILED1,FAILED2".
+func encodeVerdicts(v *driver.Verdicts) string {
+	failed := v.Failed
+	if len(failed) > maxFailedVerdicts {
+		failed = failed[len(failed)-maxFailedVerdicts:]
+	}
+	if v.Good == "" && len(failed) == 0 {
+		return ";"
+	}
+	return v.Good + ";" + strings.Join(failed, ",")
+}
+
+func decodeVerdicts(s string) *driver.Verdicts {
+	good, failed, ok := strings.Cut(s, ";")
+	if !ok {
+		return nil
+	}
+	v := &driver.Verdicts{Good: good}
+	if failed != "" {
+		v.Failed = strings.Split(failed, ",")
+	}
+	return v
+}
+
+// routeOf is the live route described by the site tags.
+func routeOf(tags map[string]*string) *driver.Route {
+	r := &driver.Route{Name: "live", Traffic: driver.Traffic{Stable: tagValue(tags, tagLive)}, ETag: routeETag(tags),
+		Marker: decodeMarker(tagValue(tags, tagMarker)), Verdicts: decodeVerdicts(tagValue(tags, tagVerdicts))}
+	if n, err := strconv.Atoi(tagValue(tags, tagProvisioned)); err == nil && n > 0 {
+		r.Provisioned = &driver.Provisioned{Requested: n, Ready: n, Status: "READY"}
+	}
+	return r
 }
 
 // routeETag hashes the tags that make up the route.
@@ -493,12 +536,8 @@ func (f *function) state(l *live) (*driver.State, error) {
 	}
 	st.Config.Labels = labels(l.site.Tags)
 	tags := l.tags()
-	if rev := tagValue(tags, tagLive); rev != "" {
-		r := &driver.Route{Name: "live", Traffic: driver.Traffic{Stable: rev}, ETag: routeETag(tags), Marker: decodeMarker(tagValue(tags, tagMarker))}
-		if n, err := strconv.Atoi(tagValue(tags, tagProvisioned)); err == nil && n > 0 {
-			r.Provisioned = &driver.Provisioned{Requested: n, Ready: n, Status: "READY"}
-		}
-		st.Routes["live"] = r
+	if tagValue(tags, tagLive) != "" {
+		st.Routes["live"] = routeOf(tags)
 	}
 	return st, nil
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
@@ -41,58 +42,103 @@ func (f *function) ListRevisions(ctx context.Context) ([]*driver.Revision, error
 	return out, nil
 }
 
-// SetTraffic implements driver.Function. There is no split: the route
-// serves one revision. Flex redeploys the revision's kept package and
-// settings (skipping the package when its digest is live); Premium swaps
-// the staging slot in, after deploying the revision there if it is not.
-func (f *function) SetTraffic(ctx context.Context, route string, t driver.Traffic, opts *driver.ConditionOptions) error {
-	if t.Candidate != "" && t.CandidatePercent > 0 {
-		return unimplemented("Azure Functions cannot split a route's traffic by percent (Flex has no slots; Premium slot routing is unreliable for function apps)")
+// UpdateRoute implements driver.Function. The route is the production
+// host; its record (serving revision, marker, verdicts) is a set of site
+// tags written in one PUT conditioned on the site's ETag. There is no
+// split: the route serves one revision. Moving it on Flex redeploys the
+// revision's kept package and settings (skipping the package when its
+// digest is live); on Premium it swaps the staging slot in, after
+// deploying the revision there if it is not. The tags name the new
+// revision with a deploying flag before the deployment starts, so a run
+// that dies half way leaves a route that the next traffic write deploys
+// again.
+func (f *function) UpdateRoute(ctx context.Context, route string, u *driver.RouteUpdate, opts *driver.ConditionOptions) (*driver.Route, error) {
+	if t := u.Traffic; t != nil && t.Candidate != "" && t.CandidatePercent > 0 {
+		return nil, unimplemented("Azure Functions cannot split a route's traffic by percent (Flex has no slots; Premium slot routing is unreliable for function apps)")
 	}
 	l, err := f.load(ctx)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if l == nil {
-		return notFoundErr(f.app)
-	}
-	if route != "live" {
-		return invalid("route %q: an Azure function app has one route, live (its production host)", route)
+		return nil, notFoundErr(f.app)
 	}
 	tags := l.tags()
+	exists := route == "live" && tagValue(tags, tagLive) != ""
+	switch {
+	case route != "live" && u.Traffic != nil:
+		return nil, invalid("route %q: an Azure function app has one route, live (its production host)", route)
+	case !exists && opts.IfMatch != "":
+		return nil, driver.CheckETag("route "+route+" of "+f.app, opts.IfMatch, "")
+	case !exists && u.Traffic == nil:
+		return nil, driver.RouteNotFound(f.app, route)
+	}
 	if err := driver.CheckETag("route live of "+f.app, opts.IfMatch, routeETag(tags)); err != nil {
-		return err
+		return nil, err
 	}
-	rec := l.ix.find(t.Stable)
+	editRecord := func(tags map[string]*string) {
+		switch {
+		case u.ClearMarker:
+			setTag(tags, tagMarker, "")
+		case u.Marker != nil:
+			setTag(tags, tagMarker, encodeMarker(u.Marker))
+		}
+		if u.Verdicts != nil {
+			setTag(tags, tagVerdicts, encodeVerdicts(u.Verdicts))
+		}
+	}
+	var rec *record
+	if u.Traffic != nil {
+		if rec = l.ix.find(u.Traffic.Stable); rec == nil {
+			return nil, driver.RevisionNotFound(f.app, u.Traffic.Stable)
+		}
+		if tagValue(tags, tagLive) == rec.ID && tagValue(tags, tagDeploying) == "" {
+			rec = nil // already serving
+		}
+	}
 	if rec == nil {
-		return driver.RevisionNotFound(f.app, t.Stable)
+		out, err := f.updateTags(ctx, opts.IfMatch, func(tags map[string]*string) error { editRecord(tags); return nil })
+		if err != nil {
+			return nil, err
+		}
+		return routeOf(out), nil
 	}
-	cur := tagValue(tags, tagLive)
-	if cur == t.Stable && tagValue(tags, tagDeploying) == "" {
-		return nil
-	}
+	var out map[string]*string
 	if f.opts.Plan == Premium {
-		return f.swapTo(ctx, l, rec, opts.IfMatch)
+		out, err = f.swapTo(ctx, l, rec, opts.IfMatch, editRecord)
+	} else {
+		out, err = f.redeploy(ctx, l, rec, opts.IfMatch, editRecord)
 	}
-	// Record the move first: if the deployment dies half way, the route
-	// names the revision being deployed and the deploying tag says so,
-	// so the next SetTraffic (a rollback) deploys again.
-	if err := f.updateTags(ctx, opts.IfMatch, func(tags map[string]*string) error {
+	if err != nil {
+		return nil, err
+	}
+	return routeOf(out), nil
+}
+
+// redeploy makes production run rec on Flex.
+func (f *function) redeploy(ctx context.Context, l *live, rec *record, ifMatch string, edit func(map[string]*string)) (map[string]*string, error) {
+	cur := tagValue(l.tags(), tagLive)
+	if _, err := f.updateTags(ctx, ifMatch, func(tags map[string]*string) error {
+		edit(tags)
 		setTag(tags, tagLive, rec.ID)
 		setTag(tags, tagDeploying, "1")
 		return nil
 	}); err != nil {
-		return err
+		return nil, err
 	}
-	if l, err = f.load(ctx); err != nil {
-		return err
+	l, err := f.load(ctx)
+	if err != nil {
+		return nil, err
 	}
-	prov := -1
-	if _, err := fmt.Sscan(tagValue(l.tags(), tagProvisioned), &prov); err != nil {
+	if l == nil {
+		return nil, notFoundErr(f.app)
+	}
+	prov, err := strconv.Atoi(tagValue(l.tags(), tagProvisioned))
+	if err != nil {
 		prov = 0
 	}
 	if _, err := f.deployRecord(ctx, l, "", rec, l.ix.find(cur), prov, nil); err != nil {
-		return err
+		return nil, err
 	}
 	return f.updateTags(ctx, "", func(tags map[string]*string) error {
 		setTag(tags, tagPackage, rec.Package)
@@ -103,42 +149,39 @@ func (f *function) SetTraffic(ctx context.Context, route string, t driver.Traffi
 
 // swapTo makes rec serve production on Premium: deploy it to the staging
 // slot unless it is there, then swap the slot with production.
-func (f *function) swapTo(ctx context.Context, l *live, rec *record, ifMatch string) error {
+func (f *function) swapTo(ctx context.Context, l *live, rec *record, ifMatch string, edit func(map[string]*string)) (map[string]*string, error) {
 	tags := l.tags()
-	if tagValue(tags, tagStaging) != rec.ID {
+	if tagValue(tags, tagStaging) != rec.ID || tagValue(tags, tagDeploying) != "" {
 		prev := l.ix.find(tagValue(tags, tagStaging))
 		if prev == nil {
 			prev = l.ix.Draft
 		}
+		if err := driver.CheckETag("route live of "+f.app, ifMatch, routeETag(tags)); err != nil {
+			return nil, err
+		}
+		// Forget what the slot held: if this deployment dies, the next
+		// one deploys again.
+		setTag(tags, tagSlotPackage, "")
 		if _, err := f.deployRecord(ctx, l, f.opts.StagingSlot, rec, prev, -1, nil); err != nil {
-			return err
+			return nil, err
 		}
-		if err := f.updateTags(ctx, ifMatch, func(tags map[string]*string) error {
-			setTag(tags, tagStaging, rec.ID)
-			setTag(tags, tagSlotPackage, rec.Package)
-			return nil
-		}); err != nil {
-			return err
-		}
-		ifMatch = ""
 	}
-	site, _, err := f.getSite(ctx)
-	if err != nil {
-		return err
-	}
-	if site == nil {
-		return notFoundErr(f.app)
-	}
-	if err := driver.CheckETag("route live of "+f.app, ifMatch, routeETag(site.Tags)); err != nil {
-		return err
+	if _, err := f.updateTags(ctx, ifMatch, func(tags map[string]*string) error {
+		edit(tags)
+		setTag(tags, tagStaging, rec.ID)
+		setTag(tags, tagSlotPackage, rec.Package)
+		setTag(tags, tagDeploying, "1")
+		return nil
+	}); err != nil {
+		return nil, err
 	}
 	p, err := f.web.BeginSwapSlotWithProduction(ctx, f.rg, f.app, armappservice.CsmSlotEntity{
 		TargetSlot: to.Ptr(f.opts.StagingSlot), PreserveVnet: to.Ptr(true)}, nil)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if _, err := p.PollUntilDone(ctx, &runtime.PollUntilDoneOptions{Frequency: f.opts.PollInterval}); err != nil {
-		return err
+		return nil, err
 	}
 	return f.updateTags(ctx, "", func(tags map[string]*string) error {
 		live, staged := tagValue(tags, tagLive), tagValue(tags, tagStaging)
@@ -147,30 +190,7 @@ func (f *function) swapTo(ctx context.Context, l *live, rec *record, ifMatch str
 		setTag(tags, tagStaging, live)
 		setTag(tags, tagPackage, sp)
 		setTag(tags, tagSlotPackage, lp)
-		return nil
-	})
-}
-
-// SetMarker implements driver.Function: the marker is a site tag.
-func (f *function) SetMarker(ctx context.Context, route string, m *driver.Marker, opts *driver.ConditionOptions) error {
-	l, err := f.load(ctx)
-	if err != nil {
-		return err
-	}
-	if l == nil {
-		return notFoundErr(f.app)
-	}
-	if err := f.routeName(route); err != nil {
-		return err
-	}
-	if tagValue(l.tags(), tagLive) == "" {
-		return driver.RouteNotFound(f.app, route)
-	}
-	return f.updateTags(ctx, opts.IfMatch, func(tags map[string]*string) error {
-		if tagValue(tags, tagLive) == "" {
-			return driver.RouteNotFound(f.app, route)
-		}
-		setTag(tags, tagMarker, encodeMarker(m))
+		setTag(tags, tagDeploying, "")
 		return nil
 	})
 }
@@ -209,7 +229,7 @@ func (f *function) DeleteRevision(ctx context.Context, id string) error {
 	}
 	if tagValue(tags, tagStaging) == id {
 		// The staging slot still holds the package, as no revision.
-		if err := f.updateTags(ctx, "", func(tags map[string]*string) error { setTag(tags, tagStaging, ""); return nil }); err != nil {
+		if _, err := f.updateTags(ctx, "", func(tags map[string]*string) error { setTag(tags, tagStaging, ""); return nil }); err != nil {
 			return err
 		}
 	}

@@ -103,6 +103,8 @@ func (s *site) view() armappservice.Site {
 
 type ifMatchKey struct{}
 
+type ifNoneMatchKey struct{}
+
 // armTransport adds fault injection, If-Match and call records around
 // the SDK's fake server transport.
 type armTransport struct {
@@ -140,6 +142,7 @@ func (t armTransport) Do(req *http.Request) (*http.Response, error) {
 			Body: io.NopCloser(strings.NewReader(body)), ContentLength: int64(len(body))}, nil
 	}
 	ctx := context.WithValue(req.Context(), ifMatchKey{}, req.Header.Get("If-Match"))
+	ctx = context.WithValue(ctx, ifNoneMatchKey{}, req.Header.Get("If-None-Match"))
 	resp, err := t.inner.Do(req.WithContext(ctx))
 	st := 0
 	if resp != nil {
@@ -441,6 +444,9 @@ func (c *Cloud) putSite(ctx context.Context, rg, name, slot string, in armappser
 	}
 	ifMatch, _ := ctx.Value(ifMatchKey{}).(string)
 	if ifMatch != "" && ifMatch != "*" && (cur == nil || ifMatch != cur.etagString()) {
+		return nil, "PreconditionFailed"
+	}
+	if ifNone, _ := ctx.Value(ifNoneMatchKey{}).(string); ifNone == "*" && cur != nil {
 		return nil, "PreconditionFailed"
 	}
 	if in.Location == nil || in.Properties == nil || in.Properties.ServerFarmID == nil {

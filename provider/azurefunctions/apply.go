@@ -174,6 +174,9 @@ func (f *function) Apply(ctx context.Context, s *driver.Spec, opts *driver.Apply
 		return nil, invalid("route %q: an Azure function app has one route, live (its production host)", s.Route)
 	}
 	l, err := f.load(ctx)
+	if isMissing(err) {
+		l, err = nil, nil
+	}
 	if err != nil {
 		return nil, err
 	}

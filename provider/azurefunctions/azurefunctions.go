@@ -17,6 +17,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/appservice/armappservice/v6"
+	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/monitor/armmonitor"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/container"
 
 	"github.com/updraft-dev/updraft/bundle"
@@ -79,6 +80,10 @@ type Options struct {
 	// ApplicationInsightsConnectionString, when set, is written as
 	// APPLICATIONINSIGHTS_CONNECTION_STRING for specs with Tracing.
 	ApplicationInsightsConnectionString string
+
+	// MetricsClient reads Azure Monitor metrics for rollout gates; nil
+	// makes Metrics return Unimplemented. URLs get one.
+	MetricsClient *armmonitor.MetricsClient
 
 	// SCMScope is the token scope for the SCM (Kudu) host (default
 	// https://management.azure.com/.default).
@@ -201,6 +206,11 @@ func (o *URLOpener) OpenFunctionURL(ctx context.Context, u *url.URL) (*provider.
 	cred, err := azidentity.NewDefaultAzureCredential(nil)
 	if err != nil {
 		return nil, fmt.Errorf("azurefunctions: default Azure credential: %w", err)
+	}
+	if opts.MetricsClient == nil {
+		if opts.MetricsClient, err = armmonitor.NewMetricsClient(sub, cred, opts.ARMOptions); err != nil {
+			return nil, fmt.Errorf("azurefunctions: Azure Monitor client: %w", err)
+		}
 	}
 	return OpenFunction(ctx, cred, sub, rg, app, &opts)
 }
@@ -346,6 +356,9 @@ func (f *function) As(i any) bool {
 	case **armappservice.PlansClient:
 		*p = f.plans
 		return true
+	case **armmonitor.MetricsClient:
+		*p = f.opts.MetricsClient
+		return f.opts.MetricsClient != nil
 	case *azcore.TokenCredential:
 		*p = f.cred
 		return true

@@ -2,10 +2,18 @@ package azurefunctions_test
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"net/http"
 	"testing"
 	"time"
 
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
+	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/appservice/armappservice/v6"
+
 	azfake "github.com/Azure/azure-sdk-for-go/sdk/azcore/fake"
+	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/monitor/armmonitor"
 
 	"github.com/updraft-dev/updraft/bundle"
 	"github.com/updraft-dev/updraft/internal/cloudfake/azurefake"
@@ -31,9 +39,13 @@ func newEnv(t testing.TB, plan azurefunctions.Plan) *env {
 }
 
 func (e *env) options() *azurefunctions.Options {
+	mc, err := armmonitor.NewMetricsClient(azurefake.Subscription, &azfake.TokenCredential{}, e.cloud.MonitorClientOptions())
+	if err != nil {
+		panic(err)
+	}
 	return &azurefunctions.Options{
 		Plan: e.plan, Location: "westeurope", StorageAccount: "stacct",
-		ARMOptions: e.cloud.ARMClientOptions(), Transport: e.cloud.HTTPClient(),
+		ARMOptions: e.cloud.ARMClientOptions(), Transport: e.cloud.HTTPClient(), MetricsClient: mc,
 		PollInterval: time.Millisecond, RetryDelay: time.Millisecond,
 	}
 }
@@ -85,11 +97,43 @@ func (h *harness) Close() {}
 func TestConformanceFlex(t *testing.T) {
 	providertest.RunConformanceTests(t, func(ctx context.Context, t *testing.T) (providertest.Harness, error) {
 		return &harness{e: newEnv(t, azurefunctions.Flex)}, nil
-	}, nil)
+	}, []providertest.AsTest{asTest{}})
 }
 
 func TestConformancePremium(t *testing.T) {
 	providertest.RunConformanceTests(t, func(ctx context.Context, t *testing.T) (providertest.Harness, error) {
 		return &harness{e: newEnv(t, azurefunctions.Premium)}, nil
 	}, nil)
+}
+
+// asTest checks the native types: the clients, the SDK's ResponseError,
+// and the Site a BeforeApply hook edits.
+type asTest struct{}
+
+func (asTest) Name() string { return "azure native types" }
+
+func (asTest) FunctionCheck(fn *provider.Function) error {
+	var web *armappservice.WebAppsClient
+	var mc *armmonitor.MetricsClient
+	if !fn.As(&web) || web == nil || !fn.As(&mc) || mc == nil {
+		return errors.New("As did not give the WebAppsClient and MetricsClient")
+	}
+	return nil
+}
+
+func (asTest) ErrorCheck(fn *provider.Function, err error) error {
+	var re *azcore.ResponseError
+	if !fn.ErrorAs(err, &re) || re.StatusCode != http.StatusNotFound {
+		return fmt.Errorf("ErrorAs(*azcore.ResponseError) failed for %v", err)
+	}
+	return nil
+}
+
+func (asTest) BeforeApply(as func(any) bool) error {
+	var site *armappservice.Site
+	if !as(&site) {
+		return errors.New("BeforeApply did not offer the *armappservice.Site")
+	}
+	site.Properties.ClientAffinityEnabled = to.Ptr(false)
+	return nil
 }

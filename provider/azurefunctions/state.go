@@ -457,13 +457,14 @@ func (f *function) revisionURL(site *armappservice.Site) string {
 	return ""
 }
 
-// getSite reads the production site and its ETag; nil if absent.
+// getSite reads the production site and its ETag; a *missingError
+// (NotFound) if absent.
 func (f *function) getSite(ctx context.Context) (*armappservice.Site, string, error) {
 	var raw *http.Response
 	resp, err := f.web.Get(runtime.WithCaptureResponse(ctx, &raw), f.rg, f.app, nil)
 	var re *azcore.ResponseError
 	if errors.As(err, &re) && re.StatusCode == http.StatusNotFound {
-		return nil, "", nil
+		return nil, "", &missingError{app: f.app, err: err}
 	}
 	if err != nil {
 		return nil, "", err
@@ -475,8 +476,8 @@ func (f *function) getSite(ctx context.Context) (*armappservice.Site, string, er
 	return &resp.Site, etag, nil
 }
 
-// load reads the site and its revision index. It returns nil, nil when
-// the app does not exist.
+// load reads the site and its revision index; a *missingError when the
+// app does not exist.
 func (f *function) load(ctx context.Context) (*live, error) {
 	site, etag, err := f.getSite(ctx)
 	if err != nil || site == nil {
@@ -502,6 +503,20 @@ func (f *function) load(ctx context.Context) (*live, error) {
 		return nil, err
 	}
 	return l, nil
+}
+
+// missingError is ARM's 404 for the app, kept so ErrorAs reaches it.
+type missingError struct {
+	app string
+	err error
+}
+
+func (e *missingError) Error() string { return "function app " + e.app + " does not exist" }
+func (e *missingError) Unwrap() error { return e.err }
+
+func isMissing(err error) bool {
+	var m *missingError
+	return errors.As(err, &m)
 }
 
 func notFoundErr(app string) error {

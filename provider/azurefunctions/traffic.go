@@ -12,6 +12,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/appservice/armappservice/v6"
+	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/monitor/armmonitor"
 
 	"github.com/updraft-dev/updraft/provider/driver"
 	"github.com/updraft-dev/updraft/trigger"
@@ -360,7 +361,77 @@ func (f *function) Invoke(ctx context.Context, req *driver.InvokeRequest) (*driv
 	return res, nil
 }
 
-// Metrics implements driver.Function.
+// Metrics implements driver.Function with Azure Monitor's App Service
+// metrics of the host serving the revision (Requests, Http2xx, Http4xx,
+// Http5xx; Errors are the 5xx responses). The metrics belong to a host,
+// not a revision: the revision must be the one on production (or, on
+// Premium, in the staging slot) for the whole window.
 func (f *function) Metrics(ctx context.Context, q *driver.MetricsQuery) (*driver.Metrics, error) {
-	return nil, unimplemented("metrics for %s: reading Application Insights / Azure Monitor is not implemented yet; gate on invocations instead", f.app)
+	if f.opts.MetricsClient == nil {
+		return nil, unimplemented("metrics for %s: no Azure Monitor client (set Options.MetricsClient; URLs get one)", f.app)
+	}
+	l, err := f.load(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if l == nil {
+		return nil, notFoundErr(f.app)
+	}
+	tags := l.tags()
+	id := q.Revision
+	if id == "" {
+		id = tagValue(tags, tagLive)
+	}
+	resource := ""
+	if l.site.ID != nil {
+		resource = *l.site.ID
+	}
+	switch {
+	case id != "" && l.ix.find(id) == nil:
+		return nil, driver.RevisionNotFound(f.app, id)
+	case id == tagValue(tags, tagLive):
+	case f.opts.Plan == Premium && id == tagValue(tags, tagStaging):
+		resource += "/slots/" + f.opts.StagingSlot
+	default:
+		return nil, driver.NewError(driver.FailedPrecondition, fmt.Sprintf("revision %s of %s serves no host, so it has no metrics of its own", id, f.app))
+	}
+	since, until := q.Since, q.Until
+	if until.IsZero() {
+		until = timeNow()
+	}
+	if since.IsZero() {
+		since = until.Add(-time.Hour)
+	}
+	resp, err := f.opts.MetricsClient.List(ctx, resource, &armmonitor.MetricsClientListOptions{
+		Metricnames: to.Ptr("Requests,Http2xx,Http4xx,Http5xx"), Aggregation: to.Ptr("Total"), Interval: to.Ptr("PT1M"),
+		Timespan: to.Ptr(since.UTC().Format(time.RFC3339) + "/" + until.UTC().Format(time.RFC3339)),
+	})
+	if err != nil {
+		return nil, err
+	}
+	m := &driver.Metrics{HTTP: true}
+	for _, metric := range resp.Value {
+		if metric == nil || metric.Name == nil || metric.Name.Value == nil {
+			continue
+		}
+		var total int64
+		for _, ts := range metric.Timeseries {
+			for _, d := range ts.Data {
+				if d != nil && d.Total != nil {
+					total += int64(*d.Total)
+				}
+			}
+		}
+		switch *metric.Name.Value {
+		case "Requests":
+			m.Invocations = total
+		case "Http2xx":
+			m.Status2xx = total
+		case "Http4xx":
+			m.Status4xx = total
+		case "Http5xx":
+			m.Status5xx, m.Errors = total, total
+		}
+	}
+	return m, nil
 }

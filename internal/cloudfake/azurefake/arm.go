@@ -40,6 +40,7 @@ type site struct {
 	// content is the deployed package (swapped with the slot's on swap).
 	content     *pkg
 	deployments []*deployment
+	hits        []hit
 }
 
 // pkg is a deployed package.

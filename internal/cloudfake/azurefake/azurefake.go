@@ -251,7 +251,13 @@ func (c *Cloud) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		c.serveSCM(w, r, host)
 	default:
-		if c.applyFault("app", w, r) {
+		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+		if c.applyFault("app", sw, r) {
+			c.mu.Lock()
+			if s := c.siteByHost(host, false); s != nil {
+				s.hits = append(s.hits, hit{at: time.Now().UTC(), status: sw.status})
+			}
+			c.mu.Unlock()
 			return
 		}
 		c.serveApp(w, r, host)

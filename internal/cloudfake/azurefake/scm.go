@@ -262,7 +262,14 @@ func (d *deployment) json(s *site) map[string]any {
 // when its authLevel is "function".
 func (c *Cloud) serveApp(w http.ResponseWriter, r *http.Request, host string) {
 	sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
-	defer func() { c.record("app", r, sw.status) }()
+	defer func() {
+		c.record("app", r, sw.status)
+		c.mu.Lock()
+		if s := c.siteByHost(host, false); s != nil {
+			s.hits = append(s.hits, hit{at: time.Now().UTC(), status: sw.status})
+		}
+		c.mu.Unlock()
+	}()
 	body, _ := io.ReadAll(r.Body)
 	c.mu.Lock()
 	s := c.siteByHost(host, false)

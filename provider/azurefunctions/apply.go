@@ -346,7 +346,7 @@ func (a *applyCall) direct(ctx context.Context) error {
 		return err
 	}
 	prov, _ := a.provisioned()
-	n, err := f.deployRecord(ctx, a.l, "", a.rec, a.l.ix.Draft, prov, a)
+	n, err := f.deployRecord(ctx, a.l, "", a.rec, a.l.ix.Draft, prov, a, false)
 	if err != nil {
 		return err
 	}
@@ -381,7 +381,7 @@ func (a *applyCall) stage(ctx context.Context) error {
 	}
 	liveRec := a.l.ix.find(tagValue(a.l.tags(), tagLive))
 	if f.opts.Plan == Premium && !(sameRecord(liveRec, a.rec) && tagValue(a.l.tags(), tagSlotPackage) == "") {
-		n, err := f.deployRecord(ctx, a.l, f.opts.StagingSlot, a.rec, a.l.ix.find(tagValue(a.l.tags(), tagStaging)), -1, a)
+		n, err := f.deployRecord(ctx, a.l, f.opts.StagingSlot, a.rec, a.l.ix.find(tagValue(a.l.tags(), tagStaging)), -1, a, false)
 		if err != nil {
 			return err
 		}
@@ -625,9 +625,10 @@ func (f *function) scale(ctx context.Context, slot string, rec *record, prov int
 
 // deployRecord makes slot ("" = production) run rec: scale settings, app
 // settings (replacing those prev managed), then the package unless the
-// slot already runs it. It returns the package bytes sent. prov < 0
-// keeps provisioned concurrency as it is.
-func (f *function) deployRecord(ctx context.Context, l *live, slot string, rec, prev *record, prov int, a *applyCall) (int64, error) {
+// slot already runs it (or force says an interrupted run may have left
+// it half deployed). It returns the package bytes sent. prov < 0 keeps
+// provisioned concurrency as it is.
+func (f *function) deployRecord(ctx context.Context, l *live, slot string, rec, prev *record, prov int, a *applyCall, force bool) (int64, error) {
 	if slot != "" {
 		if err := f.ensureSlot(ctx, l); err != nil {
 			return 0, err
@@ -643,7 +644,7 @@ func (f *function) deployRecord(ctx context.Context, l *live, slot string, rec, 
 	if slot != "" {
 		running = tagValue(l.tags(), tagSlotPackage)
 	}
-	if running == rec.Package && tagValue(l.tags(), tagDeploying) == "" {
+	if running == rec.Package && !force {
 		return 0, nil // unchanged digest: nothing to deploy
 	}
 	var zip []byte

@@ -119,6 +119,7 @@ func (f *function) UpdateRoute(ctx context.Context, route string, u *driver.Rout
 // redeploy makes production run rec on Flex.
 func (f *function) redeploy(ctx context.Context, l *live, rec *record, ifMatch string, edit func(map[string]*string)) (map[string]*string, error) {
 	cur := tagValue(l.tags(), tagLive)
+	interrupted := tagValue(l.tags(), tagDeploying) != ""
 	if _, err := f.updateTags(ctx, ifMatch, func(tags map[string]*string) error {
 		edit(tags)
 		setTag(tags, tagLive, rec.ID)
@@ -138,7 +139,7 @@ func (f *function) redeploy(ctx context.Context, l *live, rec *record, ifMatch s
 	if err != nil {
 		prov = 0
 	}
-	if _, err := f.deployRecord(ctx, l, "", rec, l.ix.find(cur), prov, nil); err != nil {
+	if _, err := f.deployRecord(ctx, l, "", rec, l.ix.find(cur), prov, nil, interrupted); err != nil {
 		return nil, err
 	}
 	return f.updateTags(ctx, "", func(tags map[string]*string) error {
@@ -160,10 +161,8 @@ func (f *function) swapTo(ctx context.Context, l *live, rec *record, ifMatch str
 		if err := driver.CheckETag("route live of "+f.app, ifMatch, routeETag(tags)); err != nil {
 			return nil, err
 		}
-		// Forget what the slot held: if this deployment dies, the next
-		// one deploys again.
-		setTag(tags, tagSlotPackage, "")
-		if _, err := f.deployRecord(ctx, l, f.opts.StagingSlot, rec, prev, -1, nil); err != nil {
+		interrupted := tagValue(tags, tagDeploying) != ""
+		if _, err := f.deployRecord(ctx, l, f.opts.StagingSlot, rec, prev, -1, nil, interrupted); err != nil {
 			return nil, err
 		}
 	}
@@ -404,7 +403,8 @@ func (f *function) Metrics(ctx context.Context, q *driver.MetricsQuery) (*driver
 	}
 	resp, err := f.opts.MetricsClient.List(ctx, resource, &armmonitor.MetricsClientListOptions{
 		Metricnames: to.Ptr("Requests,Http2xx,Http4xx,Http5xx"), Aggregation: to.Ptr("Total"), Interval: to.Ptr("PT1M"),
-		Timespan: to.Ptr(since.UTC().Format(time.RFC3339) + "/" + until.UTC().Format(time.RFC3339)),
+		Timespan: to.Ptr(since.UTC().Truncate(time.Second).Format(time.RFC3339) + "/" +
+			until.UTC().Add(time.Second-1).Truncate(time.Second).Format(time.RFC3339)),
 	})
 	if err != nil {
 		return nil, err

@@ -250,7 +250,16 @@ func openDriver(cred azcore.TokenCredential, sub, rg, app string, opts *Options)
 	if o.Plan != Flex && o.Plan != Premium {
 		return nil, bad(fmt.Sprintf("plan %q: use %q or %q", o.Plan, Flex, Premium))
 	}
-	cf, err := armappservice.NewClientFactory(sub, cred, o.ARMOptions)
+	armOpts := arm.ClientOptions{}
+	if o.ARMOptions != nil {
+		armOpts = *o.ARMOptions
+	}
+	if armOpts.Retry.MaxRetries == 0 && armOpts.Retry.RetryDelay == 0 && armOpts.Retry.StatusCodes == nil {
+		// Throttling (429, honouring Retry-After) and 5xx are retried by
+		// the SDK's pipeline, bounded like the driver's own retries.
+		armOpts.Retry = policy.RetryOptions{MaxRetries: int32(o.MaxRetries), RetryDelay: o.RetryDelay, MaxRetryDelay: 30 * time.Second}
+	}
+	cf, err := armappservice.NewClientFactory(sub, cred, &armOpts)
 	if err != nil {
 		return nil, &provider.Error{Code: provider.InvalidArgument, Target: target, Op: "Open", Hint: err.Error()}
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/appservice/armappservice/v6"
 
 	azfake "github.com/Azure/azure-sdk-for-go/sdk/azcore/fake"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/monitor/armmonitor"
 
 	"github.com/updraft-dev/updraft/bundle"
@@ -43,9 +44,11 @@ func (e *env) options() *azurefunctions.Options {
 	if err != nil {
 		panic(err)
 	}
+	arm := e.cloud.ARMClientOptions()
+	arm.Retry = policy.RetryOptions{RetryDelay: time.Millisecond}
 	return &azurefunctions.Options{
 		Plan: e.plan, Location: "westeurope", StorageAccount: "stacct",
-		ARMOptions: e.cloud.ARMClientOptions(), Transport: e.cloud.HTTPClient(), MetricsClient: mc,
+		ARMOptions: arm, Transport: e.cloud.HTTPClient(), MetricsClient: mc,
 		PollInterval: time.Millisecond, RetryDelay: time.Millisecond,
 	}
 }

@@ -198,6 +198,7 @@ func (c *Cloud) startDeployment(w http.ResponseWriter, r *http.Request, s *site,
 	if zipdeploy {
 		w.Header().Set("Location", base+"/api/deployments/latest?deployer=Push-Deployer&time="+d.received.Format("2006-01-02_15-04-05Z"))
 		w.Header().Set("SCM-DEPLOYMENT-ID", d.id)
+		w.Header().Set("RetryAfter", "30")
 		w.WriteHeader(http.StatusAccepted)
 		return
 	}
@@ -253,6 +254,12 @@ func (d *deployment) json(s *site) map[string]any {
 	}
 	if !d.end.IsZero() {
 		m["end_time"] = d.end
+	}
+	if d.deployer == "Push-Deployer" {
+		delete(m, "remoteBuild")
+	}
+	if d.status == statusSuccess {
+		m["last_success_end_time"] = d.end
 	}
 	return m
 }

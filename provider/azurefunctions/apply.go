@@ -313,7 +313,7 @@ func (a *applyCall) create(ctx context.Context) error {
 		return err
 	}
 	// If-None-Match: * makes the create lose, not overwrite, a race.
-	p, err := f.web.BeginCreateOrUpdate(runtime.WithHTTPHeader(ctx, http.Header{"If-None-Match": {"*"}}), f.rg, f.app, site, nil)
+	p, err := f.web.BeginCreateOrUpdate(policy.WithHTTPHeader(ctx, http.Header{"If-None-Match": {"*"}}), f.rg, f.app, site, nil)
 	if err == nil {
 		_, err = p.PollUntilDone(ctx, &runtime.PollUntilDoneOptions{Frequency: f.opts.PollInterval})
 	}
@@ -534,7 +534,7 @@ func (f *function) ensurePlan(ctx context.Context) (string, error) {
 // putSite PUTs a site or slot with If-Match (when etag is set) and waits.
 func (f *function) putSite(ctx context.Context, slot string, site armappservice.Site, etag string) (*armappservice.Site, error) {
 	if etag != "" {
-		ctx = runtime.WithHTTPHeader(ctx, http.Header{"If-Match": {etag}})
+		ctx = policy.WithHTTPHeader(ctx, http.Header{"If-Match": {etag}})
 	}
 	po := &runtime.PollUntilDoneOptions{Frequency: f.opts.PollInterval}
 	if slot == "" {
@@ -559,7 +559,7 @@ func (f *function) getSlot(ctx context.Context, slot string) (*armappservice.Sit
 		return f.getSite(ctx)
 	}
 	var raw *http.Response
-	resp, err := f.web.GetSlot(runtime.WithCaptureResponse(ctx, &raw), f.rg, f.app, slot, nil)
+	resp, err := f.web.GetSlot(policy.WithCaptureResponse(ctx, &raw), f.rg, f.app, slot, nil)
 	if errorCode(err) == driver.NotFound {
 		return nil, "", nil
 	}

@@ -18,7 +18,6 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/streaming"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/appservice/armappservice/v6"
@@ -461,7 +460,7 @@ func (f *function) revisionURL(site *armappservice.Site) string {
 // (NotFound) if absent.
 func (f *function) getSite(ctx context.Context) (*armappservice.Site, string, error) {
 	var raw *http.Response
-	resp, err := f.web.Get(runtime.WithCaptureResponse(ctx, &raw), f.rg, f.app, nil)
+	resp, err := f.web.Get(policy.WithCaptureResponse(ctx, &raw), f.rg, f.app, nil)
 	var re *azcore.ResponseError
 	if errors.As(err, &re) && re.StatusCode == http.StatusNotFound {
 		return nil, "", &missingError{app: f.app, err: err}

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/appservice/armappservice/v6"
@@ -142,7 +143,7 @@ func TestResponsesMatchRecordedShapes(t *testing.T) {
 	if loc := resp.Header.Get("Location"); loc != "https://flexapp.scm.azurewebsites.net/api/deployments/"+id {
 		t.Errorf("publish Location %q", loc)
 	}
-	resp, body = do(t, c, http.MethodGet, "https://flexapp.scm.azurewebsites.net/api/deployments/"+id, nil)
+	resp, _ = do(t, c, http.MethodGet, "https://flexapp.scm.azurewebsites.net/api/deployments/"+id, nil)
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("status while in progress: %d (Flex answers 200 and the body decides)", resp.StatusCode)
 	}
@@ -209,7 +210,7 @@ func TestDeploymentRules(t *testing.T) {
 	if !asRE(err, &re) || re.ErrorCode != "SlotsNotSupportedOnFlexConsumption" {
 		t.Errorf("slot on Flex: %v", err)
 	}
-	ctx := runtime.WithHTTPHeader(context.Background(), http.Header{"If-Match": {"stale"}})
+	ctx := policy.WithHTTPHeader(context.Background(), http.Header{"If-Match": {"stale"}})
 	_, err = web.BeginCreateOrUpdate(ctx, "rg", "flexapp", site.Site, nil)
 	if !asRE(err, &re) || re.StatusCode != http.StatusPreconditionFailed {
 		t.Errorf("PUT with a stale If-Match: %v", err)

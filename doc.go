@@ -1,6 +1,9 @@
-// Package updraft deploys serverless functions to AWS Lambda, Google Cloud
-// Functions (2nd gen) and Azure Functions through one provider-neutral Go
-// API, and runs the same functions on this machine.
+// Package updraft deploys serverless functions through one
+// provider-neutral Go API, and runs the same functions on this machine.
+// The providers today are mem:// (in memory, for tests), local:// (this
+// machine) and awslambda:// (AWS Lambda); Google Cloud Functions 2nd gen
+// and Azure Functions are coming. docs/design.md in the repository
+// describes the architecture.
 //
 // This root package holds only documentation; the work is done by:
 //
@@ -32,7 +35,9 @@
 // the rest names the function, for example "mem://hello",
 // "local://hello?dir=/tmp/state" or "awslambda://hello?region=eu-west-1".
 // Credentials never go in a URL: cloud adapters use their SDK's default
-// credential chain. Importing an adapter registers its scheme; the URL
+// credential chain, and every error shows a URL through
+// provider.RedactURL. Function.Target is everything that selects a
+// function, so the same name in two regions is two targets. Importing an adapter registers its scheme; the URL
 // registry is the only package-level state. provider.OpenAll opens many
 // targets and reports every URL that failed.
 //

@@ -21,10 +21,14 @@ const (
 	// KindGo is a Go main package: compiled when the Form asks for a
 	// binary, zipped as source (with its module files) otherwise.
 	KindGo
-	// KindZip is an existing zip archive, verified and re-digested.
+	// KindZip is an existing zip archive: verified, and kept as it is when
+	// already canonical, re-zipped otherwise (see the package doc).
 	KindZip
 	// KindFiles is an in-memory tree, mostly for tests and generated code.
 	KindFiles
+	// KindGoFunction is a Go library package written against package
+	// function; see GoFunction.
+	KindGoFunction
 )
 
 // Source is where a function's code comes from. It is a value: build it
@@ -99,6 +103,11 @@ type Options struct {
 	// CacheDir holds built zips keyed by content; "" means
 	// $UPDRAFT_CACHE_DIR if set, else os.UserCacheDir()/updraft/bundles.
 	CacheDir string
+	// CacheMaxBytes bounds the cache: after each new zip, the least
+	// recently used files are removed until it is under the bound (files
+	// used in the last hour are kept whatever the bound). 0 means
+	// DefaultCacheMaxBytes (1 GiB); a negative value, no bound.
+	CacheMaxBytes int64
 	// NoCache disables the cache: the zip is kept in memory only.
 	NoCache bool
 	// Logger receives debug records (excluded files, cache hits); nil = none.

@@ -1,7 +1,6 @@
 package bundle
 
 import (
-	"archive/zip"
 	"bufio"
 	"bytes"
 	"context"
@@ -10,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"hash"
+	"hash/crc32"
 	"io"
 	"log/slog"
 	"os"
@@ -79,6 +79,9 @@ func normForm(f Form) Form {
 }
 
 func build(ctx context.Context, src Source, opts *Options) (*Bundle, error) {
+	if err := opts.Form.Validate(); err != nil {
+		return nil, err
+	}
 	form := normForm(opts.Form)
 	log := opts.Logger
 	if log == nil {
@@ -87,7 +90,7 @@ func build(ctx context.Context, src Source, opts *Options) (*Bundle, error) {
 	var c *cache
 	if !opts.NoCache {
 		var err error
-		if c, err = openCache(opts.CacheDir); err != nil {
+		if c, err = openCache(opts.CacheDir, opts.CacheMaxBytes); err != nil {
 			// The cache only saves time: build in memory instead.
 			log.Warn("bundle: building without cache", "err", err)
 			c = nil
@@ -98,49 +101,9 @@ func build(ctx context.Context, src Source, opts *Options) (*Bundle, error) {
 		tmp.base = c.tmp()
 	}
 	defer tmp.remove()
-	var err error
-
-	var t *tree
-	var recKey string // names the cache's stat record of a directory source
-	switch src.kind {
-	case KindNone:
-		return nil, errors.New("bundle: empty Source (no code)")
-	case KindFiles:
-		t, err = filesTree(src.files)
-	case KindDir:
-		t, err = walkDir(ctx, src.path)
-		recKey = statRecordKey(src.path, form)
-	case KindGo:
-		if form.GoBuild {
-			var bin, dir string
-			if dir, err = tmp.get(); err != nil {
-				return nil, err
-			}
-			if bin, err = goBuild(ctx, src.path, form, dir); err != nil {
-				return nil, err
-			}
-			fi, err := os.Stat(bin)
-			if err != nil {
-				return nil, fmt.Errorf("bundle: %w", err)
-			}
-			t = &tree{items: []item{{name: form.Binary, mode: 0o755, size: fi.Size(), path: bin}}}
-		} else {
-			var root string
-			if root, err = goModuleRoot(src.path); err != nil {
-				return nil, fmt.Errorf("bundle: %w", err)
-			}
-			t, err = walkDir(ctx, root)
-			recKey = statRecordKey(root, form)
-		}
-	case KindZip:
-		zr, err2 := zip.OpenReader(src.path)
-		if err2 != nil {
-			return nil, fmt.Errorf("bundle: reading zip %s: %w", src.path, err2)
-		}
-		defer zr.Close()
-		t, err = zipTree(&zr.Reader)
-	default:
-		return nil, fmt.Errorf("bundle: unknown source kind %d", src.kind)
+	t, zin, recKey, err := sourceTree(ctx, src, form, opts.Limits, tmp)
+	if zin != nil {
+		defer zin.Close()
 	}
 	if err != nil {
 		return nil, err
@@ -184,6 +147,15 @@ func build(ctx context.Context, src Source, opts *Options) (*Bundle, error) {
 		}
 	}
 
+	if zin != nil && len(t.excluded) == 0 && len(form.Extra) == 0 {
+		if b, err := keepZipBundle(ctx, zin, t, c, tmp); b != nil || err != nil {
+			if b != nil {
+				log.Debug("bundle: existing zip kept as it is", "digest", b.Digest)
+			}
+			return b, err
+		}
+	}
+
 	b := &Bundle{Files: len(t.items), DefaultExcluded: t.excluded}
 	for i := range t.items {
 		b.UnzippedSize += t.items[i].size
@@ -202,7 +174,8 @@ func build(ctx context.Context, src Source, opts *Options) (*Bundle, error) {
 			return nil, fmt.Errorf("bundle: %w", err)
 		}
 		defer os.Remove(f.Name())
-		b.Manifest, b.Size, err = writeZipFile(ctx, t.items, f, h, tmp)
+		crc := crc32.New(castagnoli)
+		b.Manifest, b.Size, err = writeZipFile(ctx, t.items, f, io.MultiWriter(h, crc), tmp)
 		if err != nil {
 			return nil, err
 		}
@@ -211,7 +184,7 @@ func build(ctx context.Context, src Source, opts *Options) (*Bundle, error) {
 			return nil, err
 		}
 		key := contentKey(b.Manifest, t.excluded)
-		c.saveMeta(key, b)
+		c.saveMeta(key, b, crc.Sum32())
 		if recKey != "" {
 			c.saveStat(recKey, t, statKey, key, b.Manifest)
 		}
@@ -221,7 +194,66 @@ func build(ctx context.Context, src Source, opts *Options) (*Bundle, error) {
 	return b, nil
 }
 
-func writeZipFile(ctx context.Context, items []item, f *os.File, h hash.Hash, tmp *tempDir) ([]Entry, int64, error) {
+// sourceTree lists what src contributes, for the form: its tree, the
+// opened zip of a KindZip source (closed by the caller), and the key of
+// the cache's stat record of a directory source ("" for other kinds).
+func sourceTree(ctx context.Context, src Source, form Form, limits Limits, tmp *tempDir) (t *tree, zin *zipInput, recKey string, err error) {
+	switch src.kind {
+	case KindNone:
+		return nil, nil, "", errors.New("bundle: empty Source (no code)")
+	case KindFiles:
+		t, err = filesTree(src.files)
+		return t, nil, "", err
+	case KindDir:
+		dir, err := sourceDir("source directory", src.path)
+		if err != nil {
+			return nil, nil, "", err
+		}
+		t, err = walkDir(ctx, dir)
+		return t, nil, statRecordKey(dir, form), err
+	case KindGo:
+		pkgDir, err := sourceDir("Go source", src.path)
+		if err != nil {
+			return nil, nil, "", err
+		}
+		if !form.GoBuild {
+			root, err := goModuleRoot(pkgDir)
+			if err != nil {
+				return nil, nil, "", fmt.Errorf("bundle: %w", err)
+			}
+			t, err = walkDir(ctx, root)
+			return t, nil, statRecordKey(root, form), err
+		}
+		dir, err := tmp.get()
+		if err != nil {
+			return nil, nil, "", err
+		}
+		bin, err := goBuild(ctx, pkgDir, form, dir)
+		if err != nil {
+			return nil, nil, "", err
+		}
+		fi, err := os.Stat(bin)
+		if err != nil {
+			return nil, nil, "", fmt.Errorf("bundle: %w", err)
+		}
+		return &tree{items: []item{{name: form.Binary, mode: 0o755, size: fi.Size(), path: bin, st: statOf(fi)}}}, nil, "", nil
+	case KindGoFunction:
+		t, recKey, err = portableTree(ctx, src.path, form, tmp)
+		return t, nil, recKey, err
+	case KindZip:
+		if zin, err = openZip(src.path); err != nil {
+			return nil, nil, "", err
+		}
+		if t, err = zipTree(zin, limits); err != nil {
+			zin.Close()
+			return nil, nil, "", err
+		}
+		return t, zin, "", nil
+	}
+	return nil, nil, "", fmt.Errorf("bundle: unknown source kind %d", src.kind)
+}
+
+func writeZipFile(ctx context.Context, items []item, f *os.File, h io.Writer, tmp *tempDir) ([]Entry, int64, error) {
 	bw := bufio.NewWriterSize(io.MultiWriter(f, h), 256<<10)
 	cw := &countWriter{w: bw}
 	m, err := writeZip(ctx, items, cw, tmp)
@@ -276,4 +308,51 @@ func defaultCacheDir() (string, error) {
 		return "", fmt.Errorf("bundle: no cache directory (set Options.CacheDir or NoCache): %w", err)
 	}
 	return filepath.Join(d, "updraft", "bundles"), nil
+}
+
+// keepZipBundle returns the Bundle of an existing zip that is already
+// canonical (see keepZip) as its own bytes, after checking every entry's
+// contents against its size and CRC-32; nil when it is not canonical.
+func keepZipBundle(ctx context.Context, zin *zipInput, t *tree, c *cache, tmp *tempDir) (*Bundle, error) {
+	h := sha256.New()
+	var buf bytes.Buffer
+	var f *os.File
+	out := io.Writer(&buf)
+	if c != nil {
+		var err error
+		if f, err = os.CreateTemp(c.tmp(), "zip-"); err != nil {
+			return nil, fmt.Errorf("bundle: %w", err)
+		}
+		defer os.Remove(f.Name())
+		defer f.Close()
+		out = bufio.NewWriterSize(f, 256<<10)
+	}
+	ok, err := keepZip(ctx, zin, t.items, io.MultiWriter(out, h))
+	if err != nil || !ok {
+		return nil, err
+	}
+	entries, err := t.hashAll(ctx, nil)
+	if err != nil {
+		return nil, err
+	}
+	b := &Bundle{Files: len(t.items), Manifest: entries, Size: zin.size, Digest: digestOf(h)}
+	for i := range t.items {
+		b.UnzippedSize += t.items[i].size
+	}
+	if c == nil {
+		b.data = buf.Bytes()
+		return b, nil
+	}
+	if err := out.(*bufio.Writer).Flush(); err != nil {
+		return nil, fmt.Errorf("bundle: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return nil, fmt.Errorf("bundle: %w", err)
+	}
+	// Not recorded by content key: a directory with the same files must
+	// still get the bytes Build writes, not these.
+	if b.Path, err = c.storeZip(f.Name(), b.Digest); err != nil {
+		return nil, err
+	}
+	return b, nil
 }

@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"hash"
+	"hash/crc32"
 	"io"
 	"io/fs"
 	"os"
@@ -19,6 +20,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 )
 
 // The cache is content addressed, in three directories under its root:
@@ -35,9 +37,32 @@ import (
 // An unchanged tree is recognised from stat alone (no file is read); a
 // tree whose stat changed but whose contents did not (touched, checked out
 // again) is recognised by re-hashing only the files whose stat changed.
-type cache struct{ dir string }
+//
+// A cached zip is trusted only if its size and CRC-32C are those its meta
+// record holds: reading it back costs about a millisecond per 10 MB,
+// against the seconds of building it, where a SHA-256 would cost several
+// times that. (The checksum guards against a damaged or truncated file; a
+// process that can write the cache can write its records too.) A zip that
+// does not match is removed and rebuilt.
+//
+// Every use of a file sets its modification time, and after each new zip
+// the least recently used files are removed until the cache is under its
+// bound, except those used in the last cacheGrace: a Bundle.Path handed to
+// a caller stays readable at least that long.
+type cache struct {
+	dir   string
+	max   int64         // bound in bytes; negative: none
+	grace time.Duration // files used more recently are not removed
+}
 
-func openCache(dir string) (*cache, error) {
+// DefaultCacheMaxBytes bounds the bundle cache when Options.CacheMaxBytes
+// is zero: 1 GiB.
+const DefaultCacheMaxBytes = 1 << 30
+
+// cacheGrace is how long a cache file just used is safe from eviction.
+const cacheGrace = time.Hour
+
+func openCache(dir string, maxBytes int64) (*cache, error) {
 	if dir == "" {
 		var err error
 		if dir, err = defaultCacheDir(); err != nil {
@@ -49,7 +74,63 @@ func openCache(dir string) (*cache, error) {
 			return nil, fmt.Errorf("bundle: cache: %w", err)
 		}
 	}
-	return &cache{dir: dir}, nil
+	if maxBytes == 0 {
+		maxBytes = DefaultCacheMaxBytes
+	}
+	return &cache{dir: dir, max: maxBytes, grace: cacheGrace}, nil
+}
+
+// touch records a use of the cache file at p.
+func touch(p string) {
+	now := time.Now()
+	os.Chtimes(p, now, now)
+}
+
+// evict removes the least recently used files of the cache until it is
+// under its bound, and leftovers of builds that did not finish. It never
+// removes keep or a file used in the last c.grace.
+func (c *cache) evict(keep string) {
+	type file struct {
+		path string
+		size int64
+		used time.Time
+	}
+	var files []file
+	var total int64
+	now := time.Now()
+	for _, sub := range []string{"zip", "meta", "stat", "tmp"} {
+		ents, err := os.ReadDir(filepath.Join(c.dir, sub))
+		if err != nil {
+			continue
+		}
+		for _, e := range ents {
+			fi, err := e.Info()
+			if err != nil {
+				continue
+			}
+			p := filepath.Join(c.dir, sub, e.Name())
+			if sub == "tmp" {
+				if now.Sub(fi.ModTime()) > c.grace {
+					os.RemoveAll(p)
+				}
+				continue
+			}
+			files = append(files, file{p, fi.Size(), fi.ModTime()})
+			total += fi.Size()
+		}
+	}
+	if c.max < 0 || total <= c.max {
+		return
+	}
+	slices.SortFunc(files, func(a, b file) int { return a.used.Compare(b.used) })
+	for _, f := range files {
+		if total <= c.max || now.Sub(f.used) < c.grace {
+			return
+		}
+		if f.path != keep && os.Remove(f.path) == nil {
+			total -= f.size
+		}
+	}
 }
 
 func (c *cache) tmp() string { return filepath.Join(c.dir, "tmp") }
@@ -64,12 +145,15 @@ func (c *cache) storeZip(tmpName, digest string) (string, error) {
 	if err := os.Rename(tmpName, p); err != nil {
 		return "", fmt.Errorf("bundle: cache: %w", err)
 	}
+	touch(p)
+	c.evict(p)
 	return p, nil
 }
 
 type metaHeader struct {
 	Digest          string   `json:"digest"`
 	Size            int64    `json:"size"`
+	CRC32C          string   `json:"crc32c"` // of the zip, hex`
 	UnzippedSize    int64    `json:"unzippedSize"`
 	Files           int      `json:"files"`
 	DefaultExcluded []string `json:"defaultExcluded,omitempty"`
@@ -78,9 +162,9 @@ type metaHeader struct {
 // saveMeta records b under its content key: a JSON header line, then one
 // "mode size sha256 name" line per manifest entry (names hold no control
 // characters), which reads back several times faster than JSON.
-func (c *cache) saveMeta(key string, b *Bundle) {
+func (c *cache) saveMeta(key string, b *Bundle, crc uint32) {
 	writeFile(filepath.Join(c.dir, "meta", key), c.tmp(), func(w *bufio.Writer) error {
-		hdr, err := json.Marshal(metaHeader{Digest: b.Digest, Size: b.Size, UnzippedSize: b.UnzippedSize,
+		hdr, err := json.Marshal(metaHeader{Digest: b.Digest, Size: b.Size, CRC32C: fmt.Sprintf("%08x", crc), UnzippedSize: b.UnzippedSize,
 			Files: b.Files, DefaultExcluded: b.DefaultExcluded})
 		if err != nil {
 			return err
@@ -95,19 +179,21 @@ func (c *cache) saveMeta(key string, b *Bundle) {
 }
 
 // load returns the cached bundle with content key key, or nil. The zip
-// must still be there with the recorded size.
+// must still be there with the recorded size and CRC-32C.
 func (c *cache) load(key string) *Bundle {
-	data, err := os.ReadFile(filepath.Join(c.dir, "meta", key))
+	metaPath := filepath.Join(c.dir, "meta", key)
+	data, err := os.ReadFile(metaPath)
 	if err != nil {
 		return nil
 	}
 	line, rest, _ := bytes.Cut(data, []byte("\n"))
 	var m metaHeader
-	if json.Unmarshal(line, &m) != nil || !strings.HasPrefix(m.Digest, "sha256:") {
+	if json.Unmarshal(line, &m) != nil || !strings.HasPrefix(m.Digest, "sha256:") || len(m.CRC32C) != 8 {
 		return nil
 	}
 	p := c.zipPath(m.Digest)
-	if fi, err := os.Stat(p); err != nil || fi.Size() != m.Size {
+	if !checkZip(p, m.Size, m.CRC32C) {
+		os.Remove(p) // damaged: rebuilt, stored again
 		return nil
 	}
 	manifest := make([]Entry, 0, m.Files)
@@ -127,9 +213,31 @@ func (c *cache) load(key string) *Bundle {
 	if len(manifest) != m.Files {
 		return nil
 	}
+	touch(metaPath)
+	touch(p)
 	return &Bundle{Digest: m.Digest, Size: m.Size, UnzippedSize: m.UnzippedSize, Files: m.Files,
 		Manifest: manifest, DefaultExcluded: m.DefaultExcluded, Cached: true, Path: p}
 }
+
+// checkZip reports whether the file at p has size bytes and the CRC-32C
+// crc (hex).
+func checkZip(p string, size int64, crc string) bool {
+	f, err := os.Open(p)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	if fi, err := f.Stat(); err != nil || fi.Size() != size {
+		return false
+	}
+	h := crc32.New(castagnoli)
+	if n, err := io.Copy(h, f); err != nil || n != size {
+		return false
+	}
+	return fmt.Sprintf("%08x", h.Sum32()) == crc
+}
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 type statFile struct {
 	Name string
@@ -154,6 +262,8 @@ func (c *cache) loadStat(key string) *statRecord {
 	if len(f) != 2 {
 		return nil
 	}
+	touch(filepath.Join(c.dir, "stat", key+".key"))
+	touch(filepath.Join(c.dir, "stat", key+".files"))
 	return &statRecord{StatKey: f[0], ContentKey: f[1], files: filepath.Join(c.dir, "stat", key+".files")}
 }
 
@@ -337,7 +447,7 @@ func (t *tree) hashAll(ctx context.Context, rec *statRecord) ([]Entry, error) {
 	for i := range t.items {
 		it := &t.items[i]
 		entries[i] = Entry{Name: it.name, Size: it.size, Mode: it.mode}
-		if f, ok := known[it.name]; ok && it.path != "" && f.St == it.st && f.SHA != "" {
+		if f, ok := known[it.name]; ok && it.path != "" && f.St.same(it.st) && f.SHA != "" {
 			entries[i].SHA256 = f.SHA
 			continue
 		}
@@ -389,13 +499,13 @@ func hashItem(it *item, h hash.Hash) (string, error) {
 	}
 	f, err := it.open()
 	if err != nil {
-		return "", fmt.Errorf("bundle: %w", err)
+		return "", err
 	}
 	defer f.Close()
 	h.Reset()
 	n, err := io.Copy(h, io.LimitReader(f, it.size+1))
 	if err != nil {
-		return "", fmt.Errorf("bundle: reading %s: %w", it.name, err)
+		return "", readErr(it, err)
 	}
 	if n != it.size {
 		return "", it.changed()

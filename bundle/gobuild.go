@@ -17,14 +17,9 @@ import (
 // file system paths (-trimpath), no symbols, and no build or VCS ids, so the
 // same source and toolchain give the same bytes.
 func goBuild(ctx context.Context, pkgDir string, f Form, dir string) (string, error) {
-	fi, err := os.Stat(pkgDir)
-	if err != nil {
-		return "", fmt.Errorf("bundle: Go source: %w", err)
-	}
-	if !fi.IsDir() {
-		return "", fmt.Errorf("bundle: Go source %s is not a directory", pkgDir)
-	}
-	out := filepath.Join(dir, f.Binary)
+	// The binary's name in the zip is Form.Binary; on disk it has a fixed
+	// name inside dir, whatever Form.Binary says.
+	out := filepath.Join(dir, "go-binary")
 	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-buildvcs=false",
 		"-ldflags=-s -w -buildid=", "-o", out, ".")
 	cmd.Dir = pkgDir
@@ -65,4 +60,33 @@ func goModuleRoot(pkgDir string) (string, error) {
 		}
 		d = parent
 	}
+}
+
+// sourceDir returns the absolute path of a Dir or GoSource directory,
+// checking that it is one. A relative path that is not there says where
+// it was looked for: relative paths are resolved against the working
+// directory of the process, which is not always the one the caller has
+// in mind.
+func sourceDir(what, p string) (string, error) {
+	abs, err := filepath.Abs(p)
+	if err != nil {
+		return "", fmt.Errorf("bundle: %s %q: %w", what, p, err)
+	}
+	where := ""
+	if !filepath.IsAbs(p) {
+		where = fmt.Sprintf(" (%q is relative to the working directory)", p)
+		if wd, err := os.Getwd(); err == nil {
+			where = fmt.Sprintf(" (%q resolved against the working directory %s)", p, wd)
+		}
+	}
+	fi, err := os.Stat(abs)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return "", fmt.Errorf("bundle: %s %s does not exist%s: %w", what, abs, where, fs.ErrNotExist)
+	case err != nil:
+		return "", fmt.Errorf("bundle: %s%s: %w", what, where, err)
+	case !fi.IsDir():
+		return "", fmt.Errorf("bundle: %s %s is not a directory%s", what, abs, where)
+	}
+	return abs, nil
 }

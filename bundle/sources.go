@@ -1,7 +1,6 @@
 package bundle
 
 import (
-	"archive/zip"
 	"bytes"
 	"context"
 	"errors"
@@ -162,15 +161,28 @@ func (w *walker) dir(p, rel string, fr *frame) {
 					}
 					return &UnsafeError{Path: erel, Reason: "broken symlink: " + err.Error()}
 				}
-				if fi.IsDir() && isExcluded(erel+"/") || !fi.IsDir() && isExcluded(erel) {
+				slash := ""
+				if fi.IsDir() {
+					slash = "/"
+				}
+				if isExcluded(erel + slash) {
 					continue
 				}
 				target, err := filepath.EvalSymlinks(ep)
 				if err != nil {
 					return &UnsafeError{Path: erel, Reason: "unresolvable symlink: " + err.Error()}
 				}
-				if r, err := filepath.Rel(w.realRoot, target); err != nil || !(r == "." || filepath.IsLocal(r)) {
+				r, err := filepath.Rel(w.realRoot, target)
+				if err != nil || !(r == "." || filepath.IsLocal(r)) {
 					return &UnsafeError{Path: erel, Reason: fmt.Sprintf("symlink to %s leaves the source root", target)}
+				}
+				// The rules apply to what the link points at too: a link
+				// to .env or into .git/ is as excluded as its target.
+				if ex, byDefault := w.ig.matchPath(filepath.ToSlash(r) + slash); ex && r != "." {
+					if byDefault {
+						excluded = append(excluded, erel+slash)
+					}
+					continue
 				}
 				ep, ereal, typ, info = target, target, fi.Mode().Type(), fi
 			} else if typ.IsDir() && isExcluded(erel+"/") || !typ.IsDir() && isExcluded(erel) {
@@ -231,6 +243,10 @@ func describeType(t fs.FileMode) string {
 		return "character device"
 	case t&fs.ModeDevice != 0:
 		return "device"
+	case t.IsDir():
+		return "directory"
+	case t&fs.ModeSymlink != 0:
+		return "symlink"
 	}
 	return "irregular file"
 }
@@ -255,7 +271,7 @@ func filesTree(files map[string][]byte) (*tree, error) {
 		if err := checkEntryName(name); err != nil {
 			return nil, err
 		}
-		if ex, byDefault := ig.match(name); ex {
+		if ex, byDefault := ig.matchPath(name); ex {
 			if byDefault {
 				t.excluded = append(t.excluded, name)
 			}
@@ -266,54 +282,12 @@ func filesTree(files map[string][]byte) (*tree, error) {
 	return t, nil
 }
 
-// zipTree is the tree of an existing zip, validated entry by entry.
-// Directory entries are dropped; symlinks and special files are refused.
-func zipTree(zr *zip.Reader) (*tree, error) {
-	ig := newIgnorer(nil)
-	t := &tree{}
-	seen := make(map[string]bool, len(zr.File))
-	for _, f := range zr.File {
-		name := f.Name
-		mode := f.Mode()
-		if strings.HasSuffix(name, "/") && (mode.IsDir() || f.UncompressedSize64 == 0) {
-			if err := checkEntryName(strings.TrimSuffix(name, "/")); err != nil {
-				return nil, err
-			}
-			continue
-		}
-		if err := checkEntryName(name); err != nil {
-			return nil, err
-		}
-		if !mode.IsRegular() {
-			return nil, &UnsafeError{Path: name, Reason: "zip entry is not a regular file (" + mode.Type().String() + ")"}
-		}
-		if seen[name] {
-			return nil, &UnsafeError{Path: name, Reason: "duplicate zip entry"}
-		}
-		seen[name] = true
-		if f.UncompressedSize64 > 1<<62 {
-			return nil, &UnsafeError{Path: name, Reason: "impossible size"}
-		}
-		if ex, byDefault := ig.match(name); ex {
-			if byDefault {
-				t.excluded = append(t.excluded, name)
-			}
-			continue
-		}
-		t.items = append(t.items, item{name: name, mode: normMode(mode), size: int64(f.UncompressedSize64), zf: f})
-	}
-	return t, nil
-}
-
 // finish adds the Form's extra files (which win over source files of the
 // same name), sorts the items and checks the tree is well formed.
 func (t *tree) finish(extra map[string][]byte) error {
 	if len(extra) > 0 {
 		t.items = slices.DeleteFunc(t.items, func(it item) bool { _, ok := extra[it.name]; return ok })
 		for name, data := range extra {
-			if err := checkEntryName(name); err != nil {
-				return fmt.Errorf("bundle: Form.Extra: %w", err)
-			}
 			t.items = append(t.items, memItem(name, data))
 		}
 	}

@@ -17,6 +17,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"time"
 	"unicode/utf8"
 
 	"github.com/klauspost/compress/flate"
@@ -33,8 +34,6 @@ const (
 	// bounds their number. Together they bound memory whatever the tree.
 	windowBytes = 24 << 20
 	windowFiles = 512
-	// dosDate is 1980-01-01, the earliest zip date; time is 00:00:00.
-	dosDate = 0x21
 )
 
 // formatVersion changes whenever the bytes Build writes for the same
@@ -62,6 +61,12 @@ type fileStat struct {
 	MtimeNs int64  `json:"m"`
 	CtimeNs int64  `json:"c"`
 	Ino     uint64 `json:"i"`
+	dev     uint64 // device, checked on open with Ino; not in the cache record
+}
+
+// same compares what the cache records of a stat.
+func (s fileStat) same(o fileStat) bool {
+	return s.Size == o.Size && s.MtimeNs == o.MtimeNs && s.CtimeNs == o.CtimeNs && s.Ino == o.Ino
 }
 
 func (it *item) open() (io.ReadCloser, error) {
@@ -69,16 +74,55 @@ func (it *item) open() (io.ReadCloser, error) {
 	case it.data != nil:
 		return io.NopCloser(bytes.NewReader(it.data)), nil
 	case it.zf != nil:
-		return it.zf.Open()
+		return openZipEntry(it)
 	case it.path != "":
-		return os.Open(it.path)
+		return openScanned(it)
 	}
 	return io.NopCloser(bytes.NewReader(nil)), nil
 }
 
-// changed is the error for a file whose contents no longer match its stat.
+// openScanned opens the file of a path item and checks it is still the
+// file the scan saw: a regular file (not a symlink or fifo swapped in
+// since), with the same device, inode and size.
+func openScanned(it *item) (*os.File, error) {
+	f, err := os.OpenFile(it.path, openFlags, 0)
+	if err != nil {
+		if isSymlinkErr(err) {
+			return nil, &UnsafeError{Path: it.name, Reason: "replaced by a symlink while it was being bundled"}
+		}
+		return nil, fmt.Errorf("bundle: %w", err)
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("bundle: %w", err)
+	}
+	switch {
+	case !fi.Mode().IsRegular():
+		f.Close()
+		return nil, &UnsafeError{Path: it.name, Reason: "replaced by a " + describeType(fi.Mode().Type()) + " while it was being bundled"}
+	case fi.Size() != it.size || !sameFile(fi, it.st):
+		f.Close()
+		return nil, it.changed()
+	}
+	return f, nil
+}
+
+// errChanged is wrapped by the error for a file whose contents no longer
+// match its stat.
+var errChanged = errors.New("changed while it was being bundled")
+
 func (it *item) changed() error {
-	return fmt.Errorf("bundle: %s changed while it was being bundled", it.name)
+	return fmt.Errorf("bundle: %s %w", it.name, errChanged)
+}
+
+// readErr is the error for a failed read of it, naming it once.
+func readErr(it *item, err error) error {
+	var ue *UnsafeError
+	if errors.As(err, &ue) || errors.Is(err, errChanged) {
+		return err
+	}
+	return fmt.Errorf("bundle: reading %s: %w", it.name, err)
 }
 
 // storedExt are extensions of formats that are already compressed:
@@ -308,16 +352,14 @@ func (r *result) free() {
 }
 
 func header(it *item, r *result, compressed int64) *zip.FileHeader {
-	fh := &zip.FileHeader{
-		Name:               it.name,
-		Method:             r.method,
-		ModifiedDate:       dosDate,
-		CRC32:              r.crc,
-		CompressedSize64:   uint64(compressed),
-		UncompressedSize64: uint64(it.size),
-		CreatorVersion:     20,
-		ReaderVersion:      20,
-	}
+	fh := epochHeader()
+	fh.Name = it.name
+	fh.Method = r.method
+	fh.CRC32 = r.crc
+	fh.CompressedSize64 = uint64(compressed)
+	fh.UncompressedSize64 = uint64(it.size)
+	fh.CreatorVersion = 20
+	fh.ReaderVersion = 20
 	if it.size >= 1<<32-1 || compressed >= 1<<32-1 {
 		fh.ReaderVersion = 45
 	}
@@ -325,8 +367,30 @@ func header(it *item, r *result, compressed int64) *zip.FileHeader {
 		fh.Flags |= 0x800
 	}
 	fh.SetMode(it.mode)
-	return fh
+	return &fh
 }
+
+// epochHeader is a header whose MS-DOS modification date and time are
+// 1980-01-01 00:00, the earliest the format has: zip.FileInfoHeader sets
+// them from the FileInfo's ModTime. (Writer.CreateRaw writes those two
+// fields and ignores FileHeader.Modified; setting the date fields directly
+// is deprecated, and CreateHeader would add an extended timestamp field.)
+var epochHeader = sync.OnceValue(func() zip.FileHeader {
+	fh, err := zip.FileInfoHeader(epochInfo{})
+	if err != nil {
+		panic(err) // FileInfoHeader fails for no regular file
+	}
+	return *fh
+})
+
+type epochInfo struct{}
+
+func (epochInfo) Name() string       { return "" }
+func (epochInfo) Size() int64        { return 0 }
+func (epochInfo) Mode() fs.FileMode  { return 0o644 }
+func (epochInfo) ModTime() time.Time { return time.Date(1980, 1, 1, 0, 0, 0, 0, time.UTC) }
+func (epochInfo) IsDir() bool        { return false }
+func (epochInfo) Sys() any           { return nil }
 
 func isASCII(s string) bool {
 	for i := 0; i < len(s); i++ {
@@ -396,17 +460,14 @@ func compressItem(it *item, spillDir *tempDir) *result {
 		raw = getBuf(int(it.size))
 		_, err = io.ReadFull(f, raw)
 		if err == nil {
-			var one [1]byte
-			if n, _ := f.Read(one[:]); n != 0 {
-				err = it.changed()
-			}
+			err = atEOF(f, it)
 		} else if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
 			err = it.changed()
 		}
 		f.Close()
 		if err != nil {
 			putBuf(raw)
-			return &result{err: fmt.Errorf("bundle: reading %s: %w", it.name, err)}
+			return &result{err: readErr(it, err)}
 		}
 		r.owned = true
 	}
@@ -432,6 +493,23 @@ func compressItem(it *item, spillDir *tempDir) *result {
 	}
 	r.method, r.payload, r.owned = zip.Deflate, sw.b, true
 	return r
+}
+
+// atEOF checks that f, which gave it.size bytes, has no more (a zip
+// entry's reader checks its CRC-32 there).
+func atEOF(f io.Reader, it *item) error {
+	var one [1]byte
+	for {
+		n, err := f.Read(one[:])
+		switch {
+		case n > 0:
+			return it.changed()
+		case err == io.EOF:
+			return nil
+		case err != nil:
+			return err
+		}
+	}
 }
 
 // compressBig streams a large file: hashed, and deflated into a spill file
@@ -478,7 +556,7 @@ func compressBig(it *item, spillDir *tempDir) *result {
 	}
 	if err != nil {
 		r.free()
-		return &result{err: fmt.Errorf("bundle: reading %s: %w", it.name, err)}
+		return &result{err: readErr(it, err)}
 	}
 	h.Sum(r.sha[:0])
 	r.crc = c.Sum32()

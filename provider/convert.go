@@ -18,6 +18,56 @@ func Desired(live Config, s *Spec, b *bundle.Bundle, caps Capabilities) Config {
 	return configFromDriver(driver.Desired(configToDriver(live), ds))
 }
 
+// DriverCapabilities returns the driver's copy of c. It is intended for
+// adapters whose exported Capabilities function returns the portable
+// type, as their driver's Capabilities method must return the driver's.
+func DriverCapabilities(c Capabilities) driver.Capabilities {
+	return driver.Capabilities{
+		Provider: c.Provider, Memory: driver.Range(c.Memory), MemoryValues: slices.Clone(c.MemoryValues),
+		DefaultMemoryMB: c.DefaultMemoryMB, DefaultTimeout: c.DefaultTimeout,
+		MaxTimeout: c.MaxTimeout, MaxEventTimeout: c.MaxEventTimeout,
+		Runtimes: slices.Clone(c.Runtimes), Architectures: slices.Clone(c.Architectures), Triggers: slices.Clone(c.Triggers),
+		WeightedTraffic: c.WeightedTraffic, Provisioned: c.Provisioned, MaxConcurrency: c.MaxConcurrency,
+		MaxProvisioned: c.MaxProvisioned, Secrets: c.Secrets, MaxEnvBytes: c.MaxEnvBytes,
+		Env: driver.EnvRules{NamePattern: c.Env.NamePattern, NameRule: c.Env.NameRule,
+			ReservedNames: slices.Clone(c.Env.ReservedNames), ReservedPrefixes: slices.Clone(c.Env.ReservedPrefixes),
+			ForbiddenValueBytes: c.Env.ForbiddenValueBytes},
+		CodeForm: c.CodeForm, CodeLimits: c.CodeLimits,
+	}
+}
+
+func capabilitiesFromDriver(c driver.Capabilities) Capabilities {
+	return Capabilities{
+		Provider: c.Provider, Memory: Range(c.Memory), MemoryValues: slices.Clone(c.MemoryValues),
+		DefaultMemoryMB: c.DefaultMemoryMB, DefaultTimeout: c.DefaultTimeout,
+		MaxTimeout: c.MaxTimeout, MaxEventTimeout: c.MaxEventTimeout,
+		Runtimes: slices.Clone(c.Runtimes), Architectures: slices.Clone(c.Architectures), Triggers: slices.Clone(c.Triggers),
+		WeightedTraffic: c.WeightedTraffic, Provisioned: c.Provisioned, MaxConcurrency: c.MaxConcurrency,
+		MaxProvisioned: c.MaxProvisioned, Secrets: c.Secrets, MaxEnvBytes: c.MaxEnvBytes,
+		Env: EnvRules{NamePattern: c.Env.NamePattern, NameRule: c.Env.NameRule,
+			ReservedNames: slices.Clone(c.Env.ReservedNames), ReservedPrefixes: slices.Clone(c.Env.ReservedPrefixes),
+			ForbiddenValueBytes: c.Env.ForbiddenValueBytes},
+		CodeForm: c.CodeForm, CodeLimits: c.CodeLimits,
+	}
+}
+
+func applyOptionsToDriver(o *ApplyOptions) *driver.ApplyOptions {
+	return &driver.ApplyOptions{Publish: o.Publish, IfMatch: o.IfMatch, IfNotExist: o.IfNotExist, BeforeApply: o.BeforeApply}
+}
+
+func applyResultFromDriver(r *driver.ApplyResult) *ApplyResult {
+	return &ApplyResult{Revision: revisionFromDriver(r.Revision), Created: r.Created, Changed: r.Changed,
+		Published: r.Published, UploadedBytes: r.UploadedBytes}
+}
+
+func invokeResultFromDriver(r *driver.InvokeResult) *InvokeResult {
+	return &InvokeResult{Revision: r.Revision, Payload: r.Payload, FunctionError: r.FunctionError, Duration: r.Duration}
+}
+
+func metricsQueryToDriver(q *MetricsQuery) *driver.MetricsQuery {
+	return &driver.MetricsQuery{Route: q.Route, Revision: q.Revision, Since: q.Since, Until: q.Until}
+}
+
 func configToDriver(c Config) driver.Config {
 	return driver.Config{
 		Runtime: c.Runtime, Entrypoint: c.Entrypoint, CodeDigest: c.CodeDigest, CodeSize: c.CodeSize,

@@ -39,15 +39,52 @@
 // "clear". Triggers are owned by key: updraft changes only the triggers
 // whose key it wrote.
 //
+// # Targets
+//
+// Function.Target names a function and identifies it: the provider, the
+// name, and whatever else selects the function there (a region, an
+// account or profile, an endpoint), such as
+// "awslambda://hello?region=eu-west-1". The same name in two regions is
+// two targets. Compare Targets to know whether two handles address one
+// function; package deploy does, to refuse a target given twice.
+//
 // # Errors
 //
 // Every error is a *Error carrying an ErrorCode. Use Code(err) or
 // errors.Is(err, ErrNotFound); errors.As still reaches the cloud SDK's
-// error underneath. Secret values never appear in errors.
+// error underneath. An error says each thing once,
+// "updraft: TARGET: OP: CAUSE (CODE): HINT"; Error.Message is the part
+// after the operation, for callers that print the target themselves.
+// Secret values never appear in errors, and neither do credentials in a
+// URL: every error about a URL shows it through RedactURL.
+//
+// # Environment variables
+//
+// Capabilities.Env holds a target's rules for variable names (a pattern,
+// reserved names and prefixes) and the bytes no value may hold, NUL
+// always among them; Validate applies them to Spec.Env and the names of
+// Spec.Secrets, so a name the cloud would refuse fails before any call.
+//
+// # Types and the driver
+//
+// The types here and their copies in provider/driver are separate types
+// with the same fields, converted by hand, not aliases. An alias could
+// only point from provider to driver (provider imports driver, never the
+// reverse), and go doc shows an alias without its fields, so users, who
+// have no reason to import driver, would have to read the read model
+// (State, Route, Config) and Capabilities in a package meant for adapter
+// authors. Kept apart, each side documents a field for its own reader:
+// what a user sets here, what a driver must honour there. The cost of two
+// copies, a field added on one side and forgotten on the other or by a
+// conversion, is paid by tests: one compares the field sets of every
+// pair by reflection, another fills every field with a distinct value
+// and checks that each conversion carries it across.
 //
 // # Writing an adapter
 //
-// Adapters implement provider/driver.Function, construct the portable type
+// Adapters implement provider/driver.Function (and driver.Targeter when
+// more than the name selects a function), construct the portable type
 // with NewFunction, register a URL scheme on DefaultURLMux in init, and
-// pass the conformance suite in provider/providertest.
+// pass the conformance suite in provider/providertest. docs/design.md in
+// the repository walks through adding one.
 package provider

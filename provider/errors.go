@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/updraft-dev/updraft/provider/driver"
 )
@@ -79,10 +80,19 @@ func sentinelFor(c ErrorCode) error {
 // target and operation, carries a code, and unwraps to both the cause (so
 // errors.As reaches a native SDK error) and the sentinel for its code (so
 // errors.Is(err, ErrNotFound) works).
+//
+// Its text says each thing once:
+//
+//	updraft: TARGET: OP: CAUSE (CODE): HINT
+//
+// A cause that is itself an *Error for the same target (a package built on
+// Function wrapping one) is printed without its target, and without its
+// operation, code and hint when they are the same as the outer ones.
 type Error struct {
 	// Code classifies the error.
 	Code ErrorCode
-	// Target is the function's URL or name, Op the operation ("Apply").
+	// Target is the function's target (see Function.Target), Op the
+	// operation ("Apply").
 	Target, Op string
 	// Hint, when set, says what to do next.
 	Hint string
@@ -92,15 +102,59 @@ type Error struct {
 // Error names the target, the operation, the cause and the code, then
 // what to do next.
 func (e *Error) Error() string {
-	msg := fmt.Sprintf("updraft: %s: %s: %v (%s)", e.Target, e.Op, e.err, e.Code)
-	if e.Hint != "" {
+	var b strings.Builder
+	b.WriteString("updraft: ")
+	if e.Target != "" {
+		b.WriteString(e.Target)
+		b.WriteString(": ")
+	}
+	if e.Op != "" {
+		b.WriteString(e.Op)
+		b.WriteString(": ")
+	}
+	b.WriteString(e.Message())
+	return b.String()
+}
+
+// Message is the error without its "updraft: TARGET: OP: " prefix: the
+// cause, the code and what to do next. A caller that names the target and
+// the step itself (deploy's TargetError) prints Message after them.
+func (e *Error) Message() string {
+	cause, innerCode, innerHint := "", ErrorCode(-1), ""
+	if e.err != nil {
+		cause = e.err.Error()
+		var in *Error
+		if errors.As(e.err, &in) && (in.Target == e.Target || in.Target == "") {
+			if full := in.Error(); strings.Contains(cause, full) {
+				short := in.Message()
+				if in.Op != "" && in.Op != e.Op {
+					short = in.Op + ": " + short
+				}
+				cause = strings.Replace(cause, full, short, 1)
+				innerCode, innerHint = in.Code, in.Hint
+			}
+		}
+	}
+	msg := cause
+	switch {
+	case msg == "":
+		msg = e.Code.String()
+	case e.Code != innerCode:
+		msg += " (" + e.Code.String() + ")"
+	}
+	if e.Hint != "" && e.Hint != innerHint {
 		msg += ": " + e.Hint
 	}
 	return msg
 }
 
 // Unwrap returns the cause and the code's sentinel.
-func (e *Error) Unwrap() []error { return []error{e.err, sentinelFor(e.Code)} }
+func (e *Error) Unwrap() []error {
+	if e.err == nil {
+		return []error{sentinelFor(e.Code)}
+	}
+	return []error{e.err, sentinelFor(e.Code)}
+}
 
 // Code returns the code of err: the code of the first *Error or
 // driver-coded error in its chain, Canceled or DeadlineExceeded for

@@ -71,3 +71,12 @@ func ExampleValidate() {
 	}
 	// Output: MemoryMB: memory 20000 MB: awslambda allows 128–10240 MB in 1 MB steps
 }
+
+// RedactURL hides the credentials of a URL wherever one is printed.
+func ExampleRedactURL() {
+	fmt.Println(provider.RedactURL("mem://admin:S3cret@fn%zz"))
+	fmt.Println(provider.RedactURL("awslambda://hello?region=eu-west-1&token=abc"))
+	// Output:
+	// mem://[redacted]@fn%zz
+	// awslambda://hello?region=eu-west-1&token=[redacted]
+}

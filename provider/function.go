@@ -31,25 +31,33 @@ type Function struct {
 var NewFunction = newFunction
 
 func newFunction(d driver.Function) *Function {
-	caps := d.Capabilities()
-	return &Function{d: d, target: caps.Provider + "://" + d.Name()}
+	target := d.Capabilities().Provider + "://" + d.Name()
+	if t, ok := d.(driver.Targeter); ok && t.Target() != "" {
+		target = t.Target()
+	}
+	return &Function{d: d, target: RedactURL(target)}
 }
 
 // Name is the function's name on its target.
 func (f *Function) Name() string { return f.d.Name() }
 
-// Target names the function and its provider for messages, such as
-// "awslambda://hello".
+// Target names the function for messages and identifies it: the
+// provider, the name, and whatever else selects the function on its
+// provider (a region, an account or profile, an endpoint), such as
+// "awslambda://hello?region=eu-west-1". Two Functions with the same Target
+// are the same function; two with different Targets are different ones,
+// so the same name in two regions is two targets. Compare Targets to tell
+// whether two handles address one function.
 func (f *Function) Target() string { return f.target }
 
 // Capabilities reports the target's limits and features.
-func (f *Function) Capabilities() Capabilities { return f.d.Capabilities() }
+func (f *Function) Capabilities() Capabilities { return capabilitiesFromDriver(f.d.Capabilities()) }
 
 // Validate checks s against the target's Capabilities without any call,
 // returning an *Error with code InvalidArgument (or Unimplemented when only
 // unsupported features are at fault) that wraps a *ValidationError.
 func (f *Function) Validate(s *Spec) error {
-	if err := Validate(s, f.d.Capabilities()); err != nil {
+	if err := Validate(s, f.Capabilities()); err != nil {
 		var ve *ValidationError
 		errors.As(err, &ve)
 		return &Error{Code: ve.code(), Target: f.target, Op: "Validate", err: err}
@@ -82,7 +90,7 @@ func (f *Function) bundle(ctx context.Context, s *Spec, opts *BundleOptions) (*b
 	if opts == nil {
 		opts = &BundleOptions{}
 	}
-	caps := f.d.Capabilities()
+	caps := f.Capabilities()
 	form := caps.CodeForm
 	if form.GOARCH == "" {
 		form.GOARCH = s.Architecture
@@ -186,7 +194,7 @@ func (f *Function) apply(ctx context.Context, s *Spec, b *bundle.Bundle, opts *A
 	if opts.IfNotExist && opts.IfMatch != "" {
 		return nil, f.invalid("Apply", "IfNotExist and IfMatch %s contradict each other: set one", opts.IfMatch)
 	}
-	caps := f.d.Capabilities()
+	caps := f.Capabilities()
 	if b == nil {
 		var err error
 		if b, err = f.bundle(ctx, s, nil); err != nil {
@@ -195,12 +203,11 @@ func (f *Function) apply(ctx context.Context, s *Spec, b *bundle.Bundle, opts *A
 	}
 	ds := toDriverSpec(s, caps)
 	ds.Bundle = b
-	res, err := f.d.Apply(ctx, ds, &driver.ApplyOptions{Publish: opts.Publish, IfMatch: opts.IfMatch, IfNotExist: opts.IfNotExist, BeforeApply: opts.BeforeApply})
+	res, err := f.d.Apply(ctx, ds, applyOptionsToDriver(opts))
 	if err != nil {
 		return nil, f.wrap(ctx, "Apply", err)
 	}
-	return &ApplyResult{Revision: revisionFromDriver(res.Revision), Created: res.Created, Changed: res.Changed,
-		Published: res.Published, UploadedBytes: res.UploadedBytes}, nil
+	return applyResultFromDriver(res), nil
 }
 
 // Revisions lists published revisions, oldest first.
@@ -385,7 +392,7 @@ func (f *Function) Invoke(ctx context.Context, opts *InvokeOptions) (*InvokeResu
 	if err != nil {
 		return nil, f.wrap(ctx, "Invoke", err)
 	}
-	return &InvokeResult{Revision: r.Revision, Payload: r.Payload, FunctionError: r.FunctionError, Duration: r.Duration}, nil
+	return invokeResultFromDriver(r), nil
 }
 
 // Metrics reads invocation counts. Unimplemented if the target has none.
@@ -400,7 +407,7 @@ func (f *Function) Metrics(ctx context.Context, q *MetricsQuery) (*Metrics, erro
 	if !q.Until.IsZero() && q.Until.Before(q.Since) {
 		return nil, f.invalid("Metrics", "until %s is before since %s", q.Until, q.Since)
 	}
-	m, err := f.d.Metrics(ctx, &driver.MetricsQuery{Route: q.Route, Revision: q.Revision, Since: q.Since, Until: q.Until})
+	m, err := f.d.Metrics(ctx, metricsQueryToDriver(q))
 	if err != nil {
 		return nil, f.wrap(ctx, "Metrics", err)
 	}

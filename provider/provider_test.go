@@ -244,7 +244,8 @@ func TestSpecClone(t *testing.T) {
 }
 
 func FuzzOpenURL(f *testing.F) {
-	for _, s := range []string{"mem://a", "mem://", "awslambda://x?region=eu-west-1", "::", "mem://a/b", "mem://%zz"} {
+	for _, s := range []string{"mem://a", "mem://", "awslambda://x?region=eu-west-1", "::", "mem://a/b", "mem://%zz",
+		"mem://admin:S3cret@fn%zz", "//admin:S3cret@fn", "mem://fn?token=x", "mem:a@b", "mem://a#b"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
@@ -255,6 +256,9 @@ func FuzzOpenURL(f *testing.F) {
 		}
 		if provider.Code(err) != provider.InvalidArgument {
 			t.Fatalf("Open(%q) = %v, want InvalidArgument", s, err)
+		}
+		if msg := err.Error(); strings.Contains(msg, "<nil>") || strings.Count(msg, "updraft:") != 1 {
+			t.Fatalf("Open(%q) = %s", s, msg)
 		}
 	})
 }

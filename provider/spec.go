@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/updraft-dev/updraft/bundle"
-	"github.com/updraft-dev/updraft/provider/driver"
 	"github.com/updraft-dev/updraft/trigger"
 )
 
@@ -279,8 +278,70 @@ type Metrics struct {
 	Status2xx, Status4xx, Status5xx int64
 }
 
-// Range is an inclusive range with a step.
-type Range = driver.Range
+// Range is an inclusive range of integers with a step.
+type Range struct{ Min, Max, Step int }
 
-// Capabilities describe a target's limits and features.
-type Capabilities = driver.Capabilities
+// Capabilities describe a target's limits and features. Function
+// validates every Spec against them before any call to the target (see
+// Validate), and fills a Spec's zero values from their defaults.
+type Capabilities struct {
+	// Provider is the adapter's name, used in messages ("awslambda").
+	Provider string
+	// Memory is the allowed memory in MB. When MemoryValues is non-empty
+	// only those values are allowed and Memory is ignored.
+	Memory       Range
+	MemoryValues []int
+	// DefaultMemoryMB and DefaultTimeout fill a Spec's zero values.
+	DefaultMemoryMB int
+	DefaultTimeout  time.Duration
+	// MaxTimeout is the longest invocation timeout; MaxEventTimeout, when
+	// non-zero, the longest for functions with non-HTTP triggers.
+	MaxTimeout, MaxEventTimeout time.Duration
+	// Runtimes lists the portable runtime ids the target accepts.
+	Runtimes []string
+	// Architectures lists the accepted architectures ("amd64", "arm64");
+	// the first is the default.
+	Architectures []string
+	// Triggers lists the trigger kinds the target can map.
+	Triggers []trigger.Kind
+	// WeightedTraffic is true when a route can split traffic by percent;
+	// false means swap only (blue/green).
+	WeightedTraffic bool
+	// Provisioned and MaxConcurrency say whether Spec.Concurrency's
+	// settings are supported; MaxProvisioned bounds Provisioned (0 = no
+	// bound).
+	Provisioned, MaxConcurrency bool
+	MaxProvisioned              int
+	// Secrets says whether secret references (Spec.Secrets) are supported.
+	Secrets bool
+	// MaxEnvBytes bounds the total size of environment names and values,
+	// secrets' included (0 = none).
+	MaxEnvBytes int
+	// Env are the target's rules for environment variable names and
+	// values; the zero value is the portable rule.
+	Env EnvRules
+	// CodeForm is the bundle form the target deploys. When its GOARCH is
+	// empty it is filled from the Spec's architecture.
+	CodeForm bundle.Form
+	// CodeLimits are the target's package size limits.
+	CodeLimits bundle.Limits
+}
+
+// EnvRules are a target's rules for environment variable names (of
+// Spec.Env and Spec.Secrets) and values (of Spec.Env). The zero value is
+// the portable rule: names of letters, digits and '_' starting with a
+// letter, nothing reserved, and values without NUL.
+type EnvRules struct {
+	// NamePattern is an RE2 expression every name must match whole; ""
+	// means the portable rule, [A-Za-z][A-Za-z0-9_]*.
+	NamePattern string
+	// NameRule says in words what NamePattern allows, for messages.
+	NameRule string
+	// ReservedNames are names the target sets itself and refuses to take
+	// (AWS_REGION on Lambda); ReservedPrefixes are prefixes of such names
+	// (X_GOOGLE_ on Cloud Functions). Both are compared exactly.
+	ReservedNames, ReservedPrefixes []string
+	// ForbiddenValueBytes are bytes no value may hold on this target. NUL
+	// is always forbidden: no process environment can hold it.
+	ForbiddenValueBytes string
+}

@@ -58,36 +58,57 @@ func (m *URLMux) ValidFunctionScheme(scheme string) bool {
 }
 
 // OpenFunction opens the function named by urlstr with the opener of its
-// scheme. The URL names the resource; credentials never go in it.
+// scheme. The URL names the resource; credentials never go in it. Every
+// error names the URL through RedactURL, and the opener's error has the
+// URL's credentials scrubbed from its text as well.
 func (m *URLMux) OpenFunction(ctx context.Context, urlstr string) (*Function, error) {
+	target := RedactURL(urlstr)
+	fail := func(code ErrorCode, hint, format string, args ...any) error {
+		return &Error{Code: code, Target: target, Op: "Open", Hint: hint, err: fmt.Errorf(format, args...)}
+	}
 	u, err := url.Parse(urlstr)
 	if err != nil {
-		return nil, &Error{Code: InvalidArgument, Target: urlstr, Op: "Open", err: err}
-	}
-	if u.Scheme == "" {
-		return nil, &Error{Code: InvalidArgument, Target: urlstr, Op: "Open",
-			err: errors.New("no scheme"), Hint: fmt.Sprintf("write the target as SCHEME://NAME with a scheme among %v", m.Schemes())}
+		cause := err
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			cause = ue.Err // its text without the URL, which ue repeats
+		}
+		return nil, fail(InvalidArgument, "write the target as SCHEME://NAME?PARAM=VALUE, with '%' only in %XX escapes",
+			"the URL does not parse: %s", scrubURL(cause.Error(), urlstr))
 	}
 	if u.User != nil {
-		return nil, &Error{Code: InvalidArgument, Target: u.Redacted(), Op: "Open",
-			err: errors.New("credentials in the URL are not accepted"), Hint: "use the cloud SDK's default credential chain"}
+		return nil, fail(InvalidArgument, "use the cloud SDK's default credential chain", "credentials in the URL are not accepted")
+	}
+	if u.Scheme == "" {
+		return nil, fail(InvalidArgument, fmt.Sprintf("write the target as SCHEME://NAME with a scheme among %v", m.Schemes()), "the URL has no scheme")
 	}
 	m.mu.RLock()
 	opener := m.openers[u.Scheme]
 	m.mu.RUnlock()
 	if opener == nil {
-		hint := fmt.Sprintf("known schemes: %v", m.Schemes())
-		return nil, &Error{Code: InvalidArgument, Target: urlstr, Op: "Open",
-			err: fmt.Errorf("no provider registered for scheme %q", u.Scheme), Hint: hint + " (import the adapter package, e.g. _ \"github.com/updraft-dev/updraft/provider/awslambda\")"}
+		return nil, fail(InvalidArgument, fmt.Sprintf("known schemes: %v (import the adapter package, e.g. _ \"github.com/updraft-dev/updraft/provider/awslambda\")", m.Schemes()),
+			"no provider registered for scheme %q", u.Scheme)
 	}
 	f, err := opener.OpenFunctionURL(ctx, u)
 	if err != nil {
-		if Code(err) == Unknown {
-			return nil, &Error{Code: InvalidArgument, Target: urlstr, Op: "Open", err: err}
-		}
-		return nil, err
+		return nil, openError(target, urlstr, err)
 	}
 	return f, nil
+}
+
+// openError is the error of an opener that failed on urlstr: InvalidArgument
+// unless it has a code, naming the redacted URL once (an *Error the
+// opener made gives its code, hint and cause, not its target), with the
+// URL's credentials scrubbed from every text.
+func openError(target, urlstr string, err error) error {
+	code, hint, cause := Code(err), "", err
+	if pe, ok := err.(*Error); ok {
+		hint, cause = pe.Hint, pe.err
+	}
+	if code == Unknown {
+		code = InvalidArgument
+	}
+	return &Error{Code: code, Target: target, Op: "Open", Hint: scrubURL(hint, urlstr), err: scrubError(cause, urlstr)}
 }
 
 // The default mux is the only package-level state: adapters register

@@ -107,7 +107,10 @@ type Stream struct {
 // Schedule invokes the function on a timer. Exactly one of Cron and Rate is set.
 type Schedule struct {
 	Key string
-	// Cron is a five-field cron expression ("*/5 * * * *"), minute first.
+	// Cron is a five-field cron expression ("*/5 * * * *"), minute first,
+	// read in TimeZone. It carries no time zone of its own: a "TZ=" or
+	// "CRON_TZ=" prefix is refused, so the zone a schedule fires in is
+	// the one Describe and every adapter read, from TimeZone alone.
 	Cron string
 	// Rate runs the function every Rate; whole minutes, at least one.
 	Rate time.Duration
@@ -241,9 +244,46 @@ func (t Stream) Validate() error {
 
 var cronParser = cron.NewParser(cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow)
 
-// Validate implements Trigger. A cron expression that does not parse, a
-// rate under a minute or not in whole minutes, and an unknown time zone
-// are errors.
+// parseCron parses a five-field expression. A time zone prefix ("TZ=",
+// "CRON_TZ=") is refused before the parser sees it: it would give the
+// schedule a second time zone beside TimeZone, and robfig/cron slices
+// out of range on a prefix with no space after it. A panic of the parser
+// on any other input becomes an error too, so no caller's process dies
+// of a bad expression.
+func parseCron(expr string) (s cron.Schedule, err error) {
+	for i, f := range strings.Fields(expr) {
+		if !strings.Contains(f, "=") {
+			continue
+		}
+		if zone, ok := cutZonePrefix(f); ok && i == 0 {
+			if zone == "" {
+				return nil, errors.New("a time zone prefix has no place in Cron: set Schedule.TimeZone instead")
+			}
+			return nil, fmt.Errorf("a time zone prefix has no place in Cron: set Schedule.TimeZone to %q instead", zone)
+		}
+		return nil, fmt.Errorf("field %d has an '=' in it", i+1)
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			s, err = nil, fmt.Errorf("the cron parser failed on it (%v)", r)
+		}
+	}()
+	return cronParser.Parse(expr)
+}
+
+// cutZonePrefix returns the zone of a "TZ=zone" or "CRON_TZ=zone" field.
+func cutZonePrefix(field string) (string, bool) {
+	for _, p := range []string{"TZ=", "CRON_TZ="} {
+		if z, ok := strings.CutPrefix(field, p); ok {
+			return z, true
+		}
+	}
+	return "", false
+}
+
+// Validate implements Trigger. A cron expression that does not parse or
+// carries its own time zone, a rate under a minute or not in whole
+// minutes, and an unknown time zone are errors.
 func (t Schedule) Validate() error {
 	if err := ValidateKey(t.Key); err != nil {
 		return err
@@ -257,7 +297,7 @@ func (t Schedule) Validate() error {
 		return fmt.Errorf("schedule trigger %q: rate %s: use whole minutes, at least 1m", t.Key, t.Rate)
 	}
 	if t.Cron != "" {
-		sched, err := cronParser.Parse(t.Cron)
+		sched, err := parseCron(t.Cron)
 		if err != nil {
 			return fmt.Errorf("schedule trigger %q: cron %q does not parse (%v): use five fields, minute hour day-of-month month day-of-week", t.Key, t.Cron, err)
 		}
@@ -282,12 +322,25 @@ func (t Schedule) Next(from time.Time) time.Time {
 	if t.Rate != 0 {
 		return from.Add(t.Rate)
 	}
-	loc := time.UTC
-	if t.TimeZone != "" {
-		loc, _ = time.LoadLocation(t.TimeZone)
+	s, err := parseCron(t.Cron)
+	if err != nil {
+		return time.Time{}
 	}
-	s, _ := cronParser.Parse(t.Cron)
-	return s.Next(from.In(loc))
+	return s.Next(from.In(t.Location()))
+}
+
+// Location is the time zone the schedule's Cron is read in: TimeZone, or
+// UTC when it is empty (never the machine's local zone); nil for a zone
+// that does not load. Adapters schedule in it, as Next and Describe do.
+func (t Schedule) Location() *time.Location {
+	if t.TimeZone == "" {
+		return time.UTC
+	}
+	loc, err := time.LoadLocation(t.TimeZone)
+	if err != nil {
+		return nil
+	}
+	return loc
 }
 
 // Validate implements Trigger.

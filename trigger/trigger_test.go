@@ -95,14 +95,69 @@ func TestScheduleNext(t *testing.T) {
 	}
 }
 
+// A time zone prefix in Cron used to panic inside robfig/cron (no space
+// after it) or to give the schedule a zone Describe did not show.
+func TestScheduleRefusesTimeZoneInCron(t *testing.T) {
+	for expr, want := range map[string]string{
+		"TZ=UTC":                       `set Schedule.TimeZone to "UTC"`,
+		"CRON_TZ=UTC":                  `set Schedule.TimeZone to "UTC"`,
+		"TZ=":                          "set Schedule.TimeZone instead",
+		"CRON_TZ=":                     "set Schedule.TimeZone instead",
+		"TZ=Europe/Paris\t0 9 * * *":   `set Schedule.TimeZone to "Europe/Paris"`,
+		"CRON_TZ=Asia/Tokyo 0 9 * * *": `set Schedule.TimeZone to "Asia/Tokyo"`,
+		"0 9 * * * TZ=UTC":             "field 6 has an '='",
+		"0 9=1 * * *":                  "field 2 has an '='",
+	} {
+		s := Schedule{Key: "k", Cron: expr}
+		err := s.Validate()
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("cron %q: got %v, want an error containing %q", expr, err, want)
+		}
+		if !s.Next(time.Now()).IsZero() {
+			t.Errorf("cron %q: Next fires although Validate refuses it", expr)
+		}
+	}
+}
+
+// The zone a schedule fires in is TimeZone, which Describe shows.
+func TestScheduleZoneIsTimeZoneAlone(t *testing.T) {
+	s := Schedule{Key: "k", Cron: "0 9 * * *", TimeZone: "Asia/Tokyo"}
+	if err := s.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	next := s.Next(time.Date(2026, 3, 1, 1, 0, 0, 0, time.UTC))
+	if want := time.Date(2026, 3, 2, 0, 0, 0, 0, time.UTC); !next.Equal(want) {
+		t.Errorf("9:00 Tokyo fires at %v, want %v", next.UTC(), want)
+	}
+	if d := Describe(s); !strings.Contains(d, "Asia/Tokyo") {
+		t.Errorf("Describe = %q, want the zone it fires in", d)
+	}
+	if loc := s.Location(); loc == nil || loc.String() != "Asia/Tokyo" {
+		t.Errorf("Location = %v", loc)
+	}
+	if loc := (Schedule{Key: "k", Cron: "0 9 * * *"}).Location(); loc != time.UTC {
+		t.Errorf("an empty TimeZone is read in %v, want UTC", loc)
+	}
+	if loc := (Schedule{Key: "k", TimeZone: "Mars/Olympus"}).Location(); loc != nil {
+		t.Errorf("an unknown zone loads as %v", loc)
+	}
+}
+
 func FuzzScheduleValidate(f *testing.F) {
-	for _, s := range []string{"*/5 * * * *", "0 9 * * 1-5", "61 * * * *", "", "@daily", "* * * * * *"} {
+	for _, s := range []string{"*/5 * * * *", "0 9 * * 1-5", "61 * * * *", "", "@daily", "* * * * * *",
+		"TZ=UTC", "CRON_TZ=UTC", "TZ=", "CRON_TZ=", "TZ=UTC 0 9 * * *", "CRON_TZ=Asia/Tokyo 0 9 * * *",
+		"TZ=Nowhere/Atall * * * * *", "CRON_TZ= * * * * *", "TZ=UTC\t* * * * *", "*/0 * * * *", "1-0 * * * *",
+		"0 0 L * *", "0 0 ? * 1#2", "0-59/61 * * * *", "JAN-DEC * * * *", "* * * jan-dec sun-sat"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, cron string) {
 		s := Schedule{Key: "k", Cron: cron}
-		if s.Validate() == nil && s.Next(time.Unix(0, 0)).IsZero() {
+		err := s.Validate()
+		if err == nil && s.Next(time.Unix(0, 0)).IsZero() {
 			t.Fatalf("cron %q validates but never fires", cron)
+		}
+		if err == nil && strings.Contains(cron, "=") {
+			t.Fatalf("cron %q carries a time zone of its own but validates", cron)
 		}
 	})
 }

@@ -33,7 +33,7 @@ func runBundle(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	out := fs.String("o", "", "write the zip to this file")
 	output := fs.String("output", "text", "output format: text or json")
 	noCache := fs.Bool("no-cache", false, "neither use nor fill the bundle cache")
-	cacheDir := fs.String("cache-dir", "", "bundle cache directory (default: the user cache directory)")
+	cacheDir := fs.String("cache-dir", "", "bundle cache directory (default: $UPDRAFT_CACHE_DIR, else the user cache directory)")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: updraft bundle [--go] [--arch arm64|amd64] [-o out.zip] [--output json] PATH")
 		fs.PrintDefaults()
@@ -58,12 +58,22 @@ func runBundle(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		fmt.Fprintf(stderr, "updraft bundle: --output %q: want text or json\n", *output)
 		return exitUsage
 	}
+	form := bundle.Form{GoBuild: *goBuild, GOOS: "linux", GOARCH: *arch, Binary: *binary}
+	if err := form.Validate(); err != nil {
+		var fe *bundle.FormError
+		if errors.As(err, &fe) && fe.Field == "Binary" {
+			fmt.Fprintf(stderr, "updraft bundle: --binary %q: %s\n", fe.Value, fe.Reason)
+		} else {
+			fmt.Fprintf(stderr, "updraft bundle: %v\n", err)
+		}
+		return exitUsage
+	}
 	src := bundle.Dir(pos[0])
 	if *goBuild {
 		src = bundle.GoSource(pos[0])
 	}
 	opts := &bundle.Options{
-		Form:     bundle.Form{GoBuild: *goBuild, GOOS: "linux", GOARCH: *arch, Binary: *binary},
+		Form:     form,
 		CacheDir: *cacheDir,
 	}
 	if *noCache {

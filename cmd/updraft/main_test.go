@@ -104,7 +104,7 @@ func TestUsageErrors(t *testing.T) {
 		code int
 		msg  string
 	}{
-		{nil, exitUsage, "usage"},
+		{nil, exitUsage, "Usage:"},
 		{[]string{"frobnicate"}, exitUsage, `unknown command "frobnicate"`},
 		{[]string{"bundle"}, exitUsage, "exactly one PATH"},
 		{[]string{"bundle", dir, dir}, exitUsage, "exactly one PATH"},

@@ -12,9 +12,11 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
+	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/scheduler"
 	"github.com/aws/smithy-go"
@@ -70,14 +72,18 @@ type Options struct {
 	// an event source mapping (default 10m); ProvisionedTimeout the wait
 	// for provisioned concurrency to be READY (default 30m).
 	UpdateTimeout, ProvisionedTimeout time.Duration
-	// MaxRetries bounds the retries of a call that failed with "update in
-	// progress" (409), throttling (429) or a server error after the SDK's
-	// own retries (default 8); RetryBackoff is the first backoff (default
-	// 500ms), doubling up to MaxRetryBackoff (default 10s).
+	// MaxRetries bounds the retries of one call: transient errors
+	// (throttling, server errors, broken connections, classified by type)
+	// through the SDK's retryer, which the driver sets to MaxRetries+1
+	// attempts on its own copies of the clients; and, separately, waits
+	// for an "update in progress" conflict (409) to clear (default 5).
+	// RetryBackoff is the first wait after a conflict (default 500ms),
+	// doubling up to MaxRetryBackoff (default 10s).
 	MaxRetries                    int
 	RetryBackoff, MaxRetryBackoff time.Duration
-	// MaxDirectUpload overrides the inline upload limit (for tests).
-	MaxDirectUpload int64
+
+	// maxDirectUpload lowers the inline upload limit (tests only).
+	maxDirectUpload int64
 
 	// Logger receives debug records of each step; nil discards them.
 	// Environment values are never logged.
@@ -104,10 +110,10 @@ func (o *Options) withDefaults() Options {
 		c.MaxPollInterval = c.PollInterval
 	}
 	if c.MaxRetries <= 0 {
-		c.MaxRetries = 8
+		c.MaxRetries = 5
 	}
-	if c.MaxDirectUpload <= 0 {
-		c.MaxDirectUpload = MaxDirectUpload
+	if c.maxDirectUpload <= 0 {
+		c.maxDirectUpload = MaxDirectUpload
 	}
 	if c.CodeKeyPrefix == "" {
 		c.CodeKeyPrefix = "updraft/"
@@ -187,12 +193,6 @@ func OpenFunction(ctx context.Context, client *lambda.Client, name string, opts 
 	return provider.NewFunction(d), nil
 }
 
-// OpenDriver returns the driver behind OpenFunction, for conformance
-// harnesses and other adapters' tests. Application code uses OpenFunction.
-func OpenDriver(client *lambda.Client, name string, opts *Options) (driver.Function, error) {
-	return openDriver(client, name, opts)
-}
-
 func openDriver(client *lambda.Client, name string, opts *Options) (*function, error) {
 	if client == nil {
 		return nil, &provider.Error{Code: provider.InvalidArgument, Target: Scheme + "://" + name, Op: "Open", Hint: "pass a *lambda.Client"}
@@ -202,32 +202,51 @@ func openDriver(client *lambda.Client, name string, opts *Options) (*function, e
 			Hint: "use 1 to 64 letters, digits, '-' and '_'"}
 	}
 	o := opts.withDefaults()
-	return &function{client: client, name: name, opts: o, log: o.Logger.With("function", name)}, nil
+	f := &function{user: client, name: name, opts: o, log: o.Logger.With("function", name)}
+	// The driver owns transient retries: its copies of the clients retry
+	// MaxRetries+1 times in the SDK, and nothing retries around them.
+	attempts := o.MaxRetries + 1
+	f.client = lambda.New(client.Options(), func(lo *lambda.Options) { lo.Retryer = retry.AddWithMaxAttempts(lo.Retryer, attempts) })
+	if o.S3Client != nil {
+		f.s3 = s3.New(o.S3Client.Options(), func(so *s3.Options) { so.Retryer = retry.AddWithMaxAttempts(so.Retryer, attempts) })
+	}
+	if o.SchedulerClient != nil {
+		f.sched = scheduler.New(o.SchedulerClient.Options(), func(so *scheduler.Options) { so.Retryer = retry.AddWithMaxAttempts(so.Retryer, attempts) })
+	}
+	if o.CloudWatchClient != nil {
+		f.cw = cloudwatch.New(o.CloudWatchClient.Options(), func(co *cloudwatch.Options) { co.Retryer = retry.AddWithMaxAttempts(co.Retryer, attempts) })
+	}
+	f.cache.routes = map[string]*types.AliasConfiguration{}
+	f.cache.keys = map[string]string{}
+	return f, nil
 }
 
 // function implements driver.Function for one Lambda function.
 type function struct {
+	// user is the client the caller gave (As returns it); client, s3,
+	// sched and cw are the driver's copies with its retry policy.
+	user   *lambda.Client
 	client *lambda.Client
+	s3     *s3.Client
+	sched  *scheduler.Client
+	cw     *cloudwatch.Client
 	name   string
 	opts   Options
 	log    *slog.Logger
+
+	cache readCache
 }
 
 func (f *function) Name() string { return f.name }
 
 // Capabilities implements driver.Function.
 func (f *function) Capabilities() driver.Capabilities {
-	kinds := []trigger.Kind{trigger.KindHTTP, trigger.KindQueue, trigger.KindStream}
-	if f.opts.SchedulerClient != nil && f.opts.SchedulerRoleArn != "" {
-		kinds = append(kinds, trigger.KindSchedule)
-	}
-	if f.opts.S3Client != nil {
-		kinds = append(kinds, trigger.KindStorage)
-	}
-	limits := bundle.Limits{Target: Scheme, MaxZipBytes: f.opts.MaxDirectUpload, MaxUnzippedBytes: 250 << 20}
-	if f.opts.S3Client != nil && f.opts.CodeBucket != "" {
-		limits.MaxZipBytes = 250 << 20
-	}
+	// Every kind Lambda can map is listed; what a kind needs from the
+	// handle (scheduler_role, an S3 client) and code over the inline limit
+	// without code_bucket are reported by CheckSpec and Apply's pre-flight
+	// as InvalidArgument naming the missing setting.
+	kinds := []trigger.Kind{trigger.KindHTTP, trigger.KindQueue, trigger.KindStream, trigger.KindSchedule, trigger.KindStorage}
+	limits := bundle.Limits{Target: Scheme, MaxZipBytes: 250 << 20, MaxUnzippedBytes: 250 << 20}
 	return driver.Capabilities{
 		Provider:        Scheme,
 		Memory:          driver.Range{Min: 128, Max: 10240, Step: 1},
@@ -241,6 +260,7 @@ func (f *function) Capabilities() driver.Capabilities {
 		Provisioned:     true,
 		MaxConcurrency:  true,
 		Secrets:         true,
+		Env:             envRules,
 		MaxEnvBytes:     4096,
 		CodeForm:        bundle.Form{GoBuild: true, GOOS: "linux", Binary: "bootstrap"},
 		CodeLimits:      limits,
@@ -303,7 +323,7 @@ func errorCode(err error) driver.ErrorCode {
 func (f *function) As(i any) bool {
 	switch p := i.(type) {
 	case **lambda.Client:
-		*p = f.client
+		*p = f.user
 		return true
 	case **s3.Client:
 		*p = f.opts.S3Client
@@ -368,4 +388,16 @@ func str(s string) *string {
 		return nil
 	}
 	return aws.String(s)
+}
+
+// envRules are Lambda's rules for environment variables: names start with
+// a letter, and the names its runtime sets itself are refused.
+var envRules = driver.EnvRules{
+	NamePattern: `[A-Za-z][A-Za-z0-9_]*`,
+	NameRule:    "use letters, digits and '_', starting with a letter",
+	ReservedNames: []string{"_HANDLER", "_X_AMZN_TRACE_ID", "AWS_DEFAULT_REGION", "AWS_REGION", "AWS_EXECUTION_ENV",
+		"AWS_LAMBDA_FUNCTION_NAME", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "AWS_LAMBDA_FUNCTION_VERSION",
+		"AWS_LAMBDA_INITIALIZATION_TYPE", "AWS_LAMBDA_LOG_GROUP_NAME", "AWS_LAMBDA_LOG_STREAM_NAME",
+		"AWS_ACCESS_KEY", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
+		"AWS_LAMBDA_RUNTIME_API", "LAMBDA_TASK_ROOT", "LAMBDA_RUNTIME_DIR"},
 }

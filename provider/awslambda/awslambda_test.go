@@ -127,7 +127,9 @@ func TestRoundTrips(t *testing.T) {
 	}
 	shift := fa.lam.Calls()
 	t.Logf("code update + publish (Apply): %d calls %v; alias shift (SetTraffic): %d calls %v", len(applyCalls), applyCalls, len(shift), shift)
-	want := []string{"GetFunction", "UpdateFunctionCode", "GetFunction", "ListVersionsByFunction", "PublishVersion", "GetAlias"}
+	// The fake settles at once, so UpdateFunctionCode's response is final
+	// and no wait is needed; the change publishes without listing versions.
+	want := []string{"GetFunction", "UpdateFunctionCode", "GetAlias", "PublishVersion"}
 	if !slices.Equal(applyCalls, want) || !slices.Equal(shift, []string{"UpdateAlias"}) {
 		t.Errorf("calls %v + %v, want %v + [UpdateAlias]", applyCalls, shift, want)
 	}
@@ -210,12 +212,13 @@ func TestFailedUpdateReason(t *testing.T) {
 func TestThrottlingStorm(t *testing.T) {
 	fa := newFakeAWS(t, nil)
 	fn := fa.open(t, "storm", nil)
-	// Every operation is throttled 4 times in a row (beyond the SDK's 3
-	// attempts), with 500s and connection resets mixed in.
+	// Every operation is throttled 3 times in a row (the SDK's default 3
+	// attempts would give up), with 500s and connection resets mixed in:
+	// the driver's retryer (MaxRetries+1 = 6 attempts) absorbs it.
 	for _, op := range []string{"GetFunction", "CreateFunction", "ListVersionsByFunction", "PublishVersion", "GetAlias", "CreateAlias",
 		"UpdateFunctionConfiguration", "UpdateAlias", "GetPolicy", "ListEventSourceMappings", "CreateEventSourceMapping", "PutProvisionedConcurrencyConfig",
 		"GetProvisionedConcurrencyConfig"} {
-		fa.lam.Inject(awswire.Fault{Op: op, Times: 4, Status: 429, Type: "TooManyRequestsException", Message: "Rate exceeded"})
+		fa.lam.Inject(awswire.Fault{Op: op, Times: 3, Status: 429, Type: "TooManyRequestsException", Message: "Rate exceeded"})
 		fa.lam.Inject(awswire.Fault{Op: op, Times: 1, Status: 500, Type: "ServiceException", Message: "internal"})
 		fa.lam.Inject(awswire.Fault{Op: op, Times: 1, Reset: true})
 	}
@@ -325,7 +328,7 @@ func TestLargeCodeThroughS3(t *testing.T) {
 
 func TestInlineLimitOverride(t *testing.T) {
 	fa := newFakeAWS(t, nil)
-	fn := fa.open(t, "small", func(o *Options) { o.MaxDirectUpload = 64 })
+	fn := fa.open(t, "small", func(o *Options) { SetMaxDirectUpload(o, 64) })
 	res := mustApply(t, fn, testSpec())
 	if !slices.Contains(fa.s3.Calls(), "PutObject") || res.UploadedBytes == 0 {
 		t.Fatalf("code over the (lowered) inline limit did not go through S3: %v", fa.s3.Calls())
@@ -452,8 +455,17 @@ func TestURLOpener(t *testing.T) {
 		}
 	}
 	fa := newFakeAWS(t, nil)
+	// Without scheduler and S3 clients the kinds stay listed (Validate
+	// passes) and the pre-flight names the missing setting.
 	plain := fa.open(t, "plain", func(o *Options) { o.SchedulerClient, o.S3Client, o.CodeBucket = nil, nil, "" })
-	if ks := plain.Capabilities().Triggers; slices.Contains(ks, trigger.KindSchedule) || slices.Contains(ks, trigger.KindStorage) {
-		t.Errorf("without scheduler and S3 clients the capabilities list %v", ks)
+	s := testSpec()
+	s.Triggers = []trigger.Trigger{trigger.Schedule{Key: "tick", Rate: time.Hour}, trigger.Storage{Key: "in", Bucket: "b"}}
+	fa.lam.ResetCalls()
+	_, err = plain.Apply(ctx, s, nil)
+	if provider.Code(err) != provider.InvalidArgument || !strings.Contains(err.Error(), "scheduler_role") || !strings.Contains(err.Error(), "S3Client") {
+		t.Errorf("schedule and storage triggers without the settings: %v", err)
+	}
+	if calls := fa.lam.Calls(); len(calls) != 0 {
+		t.Errorf("pre-flight failure made calls %v", calls)
 	}
 }

@@ -1,6 +1,7 @@
 package awslambda
 
 import (
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
@@ -97,10 +98,25 @@ func checkSecrets(secrets map[string]string) error {
 	return nil
 }
 
-// splitEnv splits Lambda's environment into plain variables and secret references.
-func splitEnv(vars map[string]string) (env, secrets map[string]string) {
+// secretsTag lists (space-separated) the environment variables updraft
+// wrote as secret references. Env and Secrets are told apart by it, never
+// by the look of a value: an Env value may be an ARN too.
+const secretsTag = tagPrefix + "secrets"
+
+// secretNames returns the names secretsTag lists.
+func secretNames(tags map[string]string) []string { return strings.Fields(tags[secretsTag]) }
+
+// secretsValue is secretsTag's value for the secret names of secrets.
+func secretsValue(secrets map[string]string) string {
+	return strings.Join(slices.Sorted(maps.Keys(secrets)), " ")
+}
+
+// splitEnv splits Lambda's environment into plain variables and the
+// secret references the function's secretsTag names.
+func splitEnv(vars map[string]string, tags map[string]string) (env, secrets map[string]string) {
+	names := secretNames(tags)
 	for k, v := range vars {
-		if isSecretRef(v) {
+		if slices.Contains(names, k) {
 			if secrets == nil {
 				secrets = map[string]string{}
 			}
@@ -116,24 +132,25 @@ func splitEnv(vars map[string]string) (env, secrets map[string]string) {
 }
 
 // desiredEnv merges the spec's Env and Secrets over what is live, or
-// returns nil, false when neither is managed.
-func desiredEnv(live map[string]string, s *driver.Spec) (map[string]string, bool) {
-	if s.Env == nil && s.Secrets == nil {
-		return nil, false
+// returns nil, false when neither is managed; secrets are the resulting
+// secret references.
+func desiredEnv(live, tags map[string]string, s *driver.Spec) (env, secrets map[string]string, managed bool) {
+	lenv, lsec := splitEnv(live, tags)
+	secrets = lsec
+	if s.Secrets != nil {
+		secrets = s.Secrets
 	}
-	lenv, lsec := splitEnv(live)
+	if s.Env == nil && s.Secrets == nil {
+		return nil, secrets, false
+	}
 	out := map[string]string{}
 	if s.Env != nil {
 		maps.Copy(out, s.Env)
 	} else {
 		maps.Copy(out, lenv)
 	}
-	if s.Secrets != nil {
-		maps.Copy(out, s.Secrets)
-	} else {
-		maps.Copy(out, lsec)
-	}
-	return out, true
+	maps.Copy(out, secrets)
+	return out, secrets, true
 }
 
 func envOf(c *types.FunctionConfiguration) map[string]string {
@@ -182,7 +199,7 @@ func configOfRaw(c *types.FunctionConfiguration, tags map[string]string, reserve
 	if c.LoggingConfig != nil && c.LoggingConfig.LogFormat == types.LogFormatJson {
 		out.LogFormat = "json"
 	}
-	out.Env, out.Secrets = splitEnv(envOf(c))
+	out.Env, out.Secrets = splitEnv(envOf(c), tags)
 	for k, v := range tags {
 		if !reservedTag(k) {
 			if out.Labels == nil {
@@ -243,6 +260,12 @@ func versionKey(c *types.FunctionConfiguration) string {
 	return string(b)
 }
 
+// keyHash is the short digest of a versionKey stored in route records.
+func keyHash(c *types.FunctionConfiguration) string {
+	h := sha256.Sum256([]byte(versionKey(c)))
+	return hex.EncodeToString(h[:6])
+}
+
 // revisionOf converts a published version. Tags (Labels) and reserved
 // concurrency (MaxConcurrency) are function-wide in Lambda, not
 // versioned: they are the function's current ones on every revision.
@@ -283,12 +306,19 @@ type recordJSON struct {
 	Marker *markerJSON `json:"m,omitempty"`
 	Good   string      `json:"g,omitempty"`
 	Failed string      `json:"f,omitempty"` // comma-separated, oldest first
+	Key    string      `json:"k,omitempty"` // VERSION:HASH, see routeRecord.key
 }
 
 // routeRecord is what an alias description says.
 type routeRecord struct {
 	marker   *driver.Marker
 	verdicts *driver.Verdicts
+	// key is "VERSION:HASH", HASH a digest of versionKey of that version:
+	// when the alias points at VERSION and $LATEST has the same HASH,
+	// $LATEST is already published as VERSION, which saves a no-change
+	// Apply listing the versions. It is a hint: one that does not match
+	// the alias's version is ignored.
+	key string
 }
 
 func unixMilli(t time.Time) int64 {
@@ -316,9 +346,10 @@ func encodeRecord(r routeRecord) (string, error) {
 	if v := r.verdicts; v != nil {
 		rj.Good, failed = v.Good, v.Failed
 	}
+	rj.Key = r.key
 	for {
 		rj.Failed = strings.Join(failed, ",")
-		if rj.Marker == nil && rj.Good == "" && rj.Failed == "" {
+		if rj.Marker == nil && rj.Good == "" && rj.Failed == "" && rj.Key == "" {
 			return "", nil
 		}
 		b, _ := json.Marshal(rj)
@@ -352,7 +383,7 @@ func decodeRecord(desc string) routeRecord {
 	default:
 		return routeRecord{}
 	}
-	var r routeRecord
+	r := routeRecord{key: rj.Key}
 	if mj := rj.Marker; mj != nil && mj.ID != "" {
 		r.marker = &driver.Marker{ID: mj.ID, Holder: mj.Holder, Stable: mj.Stable, Candidate: mj.Candidate, Step: mj.Step, Percent: mj.Percent,
 			Started: fromMilli(mj.Started), Heartbeat: fromMilli(mj.Heartbeat), Lease: time.Duration(mj.LeaseMS) * time.Millisecond}

@@ -67,7 +67,7 @@ func TestCanaryRolloutWithDeployEngine(t *testing.T) {
 			t.Fatalf("result %+v %+v", res, res.Targets[0])
 		}
 		v, w, desc, _ := fa.lam.Alias("canary", "live")
-		if v != "2" || len(w) != 0 || desc != "" {
+		if v != "2" || len(w) != 0 || decodeRecord(desc).marker != nil {
 			t.Fatalf("alias after promotion: version %s weights %v description %q", v, w, desc)
 		}
 		if fmt.Sprint(percents) != "[10 50 100]" {
@@ -92,7 +92,7 @@ func TestCanaryRolloutWithDeployEngine(t *testing.T) {
 			t.Fatalf("result %s %+v", res.Outcome, res.Targets[0])
 		}
 		v, w, desc, _ := fa.lam.Alias("canary", "live")
-		if v != "2" || len(w) != 0 || desc != "" {
+		if v != "2" || len(w) != 0 || decodeRecord(desc).marker != nil {
 			t.Fatalf("alias after rollback: version %s weights %v description %q", v, w, desc)
 		}
 		t.Logf("rolled back: %v (gate %s)", ge, res.Targets[0].FailedGate)

@@ -4,107 +4,16 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
-	cwtypes "github.com/aws/aws-sdk-go-v2/service/cloudwatch/types"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
 
 	"github.com/updraft-dev/updraft/provider/driver"
 	"github.com/updraft-dev/updraft/trigger"
 )
-
-// Get implements driver.Function: GetFunction, ListAliases,
-// ListProvisionedConcurrencyConfigs, then the reads of owned triggers.
-func (f *function) Get(ctx context.Context) (*driver.State, error) {
-	out, err := do(ctx, f, "GetFunction", func(ctx context.Context) (*lambda.GetFunctionOutput, error) {
-		return f.client.GetFunction(ctx, &lambda.GetFunctionInput{FunctionName: aws.String(f.name)})
-	})
-	if err != nil {
-		return nil, err
-	}
-	reserved := reservedOf(out)
-	st := &driver.State{Name: f.name, Config: f.configOf(out.Configuration, out.Tags, reserved),
-		ETag: aws.ToString(out.Configuration.RevisionId), Routes: map[string]*driver.Route{}}
-	aliases, err := f.listAliases(ctx)
-	if err != nil {
-		return nil, err
-	}
-	pcs := map[string]*driver.Provisioned{}
-	pp := lambda.NewListProvisionedConcurrencyConfigsPaginator(f.client, &lambda.ListProvisionedConcurrencyConfigsInput{FunctionName: aws.String(f.name)})
-	for pp.HasMorePages() {
-		page, err := do(ctx, f, "NextPage", func(ctx context.Context) (*lambda.ListProvisionedConcurrencyConfigsOutput, error) {
-			return pp.NextPage(ctx)
-		})
-		if err != nil {
-			return nil, err
-		}
-		for _, p := range page.ProvisionedConcurrencyConfigs {
-			arn := aws.ToString(p.FunctionArn)
-			q := arn[strings.LastIndex(arn, ":")+1:]
-			pcs[q] = &driver.Provisioned{Requested: int(aws.ToInt32(p.RequestedProvisionedConcurrentExecutions)),
-				Ready: int(aws.ToInt32(p.AllocatedProvisionedConcurrentExecutions)), Status: string(p.Status), Reason: aws.ToString(p.StatusReason)}
-		}
-	}
-	fnArn := aws.ToString(out.Configuration.FunctionArn)
-	var routes []string
-	for i := range aliases {
-		a := &aliases[i]
-		name := aws.ToString(a.Name)
-		routes = append(routes, name)
-		rt := routeOf(a)
-		rt.Provisioned = pcs[name]
-		st.Routes[name] = rt
-	}
-	owned, err := f.readTriggers(ctx, fnArn, routes, out.Tags)
-	if err != nil {
-		return nil, err
-	}
-	for _, o := range owned {
-		st.Triggers = append(st.Triggers, o.trigger)
-		if o.endpoint != "" && st.Endpoint == "" {
-			st.Endpoint = o.endpoint
-		}
-	}
-	slices.SortFunc(st.Triggers, func(a, b trigger.Trigger) int { return strings.Compare(a.TriggerKey(), b.TriggerKey()) })
-	return st, nil
-}
-
-func (f *function) listAliases(ctx context.Context) ([]types.AliasConfiguration, error) {
-	var out []types.AliasConfiguration
-	p := lambda.NewListAliasesPaginator(f.client, &lambda.ListAliasesInput{FunctionName: aws.String(f.name)})
-	for p.HasMorePages() {
-		page, err := do(ctx, f, "NextPage", func(ctx context.Context) (*lambda.ListAliasesOutput, error) { return p.NextPage(ctx) })
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, page.Aliases...)
-	}
-	return out, nil
-}
-
-// ListRevisions implements driver.Function.
-func (f *function) ListRevisions(ctx context.Context) ([]*driver.Revision, error) {
-	vs, err := f.listVersions(ctx)
-	if err != nil {
-		return nil, err
-	}
-	fn, err := do(ctx, f, "GetFunction", func(ctx context.Context) (*lambda.GetFunctionOutput, error) {
-		return f.client.GetFunction(ctx, &lambda.GetFunctionInput{FunctionName: aws.String(f.name)})
-	})
-	if err != nil {
-		return nil, err
-	}
-	out := make([]*driver.Revision, len(vs))
-	for i := range vs {
-		out[i] = f.revisionOf(&vs[i], fn.Tags, reservedOf(fn))
-	}
-	return out, nil
-}
 
 func routing(t driver.Traffic) *types.AliasRoutingConfiguration {
 	w := map[string]float64{}
@@ -128,12 +37,12 @@ func aliasOfUpdate(o *lambda.UpdateAliasOutput) *types.AliasConfiguration {
 		Description: o.Description, RevisionId: o.RevisionId}
 }
 
-// UpdateRoute implements driver.Function. A traffic-only update is one
-// UpdateAlias (RevisionId = IfMatch) that leaves the description alone,
-// falling back to CreateAlias when the route does not exist. An update of
-// the marker or the verdicts rewrites the description, which holds both:
-// one UpdateAlias when u sets both, else GetAlias first to keep the other
-// half, conditioned on the RevisionId read (or IfMatch).
+// UpdateRoute implements driver.Function with one UpdateAlias carrying
+// RevisionId = IfMatch (CreateAlias when the route does not exist and
+// the update has Traffic). The alias description holds the marker and
+// the verdicts together: an update of one of them keeps the other from
+// the alias as this handle last read or wrote it when IfMatch equals that
+// reading's RevisionId (no read), else from a GetAlias first.
 func (f *function) UpdateRoute(ctx context.Context, route string, u *driver.RouteUpdate, opts *driver.ConditionOptions) (*driver.Route, error) {
 	record := u.Marker != nil || u.ClearMarker || u.Verdicts != nil
 	if !record {
@@ -142,32 +51,24 @@ func (f *function) UpdateRoute(ctx context.Context, route string, u *driver.Rout
 	whole := (u.Marker != nil || u.ClearMarker) && u.Verdicts != nil
 	for attempt := 0; ; attempt++ {
 		in := &lambda.UpdateAliasInput{FunctionName: aws.String(f.name), Name: aws.String(route), RevisionId: str(opts.IfMatch)}
-		var rec routeRecord
-		if !whole {
-			a, err := do(ctx, f, "GetAlias", func(ctx context.Context) (*lambda.GetAliasOutput, error) {
-				return f.client.GetAlias(ctx, &lambda.GetAliasInput{FunctionName: aws.String(f.name), Name: aws.String(route)})
-			})
-			if apiCode(err) == "ResourceNotFoundException" && u.Traffic != nil && opts.IfMatch == "" {
+		cur := f.cachedAlias(route, opts)
+		if cur == nil && !whole {
+			a, err := f.getAlias(ctx, route)
+			if err != nil {
+				return nil, err
+			}
+			if a == nil && u.Traffic != nil && opts.IfMatch == "" {
 				return f.createAlias(ctx, route, *u.Traffic, u)
 			}
-			if err != nil {
-				return nil, f.aliasMissing(ctx, route, opts, err)
+			if a == nil {
+				return nil, f.routeGone(route, opts)
 			}
-			rec = decodeRecord(aws.ToString(a.Description))
+			cur = a
 			if opts.IfMatch == "" {
 				in.RevisionId = a.RevisionId
 			}
 		}
-		switch {
-		case u.ClearMarker:
-			rec.marker = nil
-		case u.Marker != nil:
-			rec.marker = u.Marker
-		}
-		if u.Verdicts != nil {
-			rec.verdicts = u.Verdicts
-		}
-		desc, err := encodeRecord(rec)
+		desc, err := f.recordFor(cur, u)
 		if err != nil {
 			return nil, err
 		}
@@ -175,12 +76,7 @@ func (f *function) UpdateRoute(ctx context.Context, route string, u *driver.Rout
 		if u.Traffic != nil {
 			in.FunctionVersion, in.RoutingConfig = aws.String(u.Traffic.Stable), routing(*u.Traffic)
 		}
-		var out *lambda.UpdateAliasOutput
-		err = f.retry(ctx, "UpdateAlias", nil, func(ctx context.Context) error {
-			var err error
-			out, err = f.client.UpdateAlias(ctx, in)
-			return err
-		})
+		out, err := f.updateAlias(ctx, route, in)
 		// Without IfMatch a concurrent change of the alias is not a
 		// conflict: read again and write over the new state.
 		if apiCode(err) == "PreconditionFailedException" && opts.IfMatch == "" && !whole && attempt < f.opts.MaxRetries {
@@ -192,21 +88,92 @@ func (f *function) UpdateRoute(ctx context.Context, route string, u *driver.Rout
 		if err != nil {
 			return nil, f.aliasMissing(ctx, route, opts, err)
 		}
-		return routeOf(aliasOfUpdate(out)), nil
+		return out, nil
 	}
 }
 
-// setTraffic is UpdateRoute for traffic alone.
-func (f *function) setTraffic(ctx context.Context, route string, t driver.Traffic, opts *driver.ConditionOptions) (*driver.Route, error) {
+// cachedAlias returns the alias as last read or written when its
+// RevisionId is opts.IfMatch (so the write's precondition vouches for it).
+func (f *function) cachedAlias(route string, opts *driver.ConditionOptions) *types.AliasConfiguration {
+	c := f.cache.alias(route)
+	if c == nil || opts.IfMatch == "" || aws.ToString(c.RevisionId) != opts.IfMatch {
+		return nil
+	}
+	return c
+}
+
+// recordFor is the description after u over cur (nil: unknown, when u
+// replaces both halves).
+func (f *function) recordFor(cur *types.AliasConfiguration, u *driver.RouteUpdate) (string, error) {
+	var rec routeRecord
+	stable := ""
+	if cur != nil {
+		rec = decodeRecord(aws.ToString(cur.Description))
+		stable = aws.ToString(cur.FunctionVersion)
+	}
+	switch {
+	case u.ClearMarker:
+		rec.marker = nil
+	case u.Marker != nil:
+		rec.marker = u.Marker
+	}
+	if u.Verdicts != nil {
+		rec.verdicts = u.Verdicts
+	}
+	if u.Traffic != nil {
+		stable = u.Traffic.Stable
+	}
+	rec.key = f.keyFor(stable, rec.key)
+	return encodeRecord(rec)
+}
+
+// keyFor is the record key for an alias on version v: the one this
+// handle knows for v, else old when it is about v, else none.
+func (f *function) keyFor(v, old string) string {
+	if v == "" {
+		return ""
+	}
+	if h := f.cache.key(v); h != "" {
+		return v + ":" + h
+	}
+	if strings.HasPrefix(old, v+":") {
+		return old
+	}
+	return ""
+}
+
+func (f *function) updateAlias(ctx context.Context, route string, in *lambda.UpdateAliasInput) (*driver.Route, error) {
 	var out *lambda.UpdateAliasOutput
 	err := f.retry(ctx, "UpdateAlias", nil, func(ctx context.Context) error {
 		var err error
-		out, err = f.client.UpdateAlias(ctx, &lambda.UpdateAliasInput{FunctionName: aws.String(f.name), Name: aws.String(route),
-			FunctionVersion: aws.String(t.Stable), RoutingConfig: routing(t), RevisionId: str(opts.IfMatch)})
+		out, err = f.client.UpdateAlias(ctx, in)
 		return err
 	})
+	if err != nil {
+		return nil, err
+	}
+	a := aliasOfUpdate(out)
+	f.cache.setAlias(route, a)
+	return routeOf(a), nil
+}
+
+// setTraffic is UpdateRoute for traffic alone. The description is left
+// as it is unless the cached alias shows its record key needs updating.
+func (f *function) setTraffic(ctx context.Context, route string, t driver.Traffic, opts *driver.ConditionOptions) (*driver.Route, error) {
+	in := &lambda.UpdateAliasInput{FunctionName: aws.String(f.name), Name: aws.String(route),
+		FunctionVersion: aws.String(t.Stable), RoutingConfig: routing(t), RevisionId: str(opts.IfMatch)}
+	if cur := f.cachedAlias(route, opts); cur != nil {
+		rec := decodeRecord(aws.ToString(cur.Description))
+		if k := f.keyFor(t.Stable, rec.key); k != rec.key && (rec.key != "" || k != "") {
+			rec.key = k
+			if desc, err := encodeRecord(rec); err == nil {
+				in.Description = aws.String(desc)
+			}
+		}
+	}
+	r, err := f.updateAlias(ctx, route, in)
 	if err == nil {
-		return routeOf(aliasOfUpdate(out)), nil
+		return r, nil
 	}
 	if apiCode(err) != "ResourceNotFoundException" {
 		return nil, err
@@ -219,6 +186,13 @@ func (f *function) setTraffic(ctx context.Context, route string, t driver.Traffi
 		return nil, err // the alias exists: the first NotFound was about a revision
 	}
 	return r, cerr
+}
+
+func (f *function) routeGone(route string, opts *driver.ConditionOptions) error {
+	if opts.IfMatch != "" {
+		return driver.NewError(driver.FailedPrecondition, fmt.Sprintf("route %s of %s does not exist, so etag %s cannot match", route, f.name, opts.IfMatch))
+	}
+	return driver.NewError(driver.NotFound, fmt.Sprintf("route %s of %s does not exist: set Traffic to create it", route, f.name))
 }
 
 // aliasMissing turns a NotFound from a conditioned alias write into
@@ -249,7 +223,7 @@ func (f *function) createAlias(ctx context.Context, route string, t driver.Traff
 	if t.Candidate != "" && t.CandidatePercent > 0 {
 		in.RoutingConfig = routing(t)
 	}
-	desc, err := encodeRecord(routeRecord{marker: u.Marker, verdicts: u.Verdicts})
+	desc, err := encodeRecord(routeRecord{marker: u.Marker, verdicts: u.Verdicts, key: f.keyFor(t.Stable, "")})
 	if err != nil {
 		return nil, err
 	}
@@ -265,8 +239,10 @@ func (f *function) createAlias(ctx context.Context, route string, t driver.Traff
 	if err != nil {
 		return nil, err
 	}
-	return routeOf(&types.AliasConfiguration{Name: out.Name, FunctionVersion: out.FunctionVersion, RoutingConfig: out.RoutingConfig,
-		Description: out.Description, RevisionId: out.RevisionId}), nil
+	a := &types.AliasConfiguration{Name: out.Name, FunctionVersion: out.FunctionVersion, RoutingConfig: out.RoutingConfig,
+		Description: out.Description, RevisionId: out.RevisionId, AliasArn: out.AliasArn}
+	f.cache.setAlias(route, a)
+	return routeOf(a), nil
 }
 
 // DeleteRevision implements driver.Function. Lambda refuses to delete a
@@ -295,7 +271,10 @@ func (f *function) Delete(ctx context.Context) error {
 	}
 	fnArn := aws.ToString(out.Configuration.FunctionArn)
 	for _, a := range aliases {
-		if _, err := f.reconcileTriggers(ctx, fnArn, aws.ToString(a.Name), []trigger.Trigger{}, out.Tags); err != nil {
+		if out.Tags == nil {
+			out.Tags = map[string]string{}
+		}
+		if _, err := f.reconcileTriggers(ctx, fnArn, aws.ToString(a.Name), []trigger.Trigger{}, out.Tags, nil); err != nil {
 			return err
 		}
 	}
@@ -328,63 +307,4 @@ func (f *function) Invoke(ctx context.Context, req *driver.InvokeRequest) (*driv
 		}
 	}
 	return res, nil
-}
-
-// Metrics implements driver.Function with CloudWatch GetMetricData: the
-// Sum of AWS/Lambda Invocations, Errors and Throttles with dimensions
-// FunctionName, Resource (FUNCTION:ROUTE) and ExecutedVersion when a route
-// and revision are given; FunctionName and Resource (FUNCTION:REVISION)
-// for a revision invoked directly; FunctionName alone otherwise. Zero
-// times mean the last three hours.
-func (f *function) Metrics(ctx context.Context, q *driver.MetricsQuery) (*driver.Metrics, error) {
-	cw := f.opts.CloudWatchClient
-	if cw == nil {
-		return nil, driver.NewError(driver.Unimplemented, "awslambda: metrics need Options.CloudWatchClient")
-	}
-	until := q.Until
-	if until.IsZero() {
-		until = time.Now().Add(time.Minute)
-	}
-	since := q.Since
-	if since.IsZero() {
-		since = until.Add(-3 * time.Hour)
-	}
-	dims := []cwtypes.Dimension{{Name: aws.String("FunctionName"), Value: aws.String(f.name)}}
-	switch {
-	case q.Route != "":
-		dims = append(dims, cwtypes.Dimension{Name: aws.String("Resource"), Value: aws.String(f.name + ":" + q.Route)})
-		if q.Revision != "" {
-			dims = append(dims, cwtypes.Dimension{Name: aws.String("ExecutedVersion"), Value: aws.String(q.Revision)})
-		}
-	case q.Revision != "":
-		dims = append(dims, cwtypes.Dimension{Name: aws.String("Resource"), Value: aws.String(f.name + ":" + q.Revision)})
-	}
-	names := []string{"Invocations", "Errors", "Throttles"}
-	in := &cloudwatch.GetMetricDataInput{StartTime: aws.Time(since), EndTime: aws.Time(until)}
-	for i, n := range names {
-		in.MetricDataQueries = append(in.MetricDataQueries, cwtypes.MetricDataQuery{Id: aws.String(fmt.Sprintf("m%d", i)),
-			MetricStat: &cwtypes.MetricStat{Metric: &cwtypes.Metric{Namespace: aws.String("AWS/Lambda"), MetricName: aws.String(n), Dimensions: dims},
-				Period: aws.Int32(60), Stat: aws.String("Sum")}})
-	}
-	sums := map[string]float64{}
-	p := cloudwatch.NewGetMetricDataPaginator(cw, in)
-	for p.HasMorePages() {
-		page, err := do(ctx, f, "NextPage", func(ctx context.Context) (*cloudwatch.GetMetricDataOutput, error) { return p.NextPage(ctx) })
-		if err != nil {
-			return nil, err
-		}
-		for _, r := range page.MetricDataResults {
-			for _, v := range r.Values {
-				sums[aws.ToString(r.Id)] += v
-			}
-		}
-	}
-	return &driver.Metrics{Invocations: int64(sums["m0"]), Errors: int64(sums["m1"]), Throttles: int64(sums["m2"])}, nil
-}
-
-func reservedOf(o *lambda.GetFunctionOutput) *int32 {
-	if o == nil || o.Concurrency == nil {
-		return nil
-	}
-	return o.Concurrency.ReservedConcurrentExecutions
 }

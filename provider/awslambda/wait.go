@@ -4,17 +4,24 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
 	"github.com/aws/smithy-go"
 
 	"github.com/updraft-dev/updraft/provider/driver"
 )
+
+// Retries. There is one layer for transient errors: the SDK's retryer,
+// which classifies throttling, 5xx and broken connections by type and
+// which the driver configures for MaxRetries+1 attempts on its own copy of
+// each client (see openDriver). The loop in conflictRetry is for Lambda's
+// 409 "update in progress", which is not transient in the SDK's sense
+// (it ends when the function is idle, so the loop waits for that).
 
 // apiCode returns the AWS error code of err, or "".
 func apiCode(err error) string {
@@ -26,7 +33,9 @@ func apiCode(err error) string {
 }
 
 // isInProgress reports a 409 because an update is in progress (not the
-// 409s that mean "already exists" or "still referenced").
+// 409s that mean "already exists" or "still referenced"). Lambda uses one
+// exception type, ResourceConflictException, for all three, so its
+// message tells them apart.
 func isInProgress(err error) bool {
 	var ae smithy.APIError
 	if !errors.As(err, &ae) {
@@ -42,20 +51,11 @@ func isInProgress(err error) bool {
 	return false
 }
 
-// isTransient reports errors worth another try after the SDK's own
-// retries: throttling, server errors and broken connections.
+// isTransient reports errors the SDK's retryer classifies as retryable
+// (by type: throttling and server error codes, 5xx, connection errors);
+// it is what the readiness polls tolerate between checks.
 func isTransient(err error) bool {
-	switch apiCode(err) {
-	case "TooManyRequestsException", "ThrottlingException", "EC2ThrottledException", "ServiceException",
-		"ResourceNotReadyException", "InternalFailure", "InternalServerException", "ServiceUnavailable", "SlowDown", "InternalError":
-		return true
-	}
-	var ne net.Error
-	if errors.As(err, &ne) {
-		return true
-	}
-	var oe *net.OpError
-	return errors.As(err, &oe) || strings.Contains(fmt.Sprint(err), "connection reset") || strings.Contains(fmt.Sprint(err), "EOF")
+	return retry.IsErrorRetryables(retry.DefaultRetryables).IsErrorRetryable(err) == aws.TrueTernary
 }
 
 func sleep(ctx context.Context, d time.Duration) error {
@@ -69,55 +69,53 @@ func sleep(ctx context.Context, d time.Duration) error {
 	}
 }
 
-// retry runs call until it succeeds, fails with an error that is neither
-// an update-in-progress conflict nor transient, or MaxRetries retries
-// have been spent. A conflict waits for the function to be idle
-// (onConflict) before the next try; a transient error backs off.
+// retry runs call until it succeeds, fails with an error that is not an
+// update-in-progress conflict, or MaxRetries conflicts have been waited
+// out. A conflict waits for the function to be idle (onConflict) before
+// the next try. Transient errors were already retried inside call by the
+// SDK and are returned as they are.
 func (f *function) retry(ctx context.Context, op string, onConflict func(context.Context) error, call func(context.Context) error) error {
 	backoff := f.opts.RetryBackoff
 	for attempt := 0; ; attempt++ {
 		err := call(ctx)
-		if err == nil {
-			return nil
-		}
-		if ctx.Err() != nil || attempt >= f.opts.MaxRetries {
+		if err == nil || !isInProgress(err) || ctx.Err() != nil || attempt >= f.opts.MaxRetries {
 			return err
 		}
-		switch {
-		case isInProgress(err):
-			f.log.Debug("conflict, waiting", "op", op, "attempt", attempt+1)
-			if onConflict != nil {
-				if werr := onConflict(ctx); werr != nil {
-					return werr
-				}
+		f.log.Debug("conflict, waiting", "op", op, "attempt", attempt+1)
+		if onConflict != nil {
+			if werr := onConflict(ctx); werr != nil {
+				return werr
 			}
-			if err := sleep(ctx, min(backoff, f.opts.MaxPollInterval)); err != nil {
-				return err
-			}
-		case isTransient(err):
-			f.log.Debug("transient error, retrying", "op", op, "attempt", attempt+1, "code", apiCode(err))
-			if err := sleep(ctx, backoff); err != nil {
-				return err
-			}
-		default:
+		}
+		if err := sleep(ctx, min(backoff, f.opts.MaxPollInterval)); err != nil {
 			return err
 		}
 		backoff = min(2*backoff, f.opts.MaxRetryBackoff)
 	}
 }
 
-// poll calls check until it reports done, tolerating transient errors,
-// with a growing interval, for at most limit.
+// maxTransientPolls is how many polls in a row may fail transiently
+// (after the SDK's own retries) before a wait gives up.
+const maxTransientPolls = 3
+
+// poll calls check until it reports done, with a growing interval, for at
+// most limit. A transient error (after the SDK's retries) is tolerated
+// maxTransientPolls times in a row.
 func (f *function) poll(ctx context.Context, what string, limit time.Duration, check func(context.Context) (bool, error)) error {
 	deadline := time.Now().Add(limit)
 	interval := f.opts.PollInterval
+	transient := 0
 	for {
 		done, err := check(ctx)
-		if err != nil && !isTransient(err) {
+		switch {
+		case err != nil && (!isTransient(err) || transient >= maxTransientPolls):
 			return err
-		}
-		if err == nil && done {
+		case err != nil:
+			transient++
+		case done:
 			return nil
+		default:
+			transient = 0
 		}
 		if ctx.Err() != nil {
 			return fmt.Errorf("waiting for %s of %s: %w", what, f.name, ctx.Err())
@@ -132,6 +130,11 @@ func (f *function) poll(ctx context.Context, what string, limit time.Duration, c
 	}
 }
 
+// idle reports whether $LATEST accepts the next mutation.
+func idle(c *types.FunctionConfiguration) bool {
+	return c.State != types.StatePending && c.LastUpdateStatus != types.LastUpdateStatusInProgress
+}
+
 // waitIdle polls GetFunction until $LATEST is neither Pending nor
 // InProgress and returns that reading. It never gates on State ==
 // Active: an idle function may be Inactive and still accepts updates.
@@ -143,8 +146,7 @@ func (f *function) waitIdle(ctx context.Context) (*lambda.GetFunctionOutput, err
 			return false, err
 		}
 		out = o
-		c := o.Configuration
-		return c.State != types.StatePending && c.LastUpdateStatus != types.LastUpdateStatusInProgress, nil
+		return idle(o.Configuration), nil
 	})
 	return out, err
 }
@@ -156,14 +158,21 @@ func (f *function) waitUpdated(ctx context.Context, what string) (*lambda.GetFun
 	if err != nil {
 		return nil, err
 	}
-	c := out.Configuration
-	if c.State == types.StateFailed {
-		return nil, &FailedError{Function: f.name, What: what, Status: "Failed", ReasonCode: string(c.StateReasonCode), Reason: aws.ToString(c.StateReason)}
-	}
-	if c.LastUpdateStatus == types.LastUpdateStatusFailed {
-		return nil, &FailedError{Function: f.name, What: what, Status: "Failed", ReasonCode: string(c.LastUpdateStatusReasonCode), Reason: aws.ToString(c.LastUpdateStatusReason)}
+	if err := f.failure(out.Configuration, what); err != nil {
+		return nil, err
 	}
 	return out, nil
+}
+
+// failure returns the FailedError of a settled configuration, or nil.
+func (f *function) failure(c *types.FunctionConfiguration, what string) error {
+	if c.State == types.StateFailed {
+		return &FailedError{Function: f.name, What: what, Status: "Failed", ReasonCode: string(c.StateReasonCode), Reason: aws.ToString(c.StateReason)}
+	}
+	if c.LastUpdateStatus == types.LastUpdateStatusFailed {
+		return &FailedError{Function: f.name, What: what, Status: "Failed", ReasonCode: string(c.LastUpdateStatusReasonCode), Reason: aws.ToString(c.LastUpdateStatusReason)}
+	}
+	return nil
 }
 
 // waitVersion waits for a published version to leave Pending.

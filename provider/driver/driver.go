@@ -5,12 +5,20 @@
 // validates specs, fills defaults, builds code bundles, wraps errors with
 // codes and enforces Close, so drivers only talk to their cloud. The types
 // here are the driver's own copies of the portable ones; they are not
-// aliases, so each side can document and change them for its audience.
+// aliases, so each side documents them for its audience, and a test in
+// package provider compares every pair's fields by reflection, so a field
+// added here must be added there too (package provider's doc says why).
+//
+// Errors: return an *Error (NewError, or Wrap to keep an SDK error as the
+// cause) when the driver knows the code, or the SDK's error mapped in
+// ErrorCode. Say what the driver knows and no more: the portable type
+// adds the target, the operation and the code.
 package driver
 
 import (
 	"context"
 	"errors"
+	"net/url"
 	"slices"
 	"strconv"
 	"time"
@@ -51,17 +59,47 @@ func (c ErrorCode) String() string {
 
 // Error is an error that already carries its code. Drivers whose "cloud"
 // is their own code (memprovider, localprovider) return it; cloud drivers
-// return raw SDK errors and map them in ErrorCode.
+// either return raw SDK errors and map them in ErrorCode, or give one a
+// code and a message with Wrap.
+//
+// An Error says what the driver knows (which revision, which route, why)
+// and nothing the portable type adds: it must not repeat the target, the
+// operation or the code, which *provider.Error prints once.
 type Error struct {
 	Code ErrorCode
 	Msg  string
+	// Err is the cause, if any. Unwrap returns it, so errors.As still
+	// reaches a native SDK error under a coded one.
+	Err error
 }
 
-// Error returns the message.
-func (e *Error) Error() string { return e.Msg }
+// Error returns the message, then the cause's after a colon.
+func (e *Error) Error() string {
+	switch {
+	case e.Err == nil && e.Msg == "":
+		return e.Code.String()
+	case e.Err == nil:
+		return e.Msg
+	case e.Msg == "":
+		return e.Err.Error()
+	}
+	return e.Msg + ": " + e.Err.Error()
+}
+
+// Unwrap returns the cause (nil when there is none).
+func (e *Error) Unwrap() error { return e.Err }
 
 // NewError returns an *Error with code and message.
 func NewError(code ErrorCode, msg string) error { return &Error{Code: code, Msg: msg} }
+
+// Wrap returns an *Error with code and message msg whose cause is cause:
+// its text follows msg, and errors.As reaches it. It is how an adapter
+// gives an SDK error the code it knows it has ("the role cannot be
+// assumed yet" on a 400 InvalidParameterValueException) without losing
+// it. msg may be empty; cause nil makes it NewError.
+func Wrap(code ErrorCode, cause error, msg string) error {
+	return &Error{Code: code, Msg: msg, Err: cause}
+}
 
 // CodeOf returns the code of the first *Error in err's chain, or Unknown.
 func CodeOf(err error) ErrorCode {
@@ -108,12 +146,42 @@ type Capabilities struct {
 	Secrets bool
 	// MaxEnvBytes bounds the total size of environment keys and values (0 = none).
 	MaxEnvBytes int
+	// Env are the target's rules for environment variable names and
+	// values; the zero value is the portable rule.
+	Env EnvRules
 	// CodeForm is the bundle form the target deploys. When its GOARCH is
 	// empty the portable type fills it from the Spec's architecture.
 	CodeForm bundle.Form
 	// CodeLimits are the target's package size limits.
 	CodeLimits bundle.Limits
 }
+
+// EnvRules are a target's rules for the names and values of environment
+// variables (Spec.Env, and the names of Spec.Secrets). The portable type
+// checks them in Validate, so the target never sees a name it refuses.
+// The zero value is the portable rule.
+type EnvRules struct {
+	// NamePattern is an RE2 expression every name must match whole;
+	// "" means PortableEnvNamePattern.
+	NamePattern string
+	// NameRule says in words what NamePattern allows, for messages; ""
+	// means PortableEnvNameRule.
+	NameRule string
+	// ReservedNames are names the target sets itself and refuses to take;
+	// ReservedPrefixes are prefixes of such names ("X_GOOGLE_"). Both are
+	// compared exactly.
+	ReservedNames, ReservedPrefixes []string
+	// ForbiddenValueBytes are bytes no value may hold on this target. NUL
+	// is always forbidden: no process environment can hold it.
+	ForbiddenValueBytes string
+}
+
+// The portable rule for environment variable names: what every cloud
+// accepts.
+const (
+	PortableEnvNamePattern = `[A-Za-z][A-Za-z0-9_]*`
+	PortableEnvNameRule    = "use letters, digits and '_', starting with a letter"
+)
 
 // Concurrency is the driver's copy of provider.Concurrency.
 type Concurrency struct {
@@ -352,6 +420,37 @@ type Metrics struct {
 	// Status counts are then the responses with a 2xx, 4xx and 5xx status.
 	HTTP                            bool
 	Status2xx, Status4xx, Status5xx int64
+}
+
+// Targeter is implemented by a driver whose function is selected by more
+// than its name: a region, an account or profile, an endpoint, a project,
+// a state directory. Target returns the function's canonical target,
+// built with TargetURL, which the portable type reports as
+// Function.Target. Two drivers with the same Target must address the
+// same function, and two functions must never share one: deploy refuses a
+// target given twice by it. A driver without Target is "PROVIDER://NAME".
+type Targeter interface {
+	Target() string
+}
+
+// TargetURL returns the canonical target "scheme://name?k=v&…": the
+// selectors with a value, sorted by key and query-escaped. Selectors are
+// the values that pick which function name names (region, profile or
+// account, endpoint), resolved (the region the SDK resolved, not only the
+// one in the URL) and normalised (lower-case region); never settings for
+// creates (a role) and never credentials.
+func TargetURL(scheme, name string, selectors map[string]string) string {
+	q := url.Values{}
+	for k, v := range selectors {
+		if v != "" {
+			q.Set(k, v)
+		}
+	}
+	t := scheme + "://" + name
+	if len(q) > 0 {
+		t += "?" + q.Encode()
+	}
+	return t
 }
 
 // Function is one function on one target. Unless stated otherwise the

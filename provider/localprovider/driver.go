@@ -160,10 +160,18 @@ func (l *localFunction) apply(ctx context.Context, s *driver.Spec, opts *driver.
 	if err != nil {
 		return nil, nil, err
 	}
-	if m != nil {
+	if err := checkEntrypoint(s.Entrypoint); err != nil {
+		return nil, nil, driver.NewError(driver.InvalidArgument, err.Error())
+	}
+	switch {
+	case m != nil && opts.IfNotExist:
+		return nil, nil, driver.NewError(driver.AlreadyExists, fmt.Sprintf("function %s already exists in %s: another deploy created it since this one was planned; plan again", l.name, l.h.dir))
+	case m != nil:
 		if err := driver.CheckETag("function "+l.name, opts.IfMatch, m.ETag); err != nil {
 			return nil, nil, err
 		}
+	case opts.IfMatch != "":
+		return nil, nil, driver.CheckETag("function "+l.name, opts.IfMatch, "")
 	}
 	if m == nil {
 		if s.Bundle == nil {
@@ -355,6 +363,7 @@ func (l *localFunction) Delete(ctx context.Context) error {
 		return err
 	}
 	fr.stopAll()
+	fr.rec.reset()
 	if err := os.RemoveAll(l.h.fnDir(l.name)); err != nil {
 		return driver.NewError(driver.Internal, fmt.Sprintf("deleting %s: %v", l.h.fnDir(l.name), err))
 	}
@@ -386,6 +395,5 @@ func (l *localFunction) Metrics(ctx context.Context, q *driver.MetricsQuery) (*d
 	if _, size := l.h.metaStamp(l.name); size < 0 {
 		return nil, l.notFound()
 	}
-	m := fr.rec.metrics(q)
-	return &m, nil
+	return fr.metrics(q)
 }

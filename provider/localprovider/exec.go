@@ -71,6 +71,11 @@ type outcome struct {
 	detail  string // for the client when the platform ended it
 }
 
+// statusUndelivered is the outcome of an invocation whose instance died
+// before it asked for it: it never reached the function, and is offered
+// to another instance.
+const statusUndelivered Status = "undelivered"
+
 // runLambda sends inv to a Runtime API instance and waits for its
 // response, its timeout, its crash or the caller's cancellation. It
 // returns the instance to the pool or leaves it killed.
@@ -90,23 +95,47 @@ func (fr *fnRuntime) runLambda(ctx context.Context, in *instance, inv *invocatio
 	case <-in.dead:
 		select {
 		case r := <-inv.done:
-			o = resultOutcome(r)
+			return resultOutcome(r)
 		default:
-			o = outcome{status: StatusCrash, errType: "Runtime.ExitError", detail: in.crashDetail()}
 		}
-		return o
+		select {
+		case <-in.work:
+			return outcome{status: statusUndelivered, errType: "Runtime.ExitError", detail: in.crashDetail()}
+		default:
+		}
+		return outcome{status: StatusCrash, errType: "Runtime.ExitError", detail: in.crashDetail()}
 	case <-ctx.Done():
 		in.kill("its caller went away (" + ctx.Err().Error() + ")")
 		return outcome{status: StatusCanceled, errType: "Canceled", detail: ctx.Err().Error()}
 	}
-	if o.status == StatusOK || o.status == StatusError {
-		if o.errType == "Runtime.InitError" {
-			in.kill("its runtime reported an init error")
-		} else {
-			fr.release(in)
-		}
+	switch {
+	case o.status == StatusOK:
+		fr.release(in)
+	case o.status == StatusError && o.errType == "Runtime.InitError":
+		in.kill("its runtime reported an init error")
+	case o.status == StatusError:
+		// A runtime may exit after reporting an error (aws-lambda-go does
+		// after a panic): the instance is reused once it asks for its next
+		// invocation, not before.
+		fr.releaseOnNext(in)
 	}
 	return o
+}
+
+// releaseOnNext releases in when it next polls /next (now, if it already
+// has). One that neither polls nor exits within its revision's timeout is
+// killed.
+func (fr *fnRuntime) releaseOnNext(in *instance) {
+	in.parked.Store(true)
+	if in.polled.Load() && in.parked.CompareAndSwap(true, false) {
+		fr.release(in)
+		return
+	}
+	time.AfterFunc(in.rp.timeout, func() {
+		if in.parked.CompareAndSwap(true, false) {
+			in.kill(fmt.Sprintf("it did not ask for its next invocation within %s of reporting an error", in.rp.timeout))
+		}
+	})
 }
 
 func resultOutcome(r invResult) outcome {
@@ -133,10 +162,14 @@ func (fr *fnRuntime) newInvocation(rp *revPool, arn string, payload []byte) *inv
 		trace: traceID(id, now), done: make(chan invResult, 1)}
 }
 
-// record adds one invocation to the function's records.
-func (fr *fnRuntime) record(rp *revPool, route, id string, start time.Time, in *instance, cold bool, st Status) {
+// record adds one invocation to the function's records; httpStatus is
+// the gateway's answer (0 for direct invocations).
+func (fr *fnRuntime) record(rp *revPool, route, id string, start time.Time, in *instance, cold bool, st Status, httpStatus int) {
+	if st == statusUndelivered {
+		st = StatusCrash
+	}
 	dur := time.Since(start)
-	r := Invocation{RequestID: id, Start: start, Revision: rp.id, Route: route, Status: st, MemoryMB: rp.memMB}
+	r := Invocation{RequestID: id, Start: start, Revision: rp.id, Route: route, Status: st, MemoryMB: rp.memMB, HTTPStatus: httpStatus}
 	if cold && in != nil {
 		r.ColdStart = true
 		r.InitDuration = in.initDur
@@ -187,22 +220,28 @@ func (fr *fnRuntime) invoke(ctx context.Context, req *driver.InvokeRequest) (*dr
 		return nil, driver.NewError(driver.InvalidArgument, fmt.Sprintf("payload of %d bytes is over the 6 MB limit", len(payload)))
 	}
 	start := time.Now()
-	in, cold, err := fr.acquire(ctx, rp)
-	if err != nil {
-		return nil, fr.acquireFailed(ctx, rp, route, start, err)
+	var o outcome
+	for attempt := 1; ; attempt++ {
+		in, cold, err := fr.acquire(ctx, rp)
+		if err != nil {
+			return nil, fr.acquireFailed(ctx, rp, route, start, err, 0)
+		}
+		id := ""
+		if in.proto.Load() == protoHTTP {
+			id = fr.h.ids.next()
+			o = fr.postHTTP(ctx, in, id, payload)
+		} else {
+			inv := fr.newInvocation(rp, arn, payload)
+			id = inv.id
+			o = fr.runLambda(ctx, in, inv)
+			if o.status == statusUndelivered && attempt < maxDeliveries {
+				continue
+			}
+		}
+		fr.record(rp, route, id, start, in, cold, o.status, 0)
+		break
 	}
 	res := &driver.InvokeResult{Revision: rp.id}
-	var o outcome
-	id := ""
-	if in.proto.Load() == protoHTTP {
-		id = fr.h.ids.next()
-		o = fr.postHTTP(ctx, in, id, payload)
-	} else {
-		inv := fr.newInvocation(rp, arn, payload)
-		id = inv.id
-		o = fr.runLambda(ctx, in, inv)
-	}
-	fr.record(rp, route, id, start, in, cold, o.status)
 	res.Duration = time.Since(start)
 	switch o.status {
 	case StatusOK:
@@ -219,18 +258,19 @@ func (fr *fnRuntime) invoke(ctx context.Context, req *driver.InvokeRequest) (*dr
 }
 
 // acquireFailed records and converts an acquire error.
-func (fr *fnRuntime) acquireFailed(ctx context.Context, rp *revPool, route string, start time.Time, err error) error {
+// httpStatus is the gateway's answer (0 for direct invocations).
+func (fr *fnRuntime) acquireFailed(ctx context.Context, rp *revPool, route string, start time.Time, err error, httpStatus int) error {
 	var te *throttledError
 	var ie *initError
 	switch {
 	case errors.As(err, &te):
 		if !te.stopped {
-			fr.record(rp, route, "", start, nil, false, StatusThrottled)
+			fr.record(rp, route, "", start, nil, false, StatusThrottled, httpStatus)
 			return driver.NewError(driver.ResourceExhausted, err.Error())
 		}
 		return driver.NewError(driver.FailedPrecondition, err.Error())
 	case errors.As(err, &ie):
-		fr.record(rp, route, "", start, nil, false, StatusInitError)
+		fr.record(rp, route, "", start, nil, false, StatusInitError, httpStatus)
 		return driver.NewError(driver.Internal, err.Error())
 	}
 	if ctx.Err() != nil {

@@ -9,8 +9,10 @@ import (
 	"fmt"
 	"io"
 	"mime"
+	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -34,7 +36,11 @@ func (h *Host) serveGateway(w http.ResponseWriter, r *http.Request) {
 	if i := strings.IndexByte(seg, ':'); i >= 0 {
 		name, qual = seg[:i], seg[i+1:]
 	}
-	fr, v := h.lookup(name)
+	fr, v, err := h.lookup(name)
+	if err != nil {
+		gatewayError(w, http.StatusInternalServerError, err.Error())
+		return
+	}
 	if v == nil {
 		gatewayError(w, http.StatusNotFound, fmt.Sprintf("function %s does not exist in %s", name, h.dir))
 		return
@@ -110,64 +116,112 @@ func gatewayError(w http.ResponseWriter, code int, msg string) {
 	io.WriteString(w, "\n")
 }
 
-// serveHTTP runs one HTTP trigger request on rp.
+// serveHTTP runs one HTTP trigger request on rp. The body is read whole
+// (within the payload limit and the body timeout) before an instance is
+// taken, so a slow client never holds one.
 func (fr *fnRuntime) serveHTTP(w http.ResponseWriter, r *http.Request, rp *revPool, route, arn, path string) {
 	start := time.Now()
 	ctx := r.Context()
-	in, cold, err := fr.acquire(ctx, rp)
+	body, err := fr.h.readGatewayBody(w, r)
 	if err != nil {
-		var te *throttledError
-		code := http.StatusBadGateway
+		// net/http cancels the request's context on any read error, so
+		// the deadline is told from a client that went away first.
+		code, msg := http.StatusBadRequest, "malformed request body: "+err.Error()
 		switch {
-		case errors.As(err, &te) && !te.stopped:
-			code = http.StatusTooManyRequests
-		case errors.As(err, &te):
-			code = http.StatusServiceUnavailable
-		}
-		err = fr.acquireFailed(ctx, rp, route, start, err)
-		if ctx.Err() != nil {
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			code, msg = http.StatusRequestTimeout, fmt.Sprintf("request body not received within %s", fr.h.opts.BodyTimeout)
+		case errors.Is(err, errTooLarge):
+			code, msg = http.StatusRequestEntityTooLarge, "request body over the 6 MB payload limit"
+		case errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, net.ErrClosed):
 			return
 		}
-		w.Header()["X-Updraft-Revision"] = []string{rp.id}
-		gatewayError(w, code, err.Error())
+		w.Header()["Connection"] = []string{"close"}
+		gatewayError(w, code, msg)
 		return
 	}
+	for attempt := 1; ; attempt++ {
+		in, cold, err := fr.acquire(ctx, rp)
+		if err != nil {
+			var te *throttledError
+			code := http.StatusBadGateway
+			switch {
+			case errors.As(err, &te) && !te.stopped:
+				code = http.StatusTooManyRequests
+			case errors.As(err, &te):
+				code = http.StatusServiceUnavailable
+			}
+			if ctx.Err() != nil {
+				code = 0
+			}
+			err = fr.acquireFailed(ctx, rp, route, start, err, code)
+			if code == 0 {
+				return
+			}
+			w.Header()["X-Updraft-Revision"] = []string{rp.id}
+			gatewayError(w, code, err.Error())
+			return
+		}
+		var o outcome
+		var id string
+		status := 0
+		if in.proto.Load() == protoHTTP {
+			setInstanceHeaders(w, rp, in, cold)
+			id = fr.h.ids.next()
+			o, status = fr.proxyHTTP(ctx, w, r, body, in, id, path)
+		} else {
+			id = fr.h.ids.next()
+			buf := eventBufs.Get().(*[]byte)
+			ev := appendEvent((*buf)[:0], r, path, body, id, fr.name, start)
+			inv := &invocation{id: id, payload: ev, deadline: start.Add(rp.timeout), arn: arn, trace: traceID(id, start), done: make(chan invResult, 1)}
+			o = fr.runLambda(ctx, in, inv)
+			if o.status == statusUndelivered && attempt < maxDeliveries {
+				*buf = ev
+				eventBufs.Put(buf)
+				continue // the instance died before it took the event
+			}
+			if o.status != StatusCrash && o.status != StatusTimeout && o.status != StatusCanceled && o.status != statusUndelivered {
+				*buf = ev
+				eventBufs.Put(buf)
+			}
+			setInstanceHeaders(w, rp, in, cold)
+			status = writeLambdaResponse(w, id, &o, fr.name, rp.id)
+		}
+		fr.record(rp, route, id, start, in, cold, o.status, status)
+		return
+	}
+}
+
+// maxDeliveries is how many instances a request is offered to when the
+// ones it got died before taking it.
+const maxDeliveries = 3
+
+func setInstanceHeaders(w http.ResponseWriter, rp *revPool, in *instance, cold bool) {
 	hd := w.Header()
 	hd["X-Updraft-Revision"] = []string{rp.id}
 	if cold {
 		hd["X-Updraft-Init-Duration"] = []string{in.initDur.String()}
 	}
-	var o outcome
-	var id string
-	if in.proto.Load() == protoHTTP {
-		id = fr.h.ids.next()
-		o = fr.proxyHTTP(ctx, w, r, in, id, path)
-	} else {
-		body, err := readBody(r, maxPayload)
-		if err != nil {
-			fr.release(in)
-			gatewayError(w, http.StatusRequestEntityTooLarge, "request body over the 6 MB payload limit")
-			return
-		}
-		id = fr.h.ids.next()
-		buf := eventBufs.Get().(*[]byte)
-		ev := appendEvent((*buf)[:0], r, path, body, id, fr.name, start)
-		inv := &invocation{id: id, payload: ev, deadline: start.Add(rp.timeout), arn: arn, trace: traceID(id, start), done: make(chan invResult, 1)}
-		o = fr.runLambda(ctx, in, inv)
-		if o.status != StatusCrash && o.status != StatusTimeout && o.status != StatusCanceled {
-			*buf = ev
-			eventBufs.Put(buf)
-		}
-		writeLambdaResponse(w, id, o, fr.name, rp.id)
+}
+
+// readGatewayBody reads a gateway request's body, at most the payload
+// limit, within the host's body timeout.
+func (h *Host) readGatewayBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+	if r.Body == nil || r.Body == http.NoBody {
+		return nil, nil
 	}
-	fr.record(rp, route, id, start, in, cold, o.status)
+	rc := http.NewResponseController(w)
+	rc.SetReadDeadline(time.Now().Add(h.opts.BodyTimeout))
+	body, err := readBody(r, maxPayload)
+	rc.SetReadDeadline(time.Time{})
+	return body, err
 }
 
 var eventBufs = sync.Pool{New: func() any { b := make([]byte, 0, 2048); return &b }}
 
 // writeLambdaResponse maps a function URL (payload format 2.0) response
-// back to HTTP.
-func writeLambdaResponse(w http.ResponseWriter, id string, o outcome, name, rev string) {
+// back to HTTP and returns the status it answered (0 when the caller went
+// away).
+func writeLambdaResponse(w http.ResponseWriter, id string, o *outcome, name, rev string) int {
 	h := w.Header()
 	h["X-Amzn-Requestid"] = []string{id}
 	switch o.status {
@@ -177,15 +231,15 @@ func writeLambdaResponse(w http.ResponseWriter, id string, o outcome, name, rev 
 		h["Content-Type"] = []string{"application/json"}
 		w.WriteHeader(http.StatusBadGateway)
 		w.Write(o.payload)
-		return
+		return http.StatusBadGateway
 	case StatusTimeout:
 		gatewayError(w, http.StatusGatewayTimeout, fmt.Sprintf("%s: function %s revision %s was killed at its timeout (raise Spec.Timeout or make it faster); the next request starts a fresh instance", o.detail, name, rev))
-		return
+		return http.StatusGatewayTimeout
 	case StatusCanceled:
-		return
+		return 0
 	default:
 		gatewayError(w, http.StatusBadGateway, fmt.Sprintf("function %s revision %s failed (%s): %s; the next request starts a fresh instance", name, rev, o.errType, o.detail))
-		return
+		return http.StatusBadGateway
 	}
 	p := bytes.TrimSpace(o.payload)
 	if len(p) > 0 && p[0] == '{' && bytes.Contains(p, []byte(`"statusCode"`)) {
@@ -198,16 +252,27 @@ func writeLambdaResponse(w http.ResponseWriter, id string, o outcome, name, rev 
 			IsBase64Encoded   bool                `json:"isBase64Encoded"`
 		}
 		if err := json.Unmarshal(p, &resp); err == nil && resp.StatusCode != 0 {
+			if resp.StatusCode < 200 || resp.StatusCode > 599 {
+				// A function URL answers a response it cannot map with 502.
+				gatewayError(w, http.StatusBadGateway, fmt.Sprintf("function %s revision %s returned statusCode %d, which is not an HTTP response status (200 to 599)", name, rev, resp.StatusCode))
+				return http.StatusBadGateway
+			}
 			for k, v := range resp.Headers {
-				h.Set(k, v)
+				if validHeader(k, v) {
+					h.Set(k, v)
+				}
 			}
 			for k, vs := range resp.MultiValueHeaders {
 				for _, v := range vs {
-					h.Add(k, v)
+					if validHeader(k, v) {
+						h.Add(k, v)
+					}
 				}
 			}
 			for _, c := range resp.Cookies {
-				h.Add("Set-Cookie", c)
+				if validHeader("Set-Cookie", c) {
+					h.Add("Set-Cookie", c)
+				}
 			}
 			body := []byte(resp.Body)
 			if resp.IsBase64Encoded {
@@ -221,7 +286,7 @@ func writeLambdaResponse(w http.ResponseWriter, id string, o outcome, name, rev 
 			h["Content-Length"] = []string{strconv.Itoa(len(body))}
 			w.WriteHeader(resp.StatusCode)
 			w.Write(body)
-			return
+			return resp.StatusCode
 		}
 	}
 	// Any other JSON is the body of a 200 application/json response.
@@ -229,25 +294,46 @@ func writeLambdaResponse(w http.ResponseWriter, id string, o outcome, name, rev 
 	h["Content-Length"] = []string{strconv.Itoa(len(o.payload))}
 	w.WriteHeader(http.StatusOK)
 	w.Write(o.payload)
+	return http.StatusOK
+}
+
+// validHeader reports whether a header a function returned can be sent
+// as it is: a token name, a value without control characters but tab,
+// and not one the gateway owns (framing, hop-by-hop).
+func validHeader(k, v string) bool {
+	if k == "" || hopHeader(http.CanonicalHeaderKey(k)) || strings.EqualFold(k, "Content-Length") {
+		return false
+	}
+	for i := 0; i < len(k); i++ {
+		if !isTokenChar(k[i]) {
+			return false
+		}
+	}
+	for i := 0; i < len(v); i++ {
+		if c := v[i]; (c < 0x20 && c != '\t') || c == 0x7f {
+			return false
+		}
+	}
+	return true
 }
 
 // proxyHTTP forwards a request to an HTTP-protocol instance.
-func (fr *fnRuntime) proxyHTTP(ctx context.Context, w http.ResponseWriter, r *http.Request, in *instance, id, path string) outcome {
+func (fr *fnRuntime) proxyHTTP(ctx context.Context, w http.ResponseWriter, r *http.Request, body []byte, in *instance, id, path string) (outcome, int) {
 	u := in.base + path
 	if r.URL.RawQuery != "" {
 		u += "?" + r.URL.RawQuery
 	}
-	var body io.Reader = r.Body
-	if r.ContentLength == 0 {
-		body = http.NoBody
+	var rd io.Reader = http.NoBody
+	if len(body) > 0 {
+		rd = bytes.NewReader(body)
 	}
-	out, err := http.NewRequest(r.Method, u, body)
+	out, err := http.NewRequest(r.Method, u, rd)
 	if err != nil {
 		fr.release(in)
 		gatewayError(w, http.StatusBadRequest, "bad request: "+err.Error())
-		return outcome{status: StatusError, errType: "BadRequest"}
+		return outcome{status: StatusError, errType: "BadRequest"}, http.StatusBadRequest
 	}
-	out.ContentLength = r.ContentLength
+	out.ContentLength = int64(len(body))
 	for k, vs := range r.Header {
 		if hopHeader(k) {
 			continue
@@ -262,10 +348,12 @@ func (fr *fnRuntime) proxyHTTP(ctx context.Context, w http.ResponseWriter, r *ht
 		switch o.status {
 		case StatusTimeout:
 			gatewayError(w, http.StatusGatewayTimeout, fmt.Sprintf("%s: function %s revision %s was killed at its timeout (raise Spec.Timeout or make it faster); the next request starts a fresh instance", o.detail, fr.name, in.rp.id))
+			return o, http.StatusGatewayTimeout
 		case StatusCrash:
 			gatewayError(w, http.StatusBadGateway, fmt.Sprintf("function %s revision %s failed: %s; the next request starts a fresh instance", fr.name, in.rp.id, o.detail))
+			return o, http.StatusBadGateway
 		}
-		return o
+		return o, 0
 	}
 	h := w.Header()
 	for k, vs := range resp.Header {
@@ -279,17 +367,17 @@ func (fr *fnRuntime) proxyHTTP(ctx context.Context, w http.ResponseWriter, r *ht
 	resp.Body.Close()
 	if err != nil && ctx.Err() == nil {
 		in.kill("its response broke off: " + err.Error())
-		return outcome{status: StatusCrash, errType: "Runtime.ExitError", detail: err.Error()}
+		return outcome{status: StatusCrash, errType: "Runtime.ExitError", detail: err.Error()}, resp.StatusCode
 	}
 	if err != nil {
 		in.kill("its caller went away")
-		return outcome{status: StatusCanceled}
+		return outcome{status: StatusCanceled}, 0
 	}
 	fr.release(in)
 	if resp.StatusCode >= 500 {
-		return outcome{status: StatusError, errType: "Unhandled"}
+		return outcome{status: StatusError, errType: "Unhandled"}, resp.StatusCode
 	}
-	return outcome{status: StatusOK}
+	return outcome{status: StatusOK}, resp.StatusCode
 }
 
 func hopHeader(k string) bool {

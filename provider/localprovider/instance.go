@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -29,8 +30,9 @@ type instance struct {
 	initDur     time.Duration
 
 	// Runtime API endpoint of this instance.
-	ln    net.Listener
-	conns connSet
+	ln          net.Listener
+	conns       connSet
+	readTimeout time.Duration // of one request; 0 = rapiReadTimeout
 	// port is $PORT for HTTP-protocol functions; base its URL.
 	port int
 	base string
@@ -44,6 +46,9 @@ type instance struct {
 	dead      chan struct{}
 	exitErr   error
 	reason    atomic.Pointer[string] // why it was killed
+	// polled is set while the instance waits in /next for work; parked
+	// while it must poll before it is released (see releaseOnNext).
+	polled, parked atomic.Bool
 
 	// guarded by fr.mu
 	lastUsed  time.Time
@@ -107,14 +112,14 @@ func (fr *fnRuntime) start(rp *revPool, provisioned bool) (*instance, error) {
 		env = append(env, "PORT="+p, "FUNCTIONS_CUSTOMHANDLER_PORT="+p)
 	}
 	out := fr.output()
-	in.cmd = &exec.Cmd{Path: rp.exe, Args: []string{rp.exe}, Dir: rp.dir, Env: env, Stdout: out, Stderr: out, SysProcAttr: procAttr()}
 	in.started = time.Now()
 	fr.h.procs.Add(1)
 	go func() {
 		defer fr.h.procs.Done()
+		defer fr.h.recovered("runtime API", "function", fr.name)
 		in.serveRuntimeAPI()
 	}()
-	if err := in.cmd.Start(); err != nil {
+	if err := fr.h.startProcess(in, exec.Cmd{Path: rp.exe, Args: []string{rp.exe}, Dir: rp.dir, Env: env, Stdout: out, Stderr: out}); err != nil {
 		in.closeRuntimeAPI()
 		return nil, fmt.Errorf("starting %s: %w (is the bundle built for %s with an executable %s?)", rp.exe, err, "this machine", entrypointName(rp.exe))
 	}
@@ -126,6 +131,7 @@ func (fr *fnRuntime) start(rp *revPool, provisioned bool) (*instance, error) {
 	fr.h.procs.Add(1)
 	go func() {
 		defer fr.h.procs.Done()
+		defer fr.h.recovered("instance watch", "function", fr.name)
 		err := in.cmd.Wait()
 		killGroup(in.pid) // the function's own children, if any
 		in.exitErr = err
@@ -137,10 +143,37 @@ func (fr *fnRuntime) start(rp *revPool, provisioned bool) (*instance, error) {
 		in.kill("the host is closing")
 	}
 	if proto != protoLambda {
-		go in.dialLoop()
+		go func() {
+			defer fr.h.recovered("instance start", "function", fr.name)
+			in.dialLoop()
+		}()
 	}
 	fr.h.opts.Logger.Debug("instance started", "function", fr.name, "revision", rp.id, "pid", in.pid, "provisioned", provisioned)
 	return in, nil
+}
+
+// startProcess starts in's process as cmd at the host's isolation level,
+// falling back to weaker levels when the system refuses namespaces (no
+// privilege, user namespaces disabled, a seccomp profile).
+func (h *Host) startProcess(in *instance, cmd exec.Cmd) error {
+	for {
+		level := h.isolation.Load()
+		c := cmd
+		c.SysProcAttr = procAttr(level)
+		err := c.Start()
+		if err == nil {
+			in.cmd = &c
+			return nil
+		}
+		var errno syscall.Errno
+		if level == isolateGroup || !errors.As(err, &errno) || (errno != syscall.EPERM && errno != syscall.EINVAL && errno != syscall.ENOSPC && errno != syscall.ENOSYS && errno != syscall.EACCES) {
+			return err
+		}
+		weaker := weakerIsolation(level)
+		if h.isolation.CompareAndSwap(level, weaker) {
+			h.opts.Logger.Warn("instances cannot get their own namespaces here; falling back", "err", err, "level", weaker)
+		}
+	}
 }
 
 func entrypointName(exe string) string {
@@ -239,8 +272,8 @@ func (in *instance) why() string {
 }
 
 func (fr *fnRuntime) logHint() string {
-	if fr.outFile != nil {
-		return fr.outFile.Name()
+	if fr.log != nil {
+		return fr.log.lw.path
 	}
 	return "the function output"
 }

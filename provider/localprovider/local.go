@@ -13,7 +13,9 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/updraft-dev/updraft/bundle"
@@ -48,6 +50,11 @@ type Options struct {
 	// MaxConcurrency caps instances of a function whose Spec leaves
 	// Concurrency.Max nil. 0 means 64.
 	MaxConcurrency int
+	// BodyTimeout bounds how long the gateway waits for a request's body,
+	// which it reads whole before the request takes an instance. 0 means
+	// 10 seconds (6 MB at 600 kB/s); a body not received by then is
+	// answered 408.
+	BodyTimeout time.Duration
 	// InitTimeout bounds a new instance's start, until it polls the
 	// Runtime API or accepts connections on $PORT. 0 means 10 seconds.
 	InitTimeout time.Duration
@@ -57,8 +64,12 @@ type Options struct {
 	// Logger receives the host's records (instances started, reaped,
 	// killed). nil means none.
 	Logger *slog.Logger
-	// MaxRecords is how many invocation records are kept per function for
-	// Metrics and Summary; older ones are dropped. 0 means 200,000.
+	// RecordMemory bounds the memory of the raw invocation records a host
+	// keeps per function for Invocations and Summarize; older ones are
+	// dropped (Metrics keeps exact per-second aggregates regardless). 0
+	// means 4 MiB, about 20,000 records.
+	RecordMemory int64
+	// MaxRecords, when positive, also bounds the number of those records.
 	MaxRecords int
 }
 
@@ -86,11 +97,14 @@ func (o *Options) withDefaults() (Options, error) {
 	if c.MaxConcurrency <= 0 {
 		c.MaxConcurrency = 64
 	}
+	if c.BodyTimeout <= 0 {
+		c.BodyTimeout = 10 * time.Second
+	}
 	if c.InitTimeout <= 0 {
 		c.InitTimeout = 10 * time.Second
 	}
-	if c.MaxRecords <= 0 {
-		c.MaxRecords = 200_000
+	if c.RecordMemory <= 0 {
+		c.RecordMemory = 4 << 20
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
@@ -152,6 +166,11 @@ type Host struct {
 	srv    *http.Server
 	tr     *http.Transport // to HTTP-protocol instances
 	ids    idGen
+	id     string // names this host in the record log
+	// isolation is the process isolation level instances start with.
+	isolation atomic.Int32
+	// logLimit is the size at which function.log rotates.
+	logLimit int64
 
 	mu     sync.Mutex
 	fns    map[string]*fnRuntime
@@ -180,8 +199,10 @@ func NewHost(ctx context.Context, opts *Options) (*Host, error) {
 	if err != nil {
 		return nil, fmt.Errorf("localprovider: gateway cannot listen on %s: %w (choose another Options.Addr)", o.Addr, err)
 	}
-	h := &Host{opts: o, dir: dir, ln: ln, fns: map[string]*fnRuntime{}}
+	h := &Host{opts: o, dir: dir, ln: ln, fns: map[string]*fnRuntime{}, logLimit: maxFunctionLog}
 	h.ids.init()
+	h.isolation.Store(bestIsolation())
+	h.id = strconv.Itoa(os.Getpid()) + "-" + newETag()[:8]
 	h.ctx, h.cancel = context.WithCancel(context.Background())
 	h.tr = &http.Transport{
 		Proxy:               nil,
@@ -192,17 +213,19 @@ func NewHost(ctx context.Context, opts *Options) (*Host, error) {
 		DisableCompression:  true,
 		ForceAttemptHTTP2:   false,
 	}
-	h.srv = &http.Server{Handler: http.HandlerFunc(h.serveGateway), ReadHeaderTimeout: 30 * time.Second,
+	h.srv = &http.Server{Handler: http.HandlerFunc(h.safeGateway), ReadHeaderTimeout: 30 * time.Second,
 		ErrorLog: slog.NewLogLogger(o.Logger.Handler(), slog.LevelDebug)}
 	h.bg.Add(2)
 	go func() {
 		defer h.bg.Done()
+		defer h.recovered("gateway")
 		if err := h.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			o.Logger.Error("gateway stopped", "err", err)
 		}
 	}()
 	go func() {
 		defer h.bg.Done()
+		defer h.recovered("housekeeping")
 		h.housekeeping()
 	}()
 	if ctx != nil && ctx.Done() != nil {
@@ -248,7 +271,7 @@ func (h *Host) openDriver(name string, onClose func()) (*localFunction, error) {
 	if closed {
 		return nil, &provider.Error{Code: provider.FailedPrecondition, Target: "local://" + name, Op: "Open", Hint: "the local host is closed; start a new one"}
 	}
-	return &localFunction{h: h, name: name, caps: Capabilities(), onClose: onClose}, nil
+	return &localFunction{h: h, name: name, caps: provider.DriverCapabilities(Capabilities()), onClose: onClose}, nil
 }
 
 // Close kills every instance, stops the gateway and waits for both. It
@@ -274,6 +297,7 @@ func (h *Host) Close() error {
 	h.bg.Wait()
 	for _, fr := range fns {
 		fr.closeOutput()
+		fr.rec.closeLog()
 	}
 	h.tr.CloseIdleConnections()
 	return err

@@ -265,19 +265,38 @@ func TestProvisionedStartWarm(t *testing.T) {
 	}
 }
 
+// busy reports how many instances of name hold a slot with none idle.
+func busy(h *Host, name string) (total, idle int) {
+	fr, _ := h.runtime(name)
+	fr.mu.Lock()
+	defer fr.mu.Unlock()
+	for _, rp := range fr.pools {
+		idle += len(rp.idle)
+	}
+	return fr.total, idle
+}
+
+func waiters(h *Host, name string) int {
+	fr, _ := h.runtime(name)
+	fr.mu.Lock()
+	defer fr.mu.Unlock()
+	return len(fr.waiters)
+}
+
 func TestScaleOutAndThrottle(t *testing.T) {
-	h := newHost(t, &Options{QueueTimeout: 500 * time.Millisecond})
+	h := newHost(t, &Options{QueueTimeout: 2 * time.Second})
 	s := testSpec("1")
 	three := 3
 	s.Concurrency.Max = &three
 	deploy(t, h, "scale", s)
+	gate := filepath.Join(t.TempDir(), "open")
 	var mu sync.Mutex
 	pids := map[int]bool{}
 	codes := map[int]int{}
 	var wg sync.WaitGroup
-	for range 4 {
+	send := func(q string) {
 		wg.Go(func() {
-			r := get(t, h.URL("scale")+"?sleep=1000")
+			r := get(t, h.URL("scale")+q)
 			mu.Lock()
 			codes[r.code]++
 			if r.code == 200 {
@@ -286,25 +305,29 @@ func TestScaleOutAndThrottle(t *testing.T) {
 			mu.Unlock()
 		})
 	}
+	// Three requests hold the three instances until the gate opens.
+	for range 3 {
+		send("?wait=" + gate)
+	}
+	waitFor(t, 10*time.Second, "three busy instances", func() bool { total, idle := busy(h, "scale"); return total == 3 && idle == 0 })
+	if r := get(t, h.URL("scale")); r.code != 429 {
+		t.Errorf("a fourth request at max 3: %d %q", r.code, r.body)
+	}
+	os.WriteFile(gate, nil, 0o644)
 	wg.Wait()
-	if codes[200] != 3 || codes[429] != 1 || len(pids) != 3 {
-		t.Fatalf("4 concurrent requests at max 3: codes %v, %d instances", codes, len(pids))
+	if codes[200] != 3 || len(pids) != 3 {
+		t.Fatalf("3 concurrent requests at max 3: codes %v, %d instances", codes, len(pids))
 	}
 	// A waiting request gets the instance freed within the queue timeout.
-	wg = sync.WaitGroup{}
+	gate2 := gate + "2"
 	codes = map[int]int{}
-	for i := range 4 {
-		wg.Go(func() {
-			q := "?sleep=50"
-			if i == 3 {
-				time.Sleep(20 * time.Millisecond)
-			}
-			r := get(t, h.URL("scale")+q)
-			mu.Lock()
-			codes[r.code]++
-			mu.Unlock()
-		})
+	for range 3 {
+		send("?wait=" + gate2)
 	}
+	waitFor(t, 10*time.Second, "three busy instances", func() bool { total, idle := busy(h, "scale"); return total == 3 && idle == 0 })
+	send("")
+	waitFor(t, 10*time.Second, "a queued request", func() bool { return waiters(h, "scale") == 1 })
+	os.WriteFile(gate2, nil, 0o644)
 	wg.Wait()
 	if codes[200] != 4 {
 		t.Fatalf("queued request: codes %v", codes)
@@ -481,11 +504,8 @@ func TestNoLeftoverProcesses(t *testing.T) {
 			}
 		})
 	}
-	time.Sleep(50 * time.Millisecond)
-	during := children(t)
-	if len(during) < len(before)+4 {
-		t.Fatalf("expected at least 4 instances, children %v", during)
-	}
+	var during []int
+	waitFor(t, 10*time.Second, "at least 4 instances", func() bool { during = children(t); return len(during) >= len(before)+4 })
 	h.Close()
 	wg.Wait()
 	if after := children(t); len(after) > len(before) {
@@ -511,13 +531,7 @@ func TestNoLeftoverProcesses(t *testing.T) {
 		t.Fatal("no instance running")
 	}
 	cancel()
-	deadline := time.Now().Add(2 * time.Second)
-	for len(children(t)) > len(before) && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
-	if after := children(t); len(after) > len(before) {
-		t.Fatalf("processes left after the context ended: %v", after)
-	}
+	waitFor(t, 5*time.Second, "no instance left after the context ended", func() bool { return len(children(t)) <= len(before) })
 }
 
 // orphanHelper starts an instance and exits without closing the host.

@@ -7,7 +7,13 @@ import (
 	"syscall"
 )
 
-func procAttr() *syscall.SysProcAttr { return nil }
+func procAttr(int32) *syscall.SysProcAttr { return nil }
+
+// Instances are not isolated beyond their own process on this system.
+const isolateGroup int32 = 0
+
+func bestIsolation() int32        { return isolateGroup }
+func weakerIsolation(int32) int32 { return isolateGroup }
 
 func killGroup(pid int) {
 	if p, err := os.FindProcess(pid); err == nil {

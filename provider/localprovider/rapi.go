@@ -3,13 +3,16 @@ package localprovider
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http/httputil"
 	"strconv"
+	"strings"
 	"sync"
+	"time"
 )
 
 // The Runtime API is served by a small HTTP/1.1 server of its own rather
@@ -68,6 +71,9 @@ func (in *instance) serveRuntimeAPI() {
 		wg.Go(func() {
 			defer in.conns.remove(c)
 			defer c.Close()
+			if in.fr != nil {
+				defer in.fr.h.recovered("runtime API connection", "function", in.fr.name)
+			}
 			in.serveConn(c)
 		})
 	}
@@ -88,60 +94,186 @@ type rapiRequest struct {
 	errorType     string
 }
 
-var errBadRequest = errors.New("malformed request")
+var (
+	errBadRequest     = errors.New("malformed request")
+	errHeaderTooLarge = errors.New("request header too large")
+)
 
+// maxRAPIHeader bounds a request's line and headers together; a single
+// line is also bounded by the connection's 4 KiB read buffer.
+const maxRAPIHeader = 16 << 10
+
+// readRequest parses one request head. It is stricter than net/http: it
+// accepts only what net/http would read the same way (the fuzz test
+// checks it), and refuses anything whose framing could be read two ways:
+// several Content-Length headers, Content-Length with Transfer-Encoding,
+// any transfer coding but chunked, obsolete line folding, control
+// characters. A refused request ends the connection.
 func readRequest(br *bufio.Reader, r *rapiRequest) error {
 	*r = rapiRequest{contentLength: -1}
-	line, err := br.ReadSlice('\n')
+	budget := maxRAPIHeader
+	line, err := readLine(br, &budget)
 	if err != nil {
 		return err
 	}
-	line = bytes.TrimRight(line, "\r\n")
 	sp1 := bytes.IndexByte(line, ' ')
-	sp2 := bytes.LastIndexByte(line, ' ')
-	if sp1 <= 0 || sp2 <= sp1 {
+	if sp1 <= 0 {
 		return errBadRequest
 	}
-	r.method = string(line[:sp1])
-	path := line[sp1+1 : sp2]
-	if q := bytes.IndexByte(path, '?'); q >= 0 {
-		path = path[:q]
+	sp2 := sp1 + 1 + bytes.IndexByte(line[sp1+1:], ' ')
+	if sp2 <= sp1+1 || bytes.IndexByte(line[sp2+1:], ' ') >= 0 {
+		return errBadRequest
 	}
-	r.path = string(path)
-	if string(line[sp2+1:]) == "HTTP/1.0" {
-		r.closeConn = true
+	method, target, proto := line[:sp1], line[sp1+1:sp2], line[sp2+1:]
+	for _, c := range method {
+		if !isTokenChar(c) {
+			return errBadRequest
+		}
 	}
+	if target[0] != '/' {
+		return errBadRequest
+	}
+	for _, c := range target {
+		if !isTargetChar(c) {
+			return errBadRequest
+		}
+	}
+	http10 := false
+	switch string(proto) {
+	case "HTTP/1.1":
+	case "HTTP/1.0":
+		http10, r.closeConn = true, true
+	default:
+		return errBadRequest
+	}
+	r.method = string(method)
+	if q := bytes.IndexByte(target, '?'); q >= 0 {
+		target = target[:q]
+	}
+	r.path = string(target)
+	var nCL, nTE, nHost int
 	for {
-		line, err := br.ReadSlice('\n')
+		k, v, err := readHeader(br, &budget)
 		if err != nil {
 			return err
 		}
-		line = bytes.TrimRight(line, "\r\n")
-		if len(line) == 0 {
-			return nil
+		if k == nil {
+			break
 		}
-		colon := bytes.IndexByte(line, ':')
-		if colon <= 0 {
-			return errBadRequest
-		}
-		k, v := line[:colon], bytes.TrimSpace(line[colon+1:])
 		switch {
 		case bytes.EqualFold(k, []byte("Content-Length")):
-			n, err := strconv.ParseInt(string(v), 10, 64)
-			if err != nil || n < 0 {
-				return errBadRequest
+			nCL++
+			r.contentLength, err = parseLength(v)
+			if err != nil {
+				return err
 			}
-			r.contentLength = n
 		case bytes.EqualFold(k, []byte("Transfer-Encoding")):
+			nTE++
 			r.chunked = bytes.EqualFold(v, []byte("chunked"))
+		case bytes.EqualFold(k, []byte("Host")):
+			nHost++
 		case bytes.EqualFold(k, []byte("Expect")):
 			r.expect100 = bytes.EqualFold(v, []byte("100-continue"))
 		case bytes.EqualFold(k, []byte("Connection")):
-			r.closeConn = bytes.EqualFold(v, []byte("close"))
+			if bytes.EqualFold(v, []byte("close")) {
+				r.closeConn = true
+			} else if http10 && bytes.EqualFold(v, []byte("keep-alive")) {
+				r.closeConn = false
+			}
 		case bytes.EqualFold(k, []byte("Lambda-Runtime-Function-Error-Type")):
 			r.errorType = string(v)
 		}
 	}
+	switch {
+	case nCL > 1, nHost > 1, nTE > 1, nTE == 1 && (!r.chunked || nCL > 0 || http10):
+		return errBadRequest
+	}
+	return nil
+}
+
+// readLine reads one line without its CRLF (or LF), charging budget.
+func readLine(br *bufio.Reader, budget *int) ([]byte, error) {
+	line, err := br.ReadSlice('\n')
+	if errors.Is(err, bufio.ErrBufferFull) {
+		return nil, errHeaderTooLarge
+	}
+	if err != nil {
+		return nil, err
+	}
+	if *budget -= len(line); *budget < 0 {
+		return nil, errHeaderTooLarge
+	}
+	line = line[:len(line)-1]
+	if n := len(line); n > 0 && line[n-1] == '\r' {
+		line = line[:n-1]
+	}
+	return line, nil
+}
+
+// readHeader reads one header field; a nil key ends the section.
+func readHeader(br *bufio.Reader, budget *int) (k, v []byte, err error) {
+	line, err := readLine(br, budget)
+	if err != nil || len(line) == 0 {
+		return nil, nil, err
+	}
+	colon := bytes.IndexByte(line, ':')
+	if colon <= 0 {
+		return nil, nil, errBadRequest
+	}
+	k, v = line[:colon], line[colon+1:]
+	for _, c := range k {
+		if !isTokenChar(c) {
+			return nil, nil, errBadRequest
+		}
+	}
+	for len(v) > 0 && (v[0] == ' ' || v[0] == '\t') {
+		v = v[1:]
+	}
+	for len(v) > 0 && (v[len(v)-1] == ' ' || v[len(v)-1] == '\t') {
+		v = v[:len(v)-1]
+	}
+	for _, c := range v {
+		if (c < 0x20 && c != '\t') || c == 0x7f {
+			return nil, nil, errBadRequest
+		}
+	}
+	return k, v, nil
+}
+
+// parseLength parses a Content-Length value: 1 to 18 digits.
+func parseLength(v []byte) (int64, error) {
+	if len(v) == 0 || len(v) > 18 {
+		return 0, errBadRequest
+	}
+	var n int64
+	for _, c := range v {
+		if c < '0' || c > '9' {
+			return 0, errBadRequest
+		}
+		n = n*10 + int64(c-'0')
+	}
+	return n, nil
+}
+
+// isTokenChar reports whether c may appear in an HTTP token (a method or
+// a header name, RFC 9110 section 5.6.2).
+func isTokenChar(c byte) bool {
+	switch {
+	case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		return true
+	}
+	return strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0
+}
+
+// isTargetChar reports whether c may appear in a request target this
+// server accepts: the unreserved and sub-delimiter characters, ':', '@',
+// '/' and '?'. Percent-encoding is refused: no Runtime API path uses it.
+func isTargetChar(c byte) bool {
+	switch {
+	case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		return true
+	}
+	return strings.IndexByte("-._~!$&'()*+,;=:@/?", c) >= 0
 }
 
 // body reads the request body, at most limit bytes.
@@ -153,17 +285,23 @@ func (r *rapiRequest) body(br *bufio.Reader, limit int64) ([]byte, error) {
 			return nil, errTooLarge
 		}
 		if err != nil {
-			return nil, err
+			return nil, errBadRequest
 		}
-		// The chunked reader stops after the last chunk: skip the trailer
-		// section up to its empty line.
+		// The chunked reader stops after the last chunk: read the trailer
+		// section up to its empty line, each line ended by CRLF (net/http
+		// reads a bare LF there in some cases and not others).
+		budget := maxRAPIHeader
 		for {
-			line, err := br.ReadSlice('\n')
+			if p, err := br.Peek(2); err == nil && p[0] == '\r' && p[1] == '\n' {
+				br.Discard(2)
+				return b, nil
+			}
+			k, _, err := readHeader(br, &budget)
 			if err != nil {
 				return nil, err
 			}
-			if len(bytes.TrimRight(line, "\r\n")) == 0 {
-				return b, nil
+			if k == nil {
+				return nil, errBadRequest // an empty line ended by LF alone
 			}
 		}
 	case r.contentLength > limit:
@@ -178,26 +316,42 @@ func (r *rapiRequest) body(br *bufio.Reader, limit int64) ([]byte, error) {
 
 const rapiPrefix = "/2018-06-01/runtime/"
 
+// rapiReadTimeout bounds the reading of one request, from its first
+// byte to the end of its body. An idle connection has no deadline: the
+// runtime keeps it open while its handler runs.
+const rapiReadTimeout = 10 * time.Second
+
 // serveConn serves one keep-alive connection of the instance.
 func (in *instance) serveConn(c net.Conn) {
 	br := bufio.NewReaderSize(c, 4096)
 	bw := bufio.NewWriterSize(c, 4096)
 	var r rapiRequest
 	for {
-		if err := readRequest(br, &r); err != nil {
-			if errors.Is(err, errBadRequest) {
-				writeRAPI(bw, 400, "InvalidRequest", "malformed request")
-				bw.Flush()
-			}
+		if _, err := br.Peek(1); err != nil {
 			return
 		}
-		if r.expect100 {
+		c.SetReadDeadline(time.Now().Add(cmp.Or(in.readTimeout, rapiReadTimeout)))
+		err := readRequest(br, &r)
+		if err == nil && r.expect100 {
 			bw.WriteString("HTTP/1.1 100 Continue\r\n\r\n")
 			bw.Flush()
 		}
-		body, err := r.body(br, maxPayload)
+		var body []byte
+		if err == nil {
+			body, err = r.body(br, maxPayload)
+		}
+		c.SetReadDeadline(time.Time{})
 		tooLarge := errors.Is(err, errTooLarge)
-		if err != nil && !tooLarge {
+		switch {
+		case errors.Is(err, errBadRequest):
+			writeRAPI(bw, 400, "InvalidRequest", "malformed request")
+			bw.Flush()
+			return
+		case errors.Is(err, errHeaderTooLarge):
+			writeRAPI(bw, 431, "InvalidRequest", "request header over 16 KiB")
+			bw.Flush()
+			return
+		case err != nil && !tooLarge:
 			return
 		}
 		if !in.route(bw, &r, body, tooLarge) {
@@ -254,6 +408,8 @@ func statusText(code int) string {
 		return "Not Found"
 	case 413:
 		return "Request Entity Too Large"
+	case 431:
+		return "Request Header Fields Too Large"
 	}
 	return "Error"
 }
@@ -261,12 +417,17 @@ func statusText(code int) string {
 // next long-polls for the instance's next invocation.
 func (in *instance) next(bw *bufio.Writer) bool {
 	in.markReady(protoLambda)
+	in.polled.Store(true)
+	if in.parked.CompareAndSwap(true, false) {
+		in.fr.release(in)
+	}
 	var inv *invocation
 	select {
 	case inv = <-in.work:
 	case <-in.dead:
 		return false
 	}
+	in.polled.Store(false)
 	in.cur.Store(inv)
 	bw.WriteString("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nLambda-Runtime-Aws-Request-Id: ")
 	bw.WriteString(inv.id)

@@ -3,10 +3,12 @@ package localprovider
 import (
 	"cmp"
 	"fmt"
+	"math"
 	"slices"
 	"strconv"
 	"sync"
 	"time"
+	"unsafe"
 
 	"github.com/updraft-dev/updraft/provider/driver"
 )
@@ -59,6 +61,12 @@ type Invocation struct {
 	BilledDuration time.Duration
 	// MemoryMB is the revision's memory size, the other factor of the bill.
 	MemoryMB int
+	// HTTPStatus is the status the gateway answered with; 0 for direct
+	// invocations (Invoke, schedules) and when the caller went away.
+	HTTPStatus int
+	// Host identifies the host (process) that served the invocation, in
+	// records read back with ReadInvocations.
+	Host string
 }
 
 // GBSeconds is the invocation's billed compute: billed seconds times
@@ -76,21 +84,117 @@ func (i *Invocation) failed() bool {
 	return false
 }
 
-// recorder keeps a function's most recent invocation records.
+// recorder keeps a function's invocation data in this host: per-second
+// aggregates by revision and route for Metrics, the most recent raw
+// records within a memory budget, and the pending lines of the record
+// log other processes read (see records.jsonl in the package doc).
 type recorder struct {
-	mu   sync.Mutex
-	max  int
-	recs []Invocation
+	mu       sync.Mutex
+	flushMu  sync.Mutex // serializes writes of the record log
+	maxBytes int64      // budget of recs
+	maxCount int        // 0 = no count bound
+	recs     []Invocation
+	bytes    int64
+	dropped  bool      // recs lost older records
+	oldest   time.Time // start of the oldest record in recs when dropped
+
+	buckets map[bucketKey]*bucket
+	order   []bucketKey // creation order, for eviction
+
+	log recordLog
+}
+
+// bucketSecond is the aggregates' resolution; maxBuckets bounds their
+// number per function (a day of one revision served every second).
+const (
+	bucketSecond = time.Second
+	maxBuckets   = 86_400
+)
+
+type bucketKey struct {
+	rev, route string
+	sec        int64 // Unix seconds
+}
+
+type bucket struct {
+	invocations, errors, throttles int64
+	s2xx, s4xx, s5xx               int64
+	duration                       time.Duration
+}
+
+func (b *bucket) add(inv *Invocation) {
+	if inv.Status == StatusThrottled {
+		b.throttles++
+	} else {
+		b.invocations++
+		if inv.failed() {
+			b.errors++
+		}
+		b.duration += inv.Duration
+	}
+	switch inv.HTTPStatus / 100 {
+	case 2:
+		b.s2xx++
+	case 4:
+		b.s4xx++
+	case 5:
+		b.s5xx++
+	}
+}
+
+// recordSize is the memory a record holds: its struct and the request id
+// (revision and route strings are shared with the pools).
+func recordSize(inv *Invocation) int64 {
+	return int64(unsafe.Sizeof(*inv)) + int64(len(inv.RequestID))
 }
 
 func (r *recorder) add(inv Invocation) {
 	r.mu.Lock()
-	if len(r.recs) >= r.max {
+	defer r.mu.Unlock()
+	k := bucketKey{rev: inv.Revision, route: inv.Route, sec: inv.Start.Unix()}
+	b := r.buckets[k]
+	if b == nil {
+		if r.buckets == nil {
+			r.buckets = map[bucketKey]*bucket{}
+		}
+		if len(r.order) >= maxBuckets {
+			delete(r.buckets, r.order[0])
+			r.order = r.order[1:]
+		}
+		b = &bucket{}
+		r.buckets[k] = b
+		r.order = append(r.order, k)
+	}
+	b.add(&inv)
+	size := recordSize(&inv)
+	if (r.bytes+size > r.maxBytes || (r.maxCount > 0 && len(r.recs) >= r.maxCount)) && len(r.recs) > 0 {
 		// Drop the oldest half at once: amortised O(1) per record.
-		n := copy(r.recs, r.recs[len(r.recs)/2:])
+		half := len(r.recs) / 2
+		for i := range r.recs[:max(half, 1)] {
+			r.bytes -= recordSize(&r.recs[i])
+		}
+		n := copy(r.recs, r.recs[max(half, 1):])
+		clear(r.recs[n:])
 		r.recs = r.recs[:n]
+		r.dropped = true
+		if n > 0 {
+			r.oldest = r.recs[0].Start
+		}
 	}
 	r.recs = append(r.recs, inv)
+	r.bytes += size
+	if r.dropped && len(r.recs) == 1 {
+		r.oldest = inv.Start
+	}
+	r.log.append(&inv)
+}
+
+// reset forgets everything (the function was deleted).
+func (r *recorder) reset() {
+	r.mu.Lock()
+	r.recs, r.bytes, r.dropped, r.oldest = nil, 0, false, time.Time{}
+	r.buckets, r.order = nil, nil
+	r.log.discard()
 	r.mu.Unlock()
 }
 
@@ -99,28 +203,67 @@ func match(inv *Invocation, route, rev string, since, until time.Time) bool {
 		(since.IsZero() || !inv.Start.Before(since)) && (until.IsZero() || !inv.Start.After(until))
 }
 
-// metrics counts invocations like CloudWatch: Invocations excludes
-// throttled requests, Errors counts function errors, timeouts, crashes
-// and init failures.
+// metrics counts this host's invocations like CloudWatch: Invocations
+// excludes throttled requests, Errors counts function errors, timeouts,
+// crashes and init failures, and the Status counts are the gateway's
+// responses by class. While the raw records reach back to q.Since the
+// counts are exact; beyond them they come from the per-second aggregates,
+// which count every second that overlaps [Since, Until].
 func (r *recorder) metrics(q *driver.MetricsQuery) driver.Metrics {
-	var m driver.Metrics
+	m := driver.Metrics{HTTP: true}
+	var b bucket
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	for i := range r.recs {
-		inv := &r.recs[i]
-		if !match(inv, q.Route, q.Revision, q.Since, q.Until) {
-			continue
+	if !r.dropped || (!q.Since.IsZero() && !q.Since.Before(r.oldest)) {
+		for i := range r.recs {
+			if inv := &r.recs[i]; match(inv, q.Route, q.Revision, q.Since, q.Until) {
+				b.add(inv)
+			}
 		}
-		if inv.Status == StatusThrottled {
-			m.Throttles++
-			continue
+	} else {
+		var from, to int64 = math.MinInt64, math.MaxInt64
+		if !q.Since.IsZero() {
+			from = q.Since.Unix()
 		}
-		m.Invocations++
-		if inv.failed() {
-			m.Errors++
+		if !q.Until.IsZero() {
+			to = q.Until.Unix()
+		}
+		for k, kb := range r.buckets {
+			if (q.Revision == "" || k.rev == q.Revision) && (q.Route == "" || k.route == "" || k.route == q.Route) && k.sec >= from && k.sec <= to {
+				b.invocations += kb.invocations
+				b.errors += kb.errors
+				b.throttles += kb.throttles
+				b.s2xx += kb.s2xx
+				b.s4xx += kb.s4xx
+				b.s5xx += kb.s5xx
+			}
 		}
 	}
+	m.Invocations, m.Errors, m.Throttles = b.invocations, b.errors, b.throttles
+	m.Status2xx, m.Status4xx, m.Status5xx = b.s2xx, b.s4xx, b.s5xx
 	return m
+}
+
+// metrics adds, to this host's counts, those of the other hosts that
+// wrote to the function's record log (another process serving it).
+func (fr *fnRuntime) metrics(q *driver.MetricsQuery) (*driver.Metrics, error) {
+	m := fr.rec.metrics(q)
+	var b bucket
+	err := scanRecordLog(fr.rec.log.path, fr.rec.log.host, func(w *wireRecord) {
+		if inv := w.invocation(); match(&inv, q.Route, q.Revision, q.Since, q.Until) {
+			b.add(&inv)
+		}
+	})
+	if err != nil {
+		return nil, err
+	}
+	m.Invocations += b.invocations
+	m.Errors += b.errors
+	m.Throttles += b.throttles
+	m.Status2xx += b.s2xx
+	m.Status4xx += b.s4xx
+	m.Status5xx += b.s5xx
+	return &m, nil
 }
 
 // RecordQuery selects invocation records. The zero value selects all.
@@ -133,8 +276,10 @@ type RecordQuery struct {
 }
 
 // Invocations returns function name's invocation records selected by q
-// (nil for all), oldest first. Records live in memory: they cover this
-// host's invocations, up to Options.MaxRecords per function.
+// (nil for all), oldest first. These are the records this host keeps in
+// memory: the most recent of its own invocations, within
+// Options.RecordMemory per function. ReadInvocations reads those of
+// every host from the state directory.
 func (h *Host) Invocations(name string, q *RecordQuery) []Invocation {
 	if q == nil {
 		q = &RecordQuery{}

@@ -44,7 +44,7 @@ type fnRuntime struct {
 
 	outOnce sync.Once
 	out     io.Writer
-	outFile *os.File
+	log     *logPipe // nil when output goes to Options.FunctionOutput
 
 	mu      sync.Mutex
 	pools   map[string]*revPool
@@ -142,7 +142,8 @@ func (h *Host) runtime(name string) (*fnRuntime, error) {
 	if fr == nil {
 		fr = &fnRuntime{h: h, name: name, arn: "arn:aws:lambda:local:000000000000:function:" + name + ":",
 			pools: map[string]*revPool{}, insts: map[*instance]struct{}{}, max: h.opts.MaxConcurrency}
-		fr.rec.max = h.opts.MaxRecords
+		fr.rec.maxBytes, fr.rec.maxCount = h.opts.RecordMemory, h.opts.MaxRecords
+		fr.rec.log.path, fr.rec.log.host = recordLogPath(h.dir, name), h.id
 		fr.sched.fr = fr
 		h.fns[name] = fr
 	}
@@ -150,29 +151,31 @@ func (h *Host) runtime(name string) (*fnRuntime, error) {
 }
 
 // lookup returns the runtime of a function that exists, loading it from
-// the state directory when this host has not seen it yet.
-func (h *Host) lookup(name string) (*fnRuntime, *routing) {
+// the state directory when this host has not seen it yet. A nil view and
+// error mean the function does not exist; an error, that its metadata
+// cannot be read.
+func (h *Host) lookup(name string) (*fnRuntime, *routing, error) {
 	h.mu.Lock()
 	fr := h.fns[name]
 	h.mu.Unlock()
 	if fr != nil {
 		if v := fr.view(); v != nil {
-			return fr, v
+			return fr, v, nil
 		}
 	}
 	if !nameRE.MatchString(name) {
-		return nil, nil
+		return nil, nil, nil
 	}
 	m, err := h.loadMeta(name)
 	if err != nil || m == nil {
-		return nil, nil
+		return nil, nil, err
 	}
 	fr, err = h.runtime(name)
 	if err != nil {
-		return nil, nil
+		return nil, nil, err
 	}
 	fr.sync(m)
-	return fr, fr.view()
+	return fr, fr.view(), nil
 }
 
 func (fr *fnRuntime) view() *routing { return fr.routing.Load() }
@@ -185,20 +188,23 @@ func (fr *fnRuntime) output() io.Writer {
 		}
 		dir := fr.h.fnDir(fr.name)
 		os.MkdirAll(dir, 0o755)
-		f, err := os.OpenFile(filepath.Join(dir, "function.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+		lw, err := openLog(filepath.Join(dir, "function.log"), fr.h.logLimit)
+		if err == nil {
+			fr.log, err = startLogPipe(lw, fr.h, fr.name)
+		}
 		if err != nil {
 			fr.h.opts.Logger.Warn("cannot open the function log; output is discarded", "function", fr.name, "err", err)
 			fr.out = io.Discard
 			return
 		}
-		fr.out, fr.outFile = f, f
+		fr.out = fr.log.w
 	})
 	return fr.out
 }
 
 func (fr *fnRuntime) closeOutput() {
-	if fr.outFile != nil {
-		fr.outFile.Close()
+	if fr.log != nil {
+		fr.log.close()
 	}
 }
 
@@ -586,6 +592,7 @@ func (fr *fnRuntime) provision() {
 	killAll(evict, "its slot went to a provisioned instance of another revision")
 	for _, rp := range todo {
 		go func() {
+			defer fr.h.recovered("provisioning", "function", fr.name, "revision", rp.id)
 			in, err := fr.spawn(fr.h.ctx, rp, true)
 			if err != nil {
 				fr.mu.Lock()
@@ -708,12 +715,20 @@ func (h *Host) housekeeping() {
 		}
 		h.mu.Unlock()
 		for _, fr := range fns {
-			fr.watchMemory()
-			if n%10 == 0 {
-				fr.reap()
-				fr.refreshFromDisk()
-			}
+			fr.tick(n)
 		}
+	}
+}
+
+// tick is one round of housekeeping for fr; a panic in it ends that
+// round for that function alone.
+func (fr *fnRuntime) tick(n int) {
+	defer fr.h.recovered("housekeeping", "function", fr.name)
+	fr.watchMemory()
+	fr.rec.flush()
+	if n%10 == 0 {
+		fr.reap()
+		fr.refreshFromDisk()
 	}
 }
 
@@ -749,6 +764,11 @@ func (fr *fnRuntime) refreshFromDisk() {
 	defer fr.ctl.Unlock()
 	m, err := fr.h.loadMeta(fr.name)
 	if err != nil {
+		// Keep serving what was last read; say so once per change.
+		fr.syncMu.Lock()
+		fr.stamp, fr.size = t, size
+		fr.syncMu.Unlock()
+		fr.h.opts.Logger.Warn("metadata changed on disk cannot be read; serving the last good one", "function", fr.name, "err", err)
 		return
 	}
 	fr.sync(m)

@@ -63,6 +63,7 @@ func (s *scheduler) update(ts []trigger.Trigger, route string) {
 
 func (s *scheduler) fire(st trigger.Schedule, route string) {
 	fr := s.fr
+	defer fr.h.recovered("scheduled invocation", "function", fr.name, "trigger", st.Key)
 	payload := st.Payload
 	if payload == nil {
 		now := time.Now().UTC()

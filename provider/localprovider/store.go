@@ -136,16 +136,78 @@ func (h *Host) loadMeta(name string) (*fnMeta, error) {
 		return nil, driver.NewError(driver.Internal, fmt.Sprintf("reading the metadata of %s: %v", name, err))
 	}
 	var m fnMeta
-	if err := json.Unmarshal(b, &m); err != nil {
-		return nil, driver.NewError(driver.Internal, fmt.Sprintf("metadata of %s in %s is corrupt: %v (delete the function's directory to start over)", name, h.fnDir(name), err))
-	}
-	if m.Version > metaVersion {
+	err = json.Unmarshal(b, &m)
+	if err == nil && m.Version > metaVersion {
 		return nil, driver.NewError(driver.FailedPrecondition, fmt.Sprintf("metadata of %s was written by a newer updraft (format %d): upgrade updraft", name, m.Version))
+	}
+	if err == nil {
+		err = m.validate(name)
+	}
+	if err != nil {
+		return nil, driver.NewError(driver.Internal, fmt.Sprintf("metadata of %s in %s is corrupt: %v (delete the function's directory to start over)", name, h.fnDir(name), err))
 	}
 	if m.Routes == nil {
 		m.Routes = map[string]*routeMeta{}
 	}
 	return &m, nil
+}
+
+// validate checks what the rest of the package relies on in decoded
+// metadata, so that a file that is valid JSON but not what updraft wrote
+// (a null revision or route, a duplicate revision id, a traffic split
+// over 100%) is refused here, as a truncated file is, and nowhere else
+// needs to check.
+func (m *fnMeta) validate(name string) error {
+	if m.Name != name {
+		return fmt.Errorf("it names function %q", m.Name)
+	}
+	seen := make(map[string]bool, len(m.Revisions))
+	for i, r := range m.Revisions {
+		switch {
+		case r == nil:
+			return fmt.Errorf("revision #%d is null", i+1)
+		case r.ID == "":
+			return fmt.Errorf("revision #%d has no id", i+1)
+		case seen[r.ID]:
+			return fmt.Errorf("revision %s appears twice", r.ID)
+		}
+		if err := checkEntrypoint(r.Config.Entrypoint); err != nil {
+			return fmt.Errorf("revision %s: %w", r.ID, err)
+		}
+		seen[r.ID] = true
+	}
+	if err := checkEntrypoint(m.Config.Entrypoint); err != nil {
+		return err
+	}
+	for k, r := range m.Routes {
+		switch {
+		case r == nil:
+			return fmt.Errorf("route %q is null", k)
+		case k == "":
+			return errors.New("a route has no name")
+		case r.Traffic.CandidatePercent < 0 || r.Traffic.CandidatePercent > 100:
+			return fmt.Errorf("route %s sends %d%% to its candidate", k, r.Traffic.CandidatePercent)
+		case r.Provisioned < 0:
+			return fmt.Errorf("route %s has provisioned concurrency %d", k, r.Provisioned)
+		}
+	}
+	if _, err := m.triggers(); err != nil {
+		return err
+	}
+	return nil
+}
+
+// checkEntrypoint refuses an entrypoint that is not a path inside the
+// code: absolute, or climbing out with "..".
+func checkEntrypoint(e string) error {
+	if e == "" {
+		return nil
+	}
+	c := path.Clean(strings.ReplaceAll(e, "\\", "/"))
+	if path.IsAbs(c) || c == ".." || strings.HasPrefix(c, "../") || filepath.IsAbs(e) || filepath.VolumeName(e) != "" {
+		return fmt.Errorf("entrypoint %q is outside the code: give a path relative to the bundle's root, such as \"bootstrap\" or \"bin/server\"", e)
+	}
+	return nil
 }
 
 // saveMeta writes m atomically: a temporary file renamed over the old one.

@@ -6,8 +6,13 @@
 // operation with a chosen code, add latency, report "not ready" N times,
 // fail provisioning, and count calls, mutations and uploaded bytes.
 //
-// It has Lambda's limits by default and passes the conformance suite in
-// provider/providertest. Use it to test code built on updraft without a
+// It has Lambda's limits by default (among them Lambda's environment
+// rules: names of letters, digits and '_' starting with a letter, and the
+// variables Lambda's runtime reserves, such as AWS_REGION and _HANDLER)
+// and passes the conformance suite in provider/providertest. Creates are
+// conditioned: an Apply with ApplyOptions.IfNotExist on a function that
+// exists fails with AlreadyExists and changes nothing, as does a create
+// that finds the function made meanwhile. Use it to test code built on updraft without a
 // cloud account; use provider/localprovider to actually run functions.
 //
 // # URLs

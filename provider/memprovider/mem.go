@@ -34,11 +34,12 @@ type URLOpener struct {
 // OpenFunctionURL implements provider.FunctionURLOpener. The URL is
 // mem://NAME with no query parameters.
 func (o *URLOpener) OpenFunctionURL(ctx context.Context, u *url.URL) (*provider.Function, error) {
-	if len(u.Query()) > 0 {
-		return nil, fmt.Errorf("mem://%s: unknown query parameters %q: mem:// takes none", u.Host, u.RawQuery)
+	if q := u.Query(); len(q) > 0 {
+		// Name the parameters, never their values: one may be a credential.
+		return nil, driver.NewError(driver.InvalidArgument, fmt.Sprintf("mem:// takes no query parameters, got %s", strings.Join(slices.Sorted(maps.Keys(q)), ", ")))
 	}
 	if u.Path != "" && u.Path != "/" {
-		return nil, fmt.Errorf("mem URL %q: write mem://NAME with no path", u.Redacted())
+		return nil, driver.NewError(driver.InvalidArgument, "write mem://NAME with no path")
 	}
 	return o.Cloud.OpenFunction(ctx, u.Host)
 }
@@ -50,7 +51,7 @@ var nameRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 func (c *Cloud) OpenFunction(ctx context.Context, name string) (*provider.Function, error) {
 	d, err := c.openDriver(name)
 	if err != nil {
-		return nil, err
+		return nil, provider.Errorf(driver.CodeOf(err), Scheme+"://"+name, "Open", "%w", err)
 	}
 	return provider.NewFunction(d), nil
 }
@@ -60,14 +61,13 @@ func (c *Cloud) OpenDriver(name string) (driver.Function, error) { return c.open
 
 func (c *Cloud) openDriver(name string) (*memFunction, error) {
 	if !nameRE.MatchString(name) {
-		return nil, &provider.Error{Code: provider.InvalidArgument, Target: "mem://" + name, Op: "Open",
-			Hint: "use 1 to 64 letters, digits, '-' and '_'"}
+		return nil, driver.NewError(driver.InvalidArgument, fmt.Sprintf("function name %q: use 1 to 64 letters, digits, '-' and '_'", name))
 	}
 	caps := Capabilities()
 	if c.opts.Capabilities != nil {
 		c.opts.Capabilities(&caps)
 	}
-	return &memFunction{c: c, name: name, caps: caps}, nil
+	return &memFunction{c: c, name: name, caps: provider.DriverCapabilities(caps)}, nil
 }
 
 // Capabilities returns what a mem function supports by default: Lambda's
@@ -88,8 +88,18 @@ func Capabilities() provider.Capabilities {
 		MaxProvisioned:  1000,
 		Secrets:         true,
 		MaxEnvBytes:     4096,
-		CodeForm:        bundle.Form{GoBuild: true, GOOS: "linux", Binary: "bootstrap"},
-		CodeLimits:      bundle.Limits{Target: "mem", MaxZipBytes: 50 << 20, MaxUnzippedBytes: 250 << 20},
+		Env: provider.EnvRules{
+			NamePattern: `[A-Za-z][A-Za-z0-9_]*`,
+			NameRule:    "use letters, digits and '_', starting with a letter",
+			// The variables Lambda's runtime sets itself and refuses.
+			ReservedNames: []string{"_HANDLER", "_X_AMZN_TRACE_ID", "AWS_DEFAULT_REGION", "AWS_REGION", "AWS_EXECUTION_ENV",
+				"AWS_LAMBDA_FUNCTION_NAME", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "AWS_LAMBDA_FUNCTION_VERSION",
+				"AWS_LAMBDA_INITIALIZATION_TYPE", "AWS_LAMBDA_LOG_GROUP_NAME", "AWS_LAMBDA_LOG_STREAM_NAME",
+				"AWS_ACCESS_KEY", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
+				"AWS_LAMBDA_RUNTIME_API", "LAMBDA_TASK_ROOT", "LAMBDA_RUNTIME_DIR"},
+		},
+		CodeForm:   bundle.Form{GoBuild: true, GOOS: "linux", Binary: "bootstrap"},
+		CodeLimits: bundle.Limits{Target: "mem", MaxZipBytes: 50 << 20, MaxUnzippedBytes: 250 << 20},
 	}
 }
 
@@ -164,6 +174,12 @@ func (m *memFunction) ErrorCode(err error) driver.ErrorCode {
 func (m *memFunction) As(any) bool             { return false }
 func (m *memFunction) ErrorAs(error, any) bool { return false }
 func (m *memFunction) Close() error            { return nil }
+
+// exists is the error of a create that lost its race: someone else made
+// the function after the caller read that it did not exist.
+func (m *memFunction) exists() error {
+	return driver.NewError(driver.AlreadyExists, fmt.Sprintf("function %s already exists: another deployment created it since it was read; read it again and plan an update", m.name))
+}
 
 func (m *memFunction) notFound() error {
 	return driver.NewError(driver.NotFound, fmt.Sprintf("function %s does not exist: Apply a spec to create it", m.name))
@@ -267,6 +283,10 @@ func (m *memFunction) Apply(ctx context.Context, s *driver.Spec, opts *driver.Ap
 			m.c.mu.Unlock()
 			return nil, err
 		}
+		if opts.IfNotExist {
+			m.c.mu.Unlock()
+			return nil, m.exists()
+		}
 	}
 	m.c.mu.Unlock()
 
@@ -277,7 +297,7 @@ func (m *memFunction) Apply(ctx context.Context, s *driver.Spec, opts *driver.Ap
 		}
 		err := m.step(ctx, OpCreate, func(*function) error {
 			if m.c.fns[m.name] != nil {
-				return driver.NewError(driver.AlreadyExists, fmt.Sprintf("function %s was created concurrently", m.name))
+				return m.exists()
 			}
 			m.c.fns[m.name] = &function{name: m.name, config: want, etag: m.c.nextETag(), nextRev: 1,
 				routes: map[string]*route{}, triggers: map[string]trigger.Trigger{}, foreign: map[string]trigger.Trigger{}}

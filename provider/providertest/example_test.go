@@ -13,6 +13,7 @@ func ExampleCases() {
 	// Output:
 	// NotFound
 	// Create
+	// CreateRace
 	// IdempotentApply
 	// BackToBackUpdates
 	// InvalidInput

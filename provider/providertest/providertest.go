@@ -134,6 +134,7 @@ var cases = []struct {
 }{
 	{"NotFound", testNotFound},
 	{"Create", testCreate},
+	{"CreateRace", testCreateRace},
 	{"IdempotentApply", testIdempotent},
 	{"BackToBackUpdates", testBackToBack},
 	{"InvalidInput", testInvalid},
@@ -220,10 +221,44 @@ func testCreate(t *testing.T, mk HarnessMaker) {
 	}
 }
 
+// testCreateRace: a create conditioned with IfNotExist creates a missing
+// function, and fails with AlreadyExists, changing nothing, on one that
+// exists, as the loser of two plans that both said "create" must.
+func testCreateRace(t *testing.T, mk HarnessMaker) {
+	f := setup(t, mk)
+	s := f.spec.Clone()
+	s.Env = map[string]string{"VER": "1"}
+	res, err := f.fn.Apply(f.ctx, s, &provider.ApplyOptions{Publish: true, IfNotExist: true})
+	if err != nil {
+		t.Fatalf("Apply with IfNotExist of a missing function: %v", err)
+	}
+	if !res.Created {
+		t.Fatalf("Apply with IfNotExist of a missing function: got %+v, want Created", res)
+	}
+	before := f.get()
+	s.Env = map[string]string{"VER": "2"}
+	_, err = f.fn.Apply(f.ctx, s, &provider.ApplyOptions{Publish: true, IfNotExist: true})
+	wantCode(t, "Apply with IfNotExist of an existing function", err, provider.AlreadyExists)
+	if !errors.Is(err, provider.ErrAlreadyExists) {
+		t.Errorf("errors.Is(err, ErrAlreadyExists) = false for %v", err)
+	}
+	after := f.get()
+	if after.ETag != before.ETag || after.Config.Env["VER"] != "1" {
+		t.Errorf("the losing create changed the function: etag %s → %s, VER=%q", before.ETag, after.ETag, after.Config.Env["VER"])
+	}
+	revs, err := f.fn.Revisions(f.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(revs) != 1 || revs[0].ID != res.Revision.ID {
+		t.Errorf("revisions after the losing create = %v, want only %s", revIDs(revs), res.Revision.ID)
+	}
+}
+
 func testIdempotent(t *testing.T, mk HarnessMaker) {
 	f := setup(t, mk)
 	s := f.spec.Clone()
-	s.Env = map[string]string{"A": "1"}
+	s.Env = map[string]string{"AB": "1"}
 	first := f.apply(s)
 	second := f.apply(s.Clone())
 	if second.Changed || second.Published || second.Created || second.UploadedBytes != 0 {
@@ -245,13 +280,13 @@ func testBackToBack(t *testing.T, mk HarnessMaker) {
 	f := setup(t, mk)
 	s := f.spec.Clone()
 	for _, v := range []string{"1", "2", "3"} {
-		s.Env = map[string]string{"V": v}
+		s.Env = map[string]string{"VER": v}
 		if _, err := f.fn.Apply(f.ctx, s, nil); err != nil {
-			t.Fatalf("Apply V=%s right after the previous one: %v", v, err)
+			t.Fatalf("Apply VER=%s right after the previous one: %v", v, err)
 		}
 	}
-	if got := f.get().Config.Env["V"]; got != "3" {
-		t.Errorf("after three updates V = %q, want 3", got)
+	if got := f.get().Config.Env["VER"]; got != "3" {
+		t.Errorf("after three updates VER = %q, want 3", got)
 	}
 }
 
@@ -284,9 +319,9 @@ func testInvalid(t *testing.T, mk HarnessMaker) {
 func testPublish(t *testing.T, mk HarnessMaker) {
 	f := setup(t, mk)
 	s := f.spec.Clone()
-	s.Env = map[string]string{"V": "1"}
+	s.Env = map[string]string{"VER": "1"}
 	r1 := f.apply(s).Revision
-	s.Env = map[string]string{"V": "2"}
+	s.Env = map[string]string{"VER": "2"}
 	res := f.apply(s)
 	if !res.Published || res.Revision.ID == r1.ID {
 		t.Fatalf("changed env: got %+v, want a new revision", res)
@@ -298,7 +333,7 @@ func testPublish(t *testing.T, mk HarnessMaker) {
 	if len(revs) != 2 || revs[0].ID != r1.ID || revs[1].ID != res.Revision.ID {
 		t.Fatalf("revisions = %v, want [%s %s] oldest first", revIDs(revs), r1.ID, res.Revision.ID)
 	}
-	if revs[0].Config.Env["V"] != "1" || revs[1].Config.Env["V"] != "2" {
+	if revs[0].Config.Env["VER"] != "1" || revs[1].Config.Env["VER"] != "2" {
 		t.Errorf("revisions are not immutable snapshots: %v / %v", revs[0].Config.Env, revs[1].Config.Env)
 	}
 	// Publishing does not move the route: rollouts do that.
@@ -318,9 +353,9 @@ func revIDs(rs []*provider.Revision) []string {
 // twoRevisions creates the function with two revisions and returns them.
 func (f *fixture) twoRevisions() (string, string) {
 	s := f.spec.Clone()
-	s.Env = map[string]string{"V": "1"}
+	s.Env = map[string]string{"VER": "1"}
 	r1 := f.apply(s).Revision.ID
-	s.Env = map[string]string{"V": "2"}
+	s.Env = map[string]string{"VER": "2"}
 	r2 := f.apply(s).Revision.ID
 	return r1, r2
 }
@@ -364,9 +399,9 @@ func testPreconditions(t *testing.T, mk HarnessMaker) {
 		t.Errorf("stale SetTraffic changed traffic to %s", got)
 	}
 	s := f.spec.Clone()
-	s.Env = map[string]string{"V": "3"}
+	s.Env = map[string]string{"VER": "3"}
 	f.apply(s) // another deployer changes the function after st was read
-	s.Env = map[string]string{"V": "4"}
+	s.Env = map[string]string{"VER": "4"}
 	if _, err := f.fn.Apply(f.ctx, s, &provider.ApplyOptions{IfMatch: st.ETag}); provider.Code(err) != provider.FailedPrecondition {
 		t.Errorf("Apply with a stale function etag: got %v, want FailedPrecondition", err)
 	}

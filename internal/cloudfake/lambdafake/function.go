@@ -165,7 +165,7 @@ func (s *Server) startUpdate(f *function, before Config) {
 	f.cfg.LastUpdateStatusReason, f.cfg.LastUpdateStatusReasonCode = "The function is being updated.", "InProgress"
 	f.cfg.LastModified = nowStamp(time.Now())
 	f.cfg.RevisionId = newID()
-	f.busyUntil = time.Now().Add(s.opts.UpdateDelay)
+	f.busyUntil = s.until(s.opts.UpdateDelay)
 	if fl, ok := s.failNext[f.name]; ok {
 		delete(s.failNext, f.name)
 		f.fail = &fl
@@ -339,7 +339,7 @@ type createInput struct {
 	Tags          map[string]string `json:"Tags"`
 }
 
-func (s *Server) createFunction(r *http.Request, _ []string, body []byte) (int, any, *apiError) {
+func (s *Server) createFunction(r *http.Request, body []byte) (int, any, *apiError) {
 	var in createInput
 	if err := decode(body, &in); err != nil {
 		return 0, nil, err
@@ -384,7 +384,7 @@ func (s *Server) createFunction(r *http.Request, _ []string, body []byte) (int, 
 	f := &function{name: in.FunctionName, arn: arn, cfg: c, code: zipb, nextVersion: 1, created: true,
 		aliases: map[string]*alias{}, provisioned: map[string]*provisioned{}, tags: maps.Clone(in.Tags),
 		policies: map[string][]statement{}, policyRev: map[string]string{}, urls: map[string]*urlConfig{},
-		busyUntil: time.Now().Add(s.opts.CreateDelay)}
+		busyUntil: s.until(s.opts.CreateDelay)}
 	if f.tags == nil {
 		f.tags = map[string]string{}
 	}
@@ -395,20 +395,21 @@ func (s *Server) createFunction(r *http.Request, _ []string, body []byte) (int, 
 	s.fns[in.FunctionName] = f
 	out := clone(f.cfg)
 	if in.Publish {
+		// Version 1 is published with the function and becomes Active with it.
+		v := s.publish(f)
+		v.cfg.State, v.readyAt = f.cfg.State, f.busyUntil
 		f.refresh(time.Now())
-		if !f.busy() {
-			v := s.publish(f)
-			out = clone(v.cfg)
-		}
+		out = clone(v.cfg)
 	}
 	return 201, out, nil
 }
 
-func (s *Server) getFunction(r *http.Request, m []string, _ []byte) (int, any, *apiError) {
-	f, qual, aerr := s.lookup(r, m[1])
+func (s *Server) getFunction(r *http.Request, _ []byte) (int, any, *apiError) {
+	f, qual, aerr := s.lookup(r, r.PathValue("name"))
 	if aerr != nil {
 		return 0, nil, aerr
 	}
+	s.settleOnRead(f)
 	cfg, aerr := s.qualified(f, qual)
 	if aerr != nil {
 		return 0, nil, aerr
@@ -461,11 +462,12 @@ func isNumeric(s string) bool {
 	return true
 }
 
-func (s *Server) getConfiguration(r *http.Request, m []string, _ []byte) (int, any, *apiError) {
-	f, qual, aerr := s.lookup(r, m[1])
+func (s *Server) getConfiguration(r *http.Request, _ []byte) (int, any, *apiError) {
+	f, qual, aerr := s.lookup(r, r.PathValue("name"))
 	if aerr != nil {
 		return 0, nil, aerr
 	}
+	s.settleOnRead(f)
 	cfg, aerr := s.qualified(f, qual)
 	if aerr != nil {
 		return 0, nil, aerr
@@ -473,8 +475,8 @@ func (s *Server) getConfiguration(r *http.Request, m []string, _ []byte) (int, a
 	return 200, cfg, nil
 }
 
-func (s *Server) updateConfiguration(r *http.Request, m []string, body []byte) (int, any, *apiError) {
-	f, _, aerr := s.lookup(r, m[1])
+func (s *Server) updateConfiguration(r *http.Request, body []byte) (int, any, *apiError) {
+	f, _, aerr := s.lookup(r, r.PathValue("name"))
 	if aerr != nil {
 		return 0, nil, aerr
 	}
@@ -506,8 +508,8 @@ type codeInput struct {
 	RevisionId    *string  `json:"RevisionId"`
 }
 
-func (s *Server) updateCode(r *http.Request, m []string, body []byte) (int, any, *apiError) {
-	f, _, aerr := s.lookup(r, m[1])
+func (s *Server) updateCode(r *http.Request, body []byte) (int, any, *apiError) {
+	f, _, aerr := s.lookup(r, r.PathValue("name"))
 	if aerr != nil {
 		return 0, nil, aerr
 	}
@@ -567,8 +569,8 @@ func (s *Server) publish(f *function) *version {
 	return v
 }
 
-func (s *Server) publishVersion(r *http.Request, m []string, body []byte) (int, any, *apiError) {
-	f, _, aerr := s.lookup(r, m[1])
+func (s *Server) publishVersion(r *http.Request, body []byte) (int, any, *apiError) {
+	f, _, aerr := s.lookup(r, r.PathValue("name"))
 	if aerr != nil {
 		return 0, nil, aerr
 	}
@@ -616,8 +618,8 @@ func page[T any](items []T, r *http.Request) ([]T, *string) {
 	return items[from:to], next
 }
 
-func (s *Server) listVersions(r *http.Request, m []string, _ []byte) (int, any, *apiError) {
-	f, _, aerr := s.lookup(r, m[1])
+func (s *Server) listVersions(r *http.Request, _ []byte) (int, any, *apiError) {
+	f, _, aerr := s.lookup(r, r.PathValue("name"))
 	if aerr != nil {
 		return 0, nil, aerr
 	}
@@ -629,8 +631,8 @@ func (s *Server) listVersions(r *http.Request, m []string, _ []byte) (int, any, 
 	return 200, map[string]any{"Versions": items, "NextMarker": next}, nil
 }
 
-func (s *Server) deleteFunction(r *http.Request, m []string, _ []byte) (int, any, *apiError) {
-	f, qual, aerr := s.lookup(r, m[1])
+func (s *Server) deleteFunction(r *http.Request, _ []byte) (int, any, *apiError) {
+	f, qual, aerr := s.lookup(r, r.PathValue("name"))
 	if aerr != nil {
 		return 0, nil, aerr
 	}
@@ -723,8 +725,8 @@ type aliasInput struct {
 	RevisionId      *string        `json:"RevisionId"`
 }
 
-func (s *Server) createAlias(r *http.Request, m []string, body []byte) (int, any, *apiError) {
-	f, _, aerr := s.lookup(r, m[1])
+func (s *Server) createAlias(r *http.Request, body []byte) (int, any, *apiError) {
+	f, _, aerr := s.lookup(r, r.PathValue("name"))
 	if aerr != nil {
 		return 0, nil, aerr
 	}
@@ -758,20 +760,20 @@ func (s *Server) createAlias(r *http.Request, m []string, body []byte) (int, any
 	return 201, *a, nil
 }
 
-func (s *Server) getAlias(r *http.Request, m []string, _ []byte) (int, any, *apiError) {
-	f, _, aerr := s.lookup(r, m[1])
+func (s *Server) getAlias(r *http.Request, _ []byte) (int, any, *apiError) {
+	f, _, aerr := s.lookup(r, r.PathValue("name"))
 	if aerr != nil {
 		return 0, nil, aerr
 	}
-	a := f.aliases[m[2]]
+	a := f.aliases[r.PathValue("alias")]
 	if a == nil {
-		return 0, nil, notFound("Alias not found: %s:%s", f.arn, m[2])
+		return 0, nil, notFound("Alias not found: %s:%s", f.arn, r.PathValue("alias"))
 	}
 	return 200, *a, nil
 }
 
-func (s *Server) listAliases(r *http.Request, m []string, _ []byte) (int, any, *apiError) {
-	f, _, aerr := s.lookup(r, m[1])
+func (s *Server) listAliases(r *http.Request, _ []byte) (int, any, *apiError) {
+	f, _, aerr := s.lookup(r, r.PathValue("name"))
 	if aerr != nil {
 		return 0, nil, aerr
 	}
@@ -783,14 +785,14 @@ func (s *Server) listAliases(r *http.Request, m []string, _ []byte) (int, any, *
 	return 200, map[string]any{"Aliases": items, "NextMarker": next}, nil
 }
 
-func (s *Server) updateAlias(r *http.Request, m []string, body []byte) (int, any, *apiError) {
-	f, _, aerr := s.lookup(r, m[1])
+func (s *Server) updateAlias(r *http.Request, body []byte) (int, any, *apiError) {
+	f, _, aerr := s.lookup(r, r.PathValue("name"))
 	if aerr != nil {
 		return 0, nil, aerr
 	}
-	a := f.aliases[m[2]]
+	a := f.aliases[r.PathValue("alias")]
 	if a == nil {
-		return 0, nil, notFound("Alias not found: %s:%s", f.arn, m[2])
+		return 0, nil, notFound("Alias not found: %s:%s", f.arn, r.PathValue("alias"))
 	}
 	var in aliasInput
 	if aerr := decode(body, &in); aerr != nil {
@@ -842,18 +844,18 @@ func sameRouting(a, b *RoutingConfig) bool {
 	return maps.Equal(am, bm)
 }
 
-func (s *Server) deleteAlias(r *http.Request, m []string, _ []byte) (int, any, *apiError) {
-	f, _, aerr := s.lookup(r, m[1])
+func (s *Server) deleteAlias(r *http.Request, _ []byte) (int, any, *apiError) {
+	f, _, aerr := s.lookup(r, r.PathValue("name"))
 	if aerr != nil {
 		return 0, nil, aerr
 	}
-	if f.aliases[m[2]] == nil {
-		return 0, nil, notFound("Alias not found: %s:%s", f.arn, m[2])
+	if f.aliases[r.PathValue("alias")] == nil {
+		return 0, nil, notFound("Alias not found: %s:%s", f.arn, r.PathValue("alias"))
 	}
-	delete(f.aliases, m[2])
-	delete(f.provisioned, m[2])
-	delete(f.urls, m[2])
-	delete(f.policies, m[2])
+	delete(f.aliases, r.PathValue("alias"))
+	delete(f.provisioned, r.PathValue("alias"))
+	delete(f.urls, r.PathValue("alias"))
+	delete(f.policies, r.PathValue("alias"))
 	return 204, nil, nil
 }
 

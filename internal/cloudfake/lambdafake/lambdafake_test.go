@@ -55,7 +55,8 @@ func create(t *testing.T, c *lambda.Client, name string) {
 
 func TestStateMachineAndConflicts(t *testing.T) {
 	ctx := context.Background()
-	_, c := setup(t, &lambdafake.Options{CreateDelay: 30 * time.Millisecond, UpdateDelay: 30 * time.Millisecond})
+	// Changes stay in progress until Settle, so the test never races the clock.
+	s, c := setup(t, &lambdafake.Options{CreateDelay: time.Hour, UpdateDelay: time.Hour})
 	create(t, c, "fn")
 	out, _ := c.GetFunction(ctx, &lambda.GetFunctionInput{FunctionName: aws.String("fn")})
 	if out.Configuration.State != types.StatePending || out.Configuration.LastUpdateStatus != types.LastUpdateStatusInProgress {
@@ -68,6 +69,7 @@ func TestStateMachineAndConflicts(t *testing.T) {
 	w := lambda.NewFunctionUpdatedV2Waiter(c, func(o *lambda.FunctionUpdatedV2WaiterOptions) {
 		o.MinDelay, o.MaxDelay = 5*time.Millisecond, 10*time.Millisecond
 	})
+	s.Settle("fn")
 	got, err := w.WaitForOutput(ctx, &lambda.GetFunctionInput{FunctionName: aws.String("fn")}, time.Second)
 	if err != nil || got.Configuration.State != types.StateActive {
 		t.Fatalf("waiter: %v %v", err, got)
@@ -82,6 +84,7 @@ func TestStateMachineAndConflicts(t *testing.T) {
 	if _, err := c.PublishVersion(ctx, &lambda.PublishVersionInput{FunctionName: aws.String("fn")}); code(t, err) != "ResourceConflictException" {
 		t.Fatalf("publish while InProgress: %v", err)
 	}
+	s.Settle("fn")
 	if _, err := w.WaitForOutput(ctx, &lambda.GetFunctionInput{FunctionName: aws.String("fn")}, time.Second); err != nil {
 		t.Fatal(err)
 	}

@@ -28,7 +28,6 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"regexp"
 	"strings"
 	"sync"
@@ -55,6 +54,39 @@ type Options struct {
 	Seed uint64
 	// MaxRequestBytes overrides MaxRequestBytes (for tests).
 	MaxRequestBytes int
+	// SettleOnRead makes every state change (create, update, provisioned
+	// concurrency, event source mapping) finish at the first read of it
+	// after the change (GetFunction, GetFunctionConfiguration,
+	// GetProvisionedConcurrencyConfig, GetEventSourceMapping), whatever the
+	// delays: the mutation answers InProgress and exactly one poll sees
+	// the end, as with a real but quick Lambda. Tests that count calls use it.
+	SettleOnRead bool
+}
+
+// farFuture is when a SettleOnRead change would settle unread.
+var farFuture = time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// until is when a change started now with delay d settles.
+func (s *Server) until(d time.Duration) time.Time {
+	if s.opts.SettleOnRead {
+		return farFuture
+	}
+	return time.Now().Add(d)
+}
+
+// settleOnRead finishes f's pending changes when SettleOnRead is set.
+func (s *Server) settleOnRead(f *function) {
+	if !s.opts.SettleOnRead {
+		return
+	}
+	f.busyUntil = time.Time{}
+	for _, v := range f.versions {
+		v.readyAt = time.Time{}
+	}
+	for _, p := range f.provisioned {
+		p.readyAt = time.Time{}
+	}
+	f.refresh(time.Now())
 }
 
 // ObjectStore reads S3 objects for code uploaded through S3.
@@ -80,6 +112,7 @@ type Server struct {
 
 	opts Options
 	srv  *httptest.Server
+	mux  *http.ServeMux
 
 	mu        sync.Mutex
 	fns       map[string]*function
@@ -114,6 +147,7 @@ func New(opts *Options) *Server {
 		seed = rand.Uint64()
 	}
 	s.rnd = rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
+	s.mux = s.newMux()
 	s.srv = httptest.NewServer(s)
 	return s
 }
@@ -155,6 +189,26 @@ func (s *Server) FailProvisioning(name, reason string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.failProv[name] = reason
+}
+
+// Settle finishes the pending changes of function name now (its create
+// or update, new versions, provisioned concurrency), as if their delays
+// had passed, so tests need not wait on the clock.
+func (s *Server) Settle(name string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	f := s.fns[name]
+	if f == nil {
+		return
+	}
+	f.busyUntil = time.Time{}
+	for _, v := range f.versions {
+		v.readyAt = time.Time{}
+	}
+	for _, p := range f.provisioned {
+		p.readyAt = time.Time{}
+	}
+	f.refresh(time.Now())
 }
 
 // StartForeignUpdate puts function name in LastUpdateStatus InProgress for
@@ -221,112 +275,106 @@ func badRevision() *apiError {
 	return errf(412, "PreconditionFailedException", "The Revision Id provided does not match the latest Revision Id. Call the GetFunction/GetAlias API to retrieve the latest Revision Id")
 }
 
-// route is one entry of the routing table.
-type route struct {
-	method string
-	re     *regexp.Regexp
-	op     string
-	h      func(s *Server, r *http.Request, m []string, body []byte) (int, any, *apiError)
+// handler serves one operation with the request body read; it runs with
+// s.mu held.
+type handler func(s *Server, r *http.Request, body []byte) (int, any, *apiError)
+
+// routes maps ServeMux patterns to operations.
+var routes = []struct {
+	pattern, op string
+	h           handler
+}{
+	{"POST /2015-03-31/functions", "CreateFunction", (*Server).createFunction},
+	{"GET /2015-03-31/functions/{name}", "GetFunction", (*Server).getFunction},
+	{"DELETE /2015-03-31/functions/{name}", "DeleteFunction", (*Server).deleteFunction},
+	{"GET /2015-03-31/functions/{name}/configuration", "GetFunctionConfiguration", (*Server).getConfiguration},
+	{"PUT /2015-03-31/functions/{name}/configuration", "UpdateFunctionConfiguration", (*Server).updateConfiguration},
+	{"PUT /2015-03-31/functions/{name}/code", "UpdateFunctionCode", (*Server).updateCode},
+	{"POST /2015-03-31/functions/{name}/versions", "PublishVersion", (*Server).publishVersion},
+	{"GET /2015-03-31/functions/{name}/versions", "ListVersionsByFunction", (*Server).listVersions},
+	{"POST /2015-03-31/functions/{name}/aliases", "CreateAlias", (*Server).createAlias},
+	{"GET /2015-03-31/functions/{name}/aliases", "ListAliases", (*Server).listAliases},
+	{"GET /2015-03-31/functions/{name}/aliases/{alias}", "GetAlias", (*Server).getAlias},
+	{"PUT /2015-03-31/functions/{name}/aliases/{alias}", "UpdateAlias", (*Server).updateAlias},
+	{"DELETE /2015-03-31/functions/{name}/aliases/{alias}", "DeleteAlias", (*Server).deleteAlias},
+	{"PUT /2019-09-30/functions/{name}/provisioned-concurrency", "PutProvisionedConcurrencyConfig", (*Server).putProvisioned},
+	{"GET /2019-09-30/functions/{name}/provisioned-concurrency", "GetProvisionedConcurrencyConfig", (*Server).getProvisioned},
+	{"DELETE /2019-09-30/functions/{name}/provisioned-concurrency", "DeleteProvisionedConcurrencyConfig", (*Server).deleteProvisioned},
+	{"PUT /2017-10-31/functions/{name}/concurrency", "PutFunctionConcurrency", (*Server).putConcurrency},
+	{"DELETE /2017-10-31/functions/{name}/concurrency", "DeleteFunctionConcurrency", (*Server).deleteConcurrency},
+	{"GET /2019-09-30/functions/{name}/concurrency", "GetFunctionConcurrency", (*Server).getConcurrency},
+	{"POST /2021-10-31/functions/{name}/url", "CreateFunctionUrlConfig", (*Server).createURL},
+	{"GET /2021-10-31/functions/{name}/url", "GetFunctionUrlConfig", (*Server).getURL},
+	{"PUT /2021-10-31/functions/{name}/url", "UpdateFunctionUrlConfig", (*Server).updateURL},
+	{"DELETE /2021-10-31/functions/{name}/url", "DeleteFunctionUrlConfig", (*Server).deleteURL},
+	{"POST /2015-03-31/functions/{name}/policy", "AddPermission", (*Server).addPermission},
+	{"GET /2015-03-31/functions/{name}/policy", "GetPolicy", (*Server).getPolicy},
+	{"DELETE /2015-03-31/functions/{name}/policy/{sid}", "RemovePermission", (*Server).removePermission},
+	{"POST /2015-03-31/event-source-mappings", "CreateEventSourceMapping", (*Server).createESM},
+	{"GET /2015-03-31/event-source-mappings", "ListEventSourceMappings", (*Server).listESMs},
+	{"GET /2015-03-31/event-source-mappings/{uuid}", "GetEventSourceMapping", (*Server).getESM},
+	{"PUT /2015-03-31/event-source-mappings/{uuid}", "UpdateEventSourceMapping", (*Server).updateESM},
+	{"DELETE /2015-03-31/event-source-mappings/{uuid}", "DeleteEventSourceMapping", (*Server).deleteESM},
+	{"POST /2017-03-31/tags/{arn...}", "TagResource", (*Server).tagResource},
+	{"DELETE /2017-03-31/tags/{arn...}", "UntagResource", (*Server).untagResource},
+	{"GET /2017-03-31/tags/{arn...}", "ListTags", (*Server).listTags},
 }
 
-const nameRE = `([^/]+)`
-
-var routes = []route{
-	{"POST", regexp.MustCompile(`^/2015-03-31/functions/?$`), "CreateFunction", (*Server).createFunction},
-	{"GET", regexp.MustCompile(`^/2015-03-31/functions/` + nameRE + `/?$`), "GetFunction", (*Server).getFunction},
-	{"DELETE", regexp.MustCompile(`^/2015-03-31/functions/` + nameRE + `/?$`), "DeleteFunction", (*Server).deleteFunction},
-	{"GET", regexp.MustCompile(`^/2015-03-31/functions/` + nameRE + `/configuration$`), "GetFunctionConfiguration", (*Server).getConfiguration},
-	{"PUT", regexp.MustCompile(`^/2015-03-31/functions/` + nameRE + `/configuration$`), "UpdateFunctionConfiguration", (*Server).updateConfiguration},
-	{"PUT", regexp.MustCompile(`^/2015-03-31/functions/` + nameRE + `/code$`), "UpdateFunctionCode", (*Server).updateCode},
-	{"POST", regexp.MustCompile(`^/2015-03-31/functions/` + nameRE + `/versions$`), "PublishVersion", (*Server).publishVersion},
-	{"GET", regexp.MustCompile(`^/2015-03-31/functions/` + nameRE + `/versions$`), "ListVersionsByFunction", (*Server).listVersions},
-	{"POST", regexp.MustCompile(`^/2015-03-31/functions/` + nameRE + `/aliases$`), "CreateAlias", (*Server).createAlias},
-	{"GET", regexp.MustCompile(`^/2015-03-31/functions/` + nameRE + `/aliases$`), "ListAliases", (*Server).listAliases},
-	{"GET", regexp.MustCompile(`^/2015-03-31/functions/` + nameRE + `/aliases/([^/]+)$`), "GetAlias", (*Server).getAlias},
-	{"PUT", regexp.MustCompile(`^/2015-03-31/functions/` + nameRE + `/aliases/([^/]+)$`), "UpdateAlias", (*Server).updateAlias},
-	{"DELETE", regexp.MustCompile(`^/2015-03-31/functions/` + nameRE + `/aliases/([^/]+)$`), "DeleteAlias", (*Server).deleteAlias},
-	{"PUT", regexp.MustCompile(`^/2019-09-30/functions/` + nameRE + `/provisioned-concurrency$`), "PutProvisionedConcurrencyConfig", (*Server).putProvisioned},
-	{"GET", regexp.MustCompile(`^/2019-09-30/functions/` + nameRE + `/provisioned-concurrency$`), "GetProvisionedConcurrencyConfig", (*Server).getProvisioned},
-	{"DELETE", regexp.MustCompile(`^/2019-09-30/functions/` + nameRE + `/provisioned-concurrency$`), "DeleteProvisionedConcurrencyConfig", (*Server).deleteProvisioned},
-	{"PUT", regexp.MustCompile(`^/2017-10-31/functions/` + nameRE + `/concurrency$`), "PutFunctionConcurrency", (*Server).putConcurrency},
-	{"DELETE", regexp.MustCompile(`^/2017-10-31/functions/` + nameRE + `/concurrency$`), "DeleteFunctionConcurrency", (*Server).deleteConcurrency},
-	{"GET", regexp.MustCompile(`^/2019-09-30/functions/` + nameRE + `/concurrency$`), "GetFunctionConcurrency", (*Server).getConcurrency},
-	{"POST", regexp.MustCompile(`^/2021-10-31/functions/` + nameRE + `/url$`), "CreateFunctionUrlConfig", (*Server).createURL},
-	{"GET", regexp.MustCompile(`^/2021-10-31/functions/` + nameRE + `/url$`), "GetFunctionUrlConfig", (*Server).getURL},
-	{"PUT", regexp.MustCompile(`^/2021-10-31/functions/` + nameRE + `/url$`), "UpdateFunctionUrlConfig", (*Server).updateURL},
-	{"DELETE", regexp.MustCompile(`^/2021-10-31/functions/` + nameRE + `/url$`), "DeleteFunctionUrlConfig", (*Server).deleteURL},
-	{"POST", regexp.MustCompile(`^/2015-03-31/functions/` + nameRE + `/policy$`), "AddPermission", (*Server).addPermission},
-	{"GET", regexp.MustCompile(`^/2015-03-31/functions/` + nameRE + `/policy$`), "GetPolicy", (*Server).getPolicy},
-	{"DELETE", regexp.MustCompile(`^/2015-03-31/functions/` + nameRE + `/policy/([^/]+)$`), "RemovePermission", (*Server).removePermission},
-	{"POST", regexp.MustCompile(`^/2015-03-31/event-source-mappings/?$`), "CreateEventSourceMapping", (*Server).createESM},
-	{"GET", regexp.MustCompile(`^/2015-03-31/event-source-mappings/?$`), "ListEventSourceMappings", (*Server).listESMs},
-	{"GET", regexp.MustCompile(`^/2015-03-31/event-source-mappings/([^/]+)$`), "GetEventSourceMapping", (*Server).getESM},
-	{"PUT", regexp.MustCompile(`^/2015-03-31/event-source-mappings/([^/]+)$`), "UpdateEventSourceMapping", (*Server).updateESM},
-	{"DELETE", regexp.MustCompile(`^/2015-03-31/event-source-mappings/([^/]+)$`), "DeleteEventSourceMapping", (*Server).deleteESM},
-	{"POST", regexp.MustCompile(`^/2017-03-31/tags/(.+)$`), "TagResource", (*Server).tagResource},
-	{"DELETE", regexp.MustCompile(`^/2017-03-31/tags/(.+)$`), "UntagResource", (*Server).untagResource},
-	{"GET", regexp.MustCompile(`^/2017-03-31/tags/(.+)$`), "ListTags", (*Server).listTags},
+// newMux registers every operation, the invocations and function URLs.
+func (s *Server) newMux() *http.ServeMux {
+	mux := http.NewServeMux()
+	for _, rt := range routes {
+		op, h := rt.op, rt.h
+		mux.HandleFunc(rt.pattern, func(w http.ResponseWriter, r *http.Request) { s.serve(w, r, op, h) })
+		// The SDK sends collection paths without a trailing slash; accept one too.
+		if strings.HasSuffix(rt.pattern, "/functions") || strings.HasSuffix(rt.pattern, "/event-source-mappings") {
+			mux.HandleFunc(rt.pattern+"/{$}", func(w http.ResponseWriter, r *http.Request) { s.serve(w, r, op, h) })
+		}
+	}
+	mux.HandleFunc("POST /2015-03-31/functions/{name}/invocations", func(w http.ResponseWriter, r *http.Request) {
+		if !s.Begin("Invoke", w, r) {
+			s.invoke(w, r)
+		}
+	})
+	mux.HandleFunc("/lambda-url/{id}/{path...}", s.serveURL)
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		awswire.WriteError(w, 404, "UnknownOperationException", "lambdafake: no route for "+r.Method+" "+r.URL.Path)
+	})
+	return mux
 }
 
 // ServeHTTP implements http.Handler.
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	path := r.URL.Path
-	if strings.HasSuffix(path, "/invocations") && r.Method == "POST" {
-		if s.Begin("Invoke", w, r) {
-			return
-		}
-		s.invoke(w, r)
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+
+// serve runs one operation: faults, the body limit, then h under s.mu.
+func (s *Server) serve(w http.ResponseWriter, r *http.Request, op string, h handler) {
+	if op == "GetProvisionedConcurrencyConfig" && r.URL.Query().Get("List") == "ALL" {
+		op, h = "ListProvisionedConcurrencyConfigs", (*Server).listProvisioned
+	}
+	if s.Begin(op, w, r) {
 		return
 	}
-	for _, rt := range routes {
-		if rt.method != r.Method {
-			continue
-		}
-		m := rt.re.FindStringSubmatch(path)
-		if m == nil {
-			continue
-		}
-		op := rt.op
-		if op == "GetProvisionedConcurrencyConfig" && r.URL.Query().Get("List") == "ALL" {
-			op = "ListProvisionedConcurrencyConfigs"
-		}
-		if s.Begin(op, w, r) {
-			return
-		}
-		limit := s.opts.MaxRequestBytes
-		body, err := io.ReadAll(io.LimitReader(r.Body, int64(limit)+1))
-		if err != nil {
-			awswire.WriteError(w, 400, "InvalidRequestContentException", err.Error())
-			return
-		}
-		if len(body) > limit {
-			awswire.WriteError(w, 413, "RequestTooLargeException", fmt.Sprintf("Request must be smaller than %d bytes for the %s operation", limit, op))
-			return
-		}
-		for i := range m {
-			if u, err := url.PathUnescape(m[i]); err == nil {
-				m[i] = u
-			}
-		}
-		h := rt.h
-		if op == "ListProvisionedConcurrencyConfigs" {
-			h = (*Server).listProvisioned
-		}
-		s.mu.Lock()
-		status, out, aerr := h(s, r, m, body)
-		s.mu.Unlock()
-		if aerr != nil {
-			awswire.WriteError(w, aerr.status, aerr.typ, aerr.msg)
-			return
-		}
-		if out == nil {
-			w.WriteHeader(status)
-			return
-		}
+	limit := s.opts.MaxRequestBytes
+	body, err := io.ReadAll(io.LimitReader(r.Body, int64(limit)+1))
+	if err != nil {
+		awswire.WriteError(w, 400, "InvalidRequestContentException", err.Error())
+		return
+	}
+	if len(body) > limit {
+		awswire.WriteError(w, 413, "RequestTooLargeException", fmt.Sprintf("Request must be smaller than %d bytes for the %s operation", limit, op))
+		return
+	}
+	s.mu.Lock()
+	status, out, aerr := h(s, r, body)
+	s.mu.Unlock()
+	switch {
+	case aerr != nil:
+		awswire.WriteError(w, aerr.status, aerr.typ, aerr.msg)
+	case out == nil:
+		w.WriteHeader(status)
+	default:
 		awswire.WriteJSON(w, status, out)
-		return
 	}
-	awswire.WriteError(w, 404, "UnknownOperationException", "lambdafake: no route for "+r.Method+" "+path)
 }
 
 func decode(body []byte, v any) *apiError {

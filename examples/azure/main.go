@@ -70,7 +70,7 @@ func run(ctx context.Context, c *config) error {
 	defer fn.Close()
 	fns := []*provider.Function{fn}
 	spec := &provider.Spec{
-		Code:     bundle.GoSource("./examples/azure/function"),
+		Code:     bundle.GoFunction("./examples/azure/function"),
 		Runtime:  "go",
 		Timeout:  30 * time.Second,
 		Env:      map[string]string{"GREETING": c.greeting},

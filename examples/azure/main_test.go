@@ -45,6 +45,9 @@ func TestExampleAgainstFake(t *testing.T) {
 				t.Fatalf("%s, greeting %s: %v", plan, greeting, err)
 			}
 			site, _ := cloud.Site("rg", "hello-"+plan, "")
+			if site.Files["handler"] == nil || site.Files["host.json"] == nil || site.Files["web/function.json"] == nil {
+				t.Fatalf("%s: the deployed package lacks handler, host.json or web/function.json", plan)
+			}
 			if site.Settings["GREETING"] != greeting {
 				t.Fatalf("%s: production GREETING = %q after rolling out %q", plan, site.Settings["GREETING"], greeting)
 			}

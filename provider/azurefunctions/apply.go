@@ -287,7 +287,7 @@ func (a *applyCall) create(ctx context.Context) error {
 	if f.opts.Location == "" || f.opts.StorageAccount == "" {
 		return invalid("function app %s does not exist: set Options.Location and Options.StorageAccount (URL location= and storage=) to create it", f.app)
 	}
-	planID, err := f.ensurePlan(ctx)
+	planID, err := f.ensurePlan(ctx, a.rec.Config.MemoryMB)
 	if err != nil {
 		return err
 	}
@@ -500,8 +500,13 @@ func (f *function) shape(site *armappservice.Site, rec *record, prov int) {
 	}
 }
 
-// ensurePlan returns the plan's resource id, creating the plan if needed.
-func (f *function) ensurePlan(ctx context.Context) (string, error) {
+// premiumSKUs maps Premium memory sizes to plan SKUs.
+var premiumSKUs = map[int]string{3584: "EP1", 7168: "EP2", 14336: "EP3"}
+
+// ensurePlan returns the plan's resource id, creating the plan if needed
+// (on Premium with the SKU of memoryMB, unless Options.PremiumSKU names
+// another).
+func (f *function) ensurePlan(ctx context.Context, memoryMB int) (string, error) {
 	got, err := f.plans.Get(ctx, f.rg, f.opts.PlanName, nil)
 	if err == nil && got.ID != nil {
 		return *got.ID, nil
@@ -514,7 +519,13 @@ func (f *function) ensurePlan(ctx context.Context) (string, error) {
 		Properties: &armappservice.PlanProperties{Reserved: to.Ptr(true)}}
 	if f.opts.Plan == Premium {
 		plan.Kind = to.Ptr("elastic")
-		plan.SKU = &armappservice.SKUDescription{Name: to.Ptr(f.opts.PremiumSKU), Tier: to.Ptr("ElasticPremium")}
+		sku := f.opts.PremiumSKU
+		if sku == "" {
+			if sku = premiumSKUs[memoryMB]; sku == "" {
+				sku = "EP1"
+			}
+		}
+		plan.SKU = &armappservice.SKUDescription{Name: to.Ptr(sku), Tier: to.Ptr("ElasticPremium")}
 		plan.Properties.MaximumElasticWorkerCount = to.Ptr[int32](20)
 	}
 	p, err := f.plans.BeginCreateOrUpdate(ctx, f.rg, f.opts.PlanName, plan, nil)

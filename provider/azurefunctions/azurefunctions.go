@@ -53,7 +53,9 @@ type Options struct {
 	// Location is the Azure region used to create the app and its plan.
 	Location string
 	// PlanName names the App Service plan (default APP-plan); created if
-	// missing. PremiumSKU is EP1 (default), EP2 or EP3.
+	// missing. PremiumSKU is EP1, EP2 or EP3; by default the SKU whose
+	// memory the Spec asks for (3584, 7168 or 14336 MB). An existing
+	// plan's SKU is not changed.
 	PlanName, PremiumSKU string
 	// StorageAccount is the host storage account (AzureWebJobsStorage,
 	// reached with the app's managed identity). Required to create.
@@ -118,9 +120,6 @@ func (o *Options) withDefaults(app string) Options {
 	}
 	if c.PlanName == "" {
 		c.PlanName = app + "-plan"
-	}
-	if c.PremiumSKU == "" {
-		c.PremiumSKU = "EP1"
 	}
 	if c.StorageAccount != "" {
 		base := "https://" + c.StorageAccount + ".blob.core.windows.net/"

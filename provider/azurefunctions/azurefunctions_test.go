@@ -320,3 +320,27 @@ func TestPlanMismatchIsRefused(t *testing.T) {
 		t.Fatalf("opening a Flex app as Premium: %v", err)
 	}
 }
+
+func TestIfNotExistLosesTheCreateRace(t *testing.T) {
+	e := newEnv(t, azurefunctions.Flex)
+	mustApply(t, e.open(t, "fn"), baseSpec())
+	_, err := e.open(t, "fn").Apply(t.Context(), baseSpec(), &provider.ApplyOptions{Publish: true, IfNotExist: true})
+	if provider.Code(err) != provider.AlreadyExists {
+		t.Fatalf("create of an existing app with IfNotExist: %v, want AlreadyExists", err)
+	}
+}
+
+func TestPremiumSKUFollowsMemory(t *testing.T) {
+	e := newEnv(t, azurefunctions.Premium)
+	s := baseSpec()
+	s.MemoryMB = 7168
+	mustApply(t, e.open(t, "fn"), s)
+	cf, err := e.cloud.NewClientFactory()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := cf.NewPlansClient().Get(t.Context(), rg, "fn-plan", nil)
+	if err != nil || *p.SKU.Name != "EP2" || *p.SKU.Tier != "ElasticPremium" || *p.Kind != "elastic" {
+		t.Fatalf("plan = %+v, %v; want EP2 elastic", p.SKU, err)
+	}
+}

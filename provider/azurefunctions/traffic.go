@@ -18,7 +18,7 @@ import (
 	"github.com/updraft-dev/updraft/trigger"
 )
 
-var timeNow = func() time.Time { return time.Now().UTC() }
+func timeNow() time.Time { return time.Now().UTC() }
 
 func (f *function) routeName(route string) error {
 	if route != "live" {

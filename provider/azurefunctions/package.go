@@ -72,108 +72,139 @@ func invalid(format string, args ...any) error {
 	return driver.NewError(driver.InvalidArgument, fmt.Sprintf(format, args...))
 }
 
+// inBinding is an input binding of type typ named name, with more
+// key/value fields.
+func inBinding(typ, name string, kv ...any) map[string]any {
+	m := map[string]any{"type": typ, "direction": "in", "name": name}
+	for i := 0; i+1 < len(kv); i += 2 {
+		m[kv[i].(string)] = kv[i+1]
+	}
+	return m
+}
+
+func functionJSON(bs ...map[string]any) []byte { return marshal(map[string]any{"bindings": bs}) }
+
 // triggerBinding maps one portable trigger to its function.json.
 func triggerBinding(t trigger.Trigger) (*binding, error) {
-	key := t.TriggerKey()
-	in := func(typ, name string, kv ...any) map[string]any {
-		m := map[string]any{"type": typ, "direction": "in", "name": name}
-		for i := 0; i+1 < len(kv); i += 2 {
-			m[kv[i].(string)] = kv[i+1]
-		}
-		return m
-	}
-	doc := func(bs ...map[string]any) []byte { return marshal(map[string]any{"bindings": bs}) }
 	switch t := t.(type) {
 	case trigger.HTTP:
-		if len(t.CORSOrigins) > 0 {
-			return nil, unimplemented("http trigger %q: CORS origins: Flex Consumption has no CORS and updraft does not manage Premium's; set them on the app", key)
-		}
-		auth := "function"
-		if t.Auth == trigger.AuthNone {
-			auth = "anonymous"
-		}
-		return &binding{json: doc(
-			in("httpTrigger", "req", "authLevel", auth, "methods", []string{"get", "post", "put", "patch", "delete", "head", "options"}, "route", "{*path}"),
-			map[string]any{"type": "http", "direction": "out", "name": "res"})}, nil
+		return httpBinding(t)
 	case trigger.Queue:
 		if rest, ok := strings.CutPrefix(t.Source, "servicebus:"); ok {
-			parts := strings.Split(rest, "/")
-			if len(parts) < 2 || len(parts) > 3 || slices.Contains(parts, "") {
-				return nil, invalid("queue trigger %q: source %q: write servicebus:NAMESPACE/QUEUE or servicebus:NAMESPACE/TOPIC/SUBSCRIPTION", key, t.Source)
-			}
-			conn := settingPrefix(key, "SB")
-			b := in("serviceBusTrigger", "msg", "connection", conn)
-			if len(parts) == 2 {
-				b["queueName"] = parts[1]
-			} else {
-				b["topicName"], b["subscriptionName"] = parts[1], parts[2]
-			}
-			return &binding{json: doc(b), settings: map[string]string{conn + "__fullyQualifiedNamespace": parts[0] + ".servicebus.windows.net"}}, nil
+			return serviceBusBinding(t, rest)
 		}
-		account, queue, hasAccount := strings.Cut(t.Source, "/")
-		if !hasAccount {
-			queue, account = account, ""
-		}
-		if queue == "" || strings.Contains(queue, "/") {
-			return nil, invalid("queue trigger %q: source %q: write QUEUE (host storage), ACCOUNT/QUEUE or servicebus:NAMESPACE/QUEUE", key, t.Source)
-		}
-		conn, settings := "AzureWebJobsStorage", map[string]string(nil)
-		if account != "" {
-			conn = settingPrefix(key, "QUEUE")
-			settings = map[string]string{conn + "__queueServiceUri": "https://" + account + ".queue.core.windows.net"}
-		}
-		return &binding{json: doc(in("queueTrigger", "msg", "queueName", queue, "connection", conn)), settings: settings}, nil
+		return queueBinding(t)
 	case trigger.Stream:
-		rest, ok := strings.CutPrefix(t.Source, "cosmos:")
-		parts := strings.Split(rest, "/")
-		if !ok || len(parts) != 3 || slices.Contains(parts, "") {
-			return nil, invalid("stream trigger %q: source %q: Azure streams are Cosmos DB change feeds: write cosmos:ACCOUNT/DATABASE/CONTAINER", key, t.Source)
-		}
-		conn := settingPrefix(key, "COSMOS")
-		b := in("cosmosDBTrigger", "documents", "connection", conn, "databaseName", parts[1], "containerName", parts[2],
-			"leaseContainerName", "leases", "leaseContainerPrefix", key+"-", "createLeaseContainerIfNotExists", true)
-		if t.StartingPosition == trigger.StartTrimHorizon {
-			b["startFromBeginning"] = true
-		}
-		if t.BatchSize > 0 {
-			b["maxItemsPerInvocation"] = t.BatchSize
-		}
-		return &binding{json: doc(b), settings: map[string]string{conn + "__accountEndpoint": "https://" + parts[0] + ".documents.azure.com:443/"}}, nil
+		return cosmosBinding(t)
 	case trigger.Schedule:
-		if t.TimeZone != "" && t.TimeZone != "UTC" {
-			return nil, unimplemented("schedule trigger %q: time zone %s: Azure timer triggers on Flex run in UTC; write the cron in UTC", key, t.TimeZone)
-		}
-		if len(t.Payload) > 0 {
-			return nil, unimplemented("schedule trigger %q: Azure timer triggers carry no payload", key)
-		}
-		sched, err := ncrontab(t)
-		if err != nil {
-			return nil, err
-		}
-		return &binding{json: doc(in("timerTrigger", "timer", "schedule", sched))}, nil
+		return timerBinding(t)
 	case trigger.Storage:
-		for _, e := range t.Events {
-			if e != trigger.ObjectCreated {
-				return nil, unimplemented("storage trigger %q: event %s: Azure blob triggers fire on created or updated blobs only", key, e)
-			}
-		}
-		account, ctr, hasAccount := strings.Cut(t.Bucket, "/")
-		if !hasAccount {
-			ctr, account = account, ""
-		}
-		if ctr == "" || strings.Contains(ctr, "/") {
-			return nil, invalid("storage trigger %q: bucket %q: write CONTAINER (host storage) or ACCOUNT/CONTAINER", key, t.Bucket)
-		}
-		conn, settings := "AzureWebJobsStorage", map[string]string(nil)
-		if account != "" {
-			conn = settingPrefix(key, "BLOB")
-			settings = map[string]string{conn + "__blobServiceUri": "https://" + account + ".blob.core.windows.net",
-				conn + "__queueServiceUri": "https://" + account + ".queue.core.windows.net"}
-		}
-		path := ctr + "/" + t.Prefix + "{name}" + t.Suffix
-		return &binding{json: doc(in("blobTrigger", "blob", "path", path, "connection", conn, "source", "EventGrid")), settings: settings}, nil
+		return blobBinding(t)
 	}
-	return nil, unimplemented("trigger %q of kind %s is not supported on Azure Functions", key, t.Kind())
+	return nil, unimplemented("trigger %q of kind %s is not supported on Azure Functions", t.TriggerKey(), t.Kind())
+}
+
+func httpBinding(t trigger.HTTP) (*binding, error) {
+	if len(t.CORSOrigins) > 0 {
+		return nil, unimplemented("http trigger %q: CORS origins: Flex Consumption has no CORS and updraft does not manage Premium's; set them on the app", t.Key)
+	}
+	auth := "function"
+	if t.Auth == trigger.AuthNone {
+		auth = "anonymous"
+	}
+	return &binding{json: functionJSON(
+		inBinding("httpTrigger", "req", "authLevel", auth, "methods", []string{"get", "post", "put", "patch", "delete", "head", "options"}, "route", "{*path}"),
+		map[string]any{"type": "http", "direction": "out", "name": "res"})}, nil
+}
+
+func serviceBusBinding(t trigger.Queue, rest string) (*binding, error) {
+	parts := strings.Split(rest, "/")
+	if len(parts) < 2 || len(parts) > 3 || slices.Contains(parts, "") {
+		return nil, invalid("queue trigger %q: source %q: write servicebus:NAMESPACE/QUEUE or servicebus:NAMESPACE/TOPIC/SUBSCRIPTION", t.Key, t.Source)
+	}
+	conn := settingPrefix(t.Key, "SB")
+	b := inBinding("serviceBusTrigger", "msg", "connection", conn)
+	if len(parts) == 2 {
+		b["queueName"] = parts[1]
+	} else {
+		b["topicName"], b["subscriptionName"] = parts[1], parts[2]
+	}
+	return &binding{json: functionJSON(b), settings: map[string]string{conn + "__fullyQualifiedNamespace": parts[0] + ".servicebus.windows.net"}}, nil
+}
+
+// storageConnection is the connection of a storage trigger on "NAME"
+// (host storage) or "ACCOUNT/NAME", and the settings an account needs.
+func storageConnection(key, kind, source string, services ...string) (conn, name string, settings map[string]string, ok bool) {
+	account, name, hasAccount := strings.Cut(source, "/")
+	if !hasAccount {
+		name, account = account, ""
+	}
+	if name == "" || strings.Contains(name, "/") {
+		return "", "", nil, false
+	}
+	if account == "" {
+		return "AzureWebJobsStorage", name, nil, true
+	}
+	conn = settingPrefix(key, kind)
+	settings = map[string]string{}
+	for _, svc := range services {
+		settings[conn+"__"+svc+"ServiceUri"] = "https://" + account + "." + svc + ".core.windows.net"
+	}
+	return conn, name, settings, true
+}
+
+func queueBinding(t trigger.Queue) (*binding, error) {
+	conn, queue, settings, ok := storageConnection(t.Key, "QUEUE", t.Source, "queue")
+	if !ok {
+		return nil, invalid("queue trigger %q: source %q: write QUEUE (host storage), ACCOUNT/QUEUE or servicebus:NAMESPACE/QUEUE", t.Key, t.Source)
+	}
+	return &binding{json: functionJSON(inBinding("queueTrigger", "msg", "queueName", queue, "connection", conn)), settings: settings}, nil
+}
+
+func cosmosBinding(t trigger.Stream) (*binding, error) {
+	rest, ok := strings.CutPrefix(t.Source, "cosmos:")
+	parts := strings.Split(rest, "/")
+	if !ok || len(parts) != 3 || slices.Contains(parts, "") {
+		return nil, invalid("stream trigger %q: source %q: Azure streams are Cosmos DB change feeds: write cosmos:ACCOUNT/DATABASE/CONTAINER", t.Key, t.Source)
+	}
+	conn := settingPrefix(t.Key, "COSMOS")
+	b := inBinding("cosmosDBTrigger", "documents", "connection", conn, "databaseName", parts[1], "containerName", parts[2],
+		"leaseContainerName", "leases", "leaseContainerPrefix", t.Key+"-", "createLeaseContainerIfNotExists", true)
+	if t.StartingPosition == trigger.StartTrimHorizon {
+		b["startFromBeginning"] = true
+	}
+	if t.BatchSize > 0 {
+		b["maxItemsPerInvocation"] = t.BatchSize
+	}
+	return &binding{json: functionJSON(b), settings: map[string]string{conn + "__accountEndpoint": "https://" + parts[0] + ".documents.azure.com:443/"}}, nil
+}
+
+func timerBinding(t trigger.Schedule) (*binding, error) {
+	if t.TimeZone != "" && t.TimeZone != "UTC" {
+		return nil, unimplemented("schedule trigger %q: time zone %s: Azure timer triggers on Flex run in UTC; write the cron in UTC", t.Key, t.TimeZone)
+	}
+	if len(t.Payload) > 0 {
+		return nil, unimplemented("schedule trigger %q: Azure timer triggers carry no payload", t.Key)
+	}
+	sched, err := ncrontab(t)
+	if err != nil {
+		return nil, err
+	}
+	return &binding{json: functionJSON(inBinding("timerTrigger", "timer", "schedule", sched))}, nil
+}
+
+func blobBinding(t trigger.Storage) (*binding, error) {
+	for _, e := range t.Events {
+		if e != trigger.ObjectCreated {
+			return nil, unimplemented("storage trigger %q: event %s: Azure blob triggers fire on created or updated blobs only", t.Key, e)
+		}
+	}
+	conn, ctr, settings, ok := storageConnection(t.Key, "BLOB", t.Bucket, "blob", "queue")
+	if !ok {
+		return nil, invalid("storage trigger %q: bucket %q: write CONTAINER (host storage) or ACCOUNT/CONTAINER", t.Key, t.Bucket)
+	}
+	path := ctr + "/" + t.Prefix + "{name}" + t.Suffix
+	return &binding{json: functionJSON(inBinding("blobTrigger", "blob", "path", path, "connection", conn, "source", "EventGrid")), settings: settings}, nil
 }
 
 // ncrontab turns a portable schedule into Azure's six-field NCRONTAB.

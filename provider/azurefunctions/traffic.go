@@ -2,6 +2,7 @@ package azurefunctions
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -258,6 +259,69 @@ func (f *function) Delete(ctx context.Context) error {
 	return nil
 }
 
+// hostOf finds the revision a request names (route "live" when id is
+// "") and the slot whose host serves it ("" = production). what names
+// the operation in the Unimplemented message of a revision no host runs.
+func (f *function) hostOf(l *live, id, route, what string) (*record, string, error) {
+	tags := l.tags()
+	if id == "" {
+		if err := f.routeName(route); err != nil {
+			return nil, "", err
+		}
+		if id = tagValue(tags, tagLive); id == "" {
+			return nil, "", driver.RouteNotFound(f.app, route)
+		}
+	}
+	rec := l.ix.find(id)
+	switch {
+	case rec == nil:
+		return nil, "", driver.RevisionNotFound(f.app, id)
+	case id == tagValue(tags, tagLive):
+		return rec, "", nil
+	case f.opts.Plan == Premium && id == tagValue(tags, tagStaging):
+		return rec, f.opts.StagingSlot, nil
+	case f.opts.Plan == Flex:
+		return nil, "", unimplemented("%s revision %s of %s: it is not deployed, and Flex Consumption runs only the live revision (no slots); roll out all at once and gate on the live revision", what, id, f.app)
+	}
+	return nil, "", unimplemented("%s revision %s of %s: it is in neither the production nor the %s slot", what, id, f.app, f.opts.StagingSlot)
+}
+
+// hostKey returns the default function key of a slot's host.
+func (f *function) hostKey(ctx context.Context, slot string) (string, error) {
+	var keys armappservice.HostKeys
+	if slot == "" {
+		r, err := f.web.ListHostKeys(ctx, f.rg, f.app, nil)
+		if err != nil {
+			return "", err
+		}
+		keys = r.HostKeys
+	} else {
+		r, err := f.web.ListHostKeysSlot(ctx, f.rg, f.app, slot, nil)
+		if err != nil {
+			return "", err
+		}
+		keys = r.HostKeys
+	}
+	if k := keys.FunctionKeys["default"]; k != nil {
+		return *k, nil
+	}
+	return "", nil
+}
+
+// httpTriggerOf returns the record's HTTP trigger, if it has one.
+func httpTriggerOf(rec *record) (*trigger.HTTP, error) {
+	ts, err := decodeTriggers(rec.Triggers)
+	if err != nil {
+		return nil, err
+	}
+	for _, t := range ts {
+		if h, ok := t.(trigger.HTTP); ok {
+			return &h, nil
+		}
+	}
+	return nil, nil
+}
+
 // Invoke implements driver.Function: an HTTP POST of the payload to the
 // host serving the revision (production, or the Premium staging slot),
 // with a host key when the trigger needs one. A 5xx answer is a function
@@ -267,44 +331,16 @@ func (f *function) Invoke(ctx context.Context, req *driver.InvokeRequest) (*driv
 	if err != nil {
 		return nil, err
 	}
-	if l == nil {
-		return nil, notFoundErr(f.app)
-	}
-	tags := l.tags()
-	id, slot := req.Revision, ""
-	if id == "" {
-		if err := f.routeName(req.Route); err != nil {
-			return nil, err
-		}
-		if id = tagValue(tags, tagLive); id == "" {
-			return nil, driver.RouteNotFound(f.app, req.Route)
-		}
-	}
-	rec := l.ix.find(id)
-	if rec == nil {
-		return nil, driver.RevisionNotFound(f.app, id)
-	}
-	switch {
-	case id == tagValue(tags, tagLive):
-	case f.opts.Plan == Premium && id == tagValue(tags, tagStaging):
-		slot = f.opts.StagingSlot
-	case f.opts.Plan == Flex:
-		return nil, unimplemented("revision %s of %s is not deployed: Flex Consumption runs only the live revision (no slots); roll out all at once and gate on the live revision", id, f.app)
-	default:
-		return nil, unimplemented("revision %s of %s is in neither the production nor the %s slot, so it cannot be invoked", id, f.app, f.opts.StagingSlot)
-	}
-	ts, err := decodeTriggers(rec.Triggers)
+	rec, slot, err := f.hostOf(l, req.Revision, req.Route, "invoking")
 	if err != nil {
 		return nil, err
 	}
-	var ht *trigger.HTTP
-	for _, t := range ts {
-		if h, ok := t.(trigger.HTTP); ok {
-			ht = &h
-		}
+	ht, err := httpTriggerOf(rec)
+	if err != nil {
+		return nil, err
 	}
 	if ht == nil {
-		return nil, unimplemented("revision %s of %s has no HTTP trigger to invoke", id, f.app)
+		return nil, unimplemented("revision %s of %s has no HTTP trigger to invoke", rec.ID, f.app)
 	}
 	site, _, err := f.getSlot(ctx, slot)
 	if err != nil {
@@ -315,22 +351,8 @@ func (f *function) Invoke(ctx context.Context, req *driver.InvokeRequest) (*driv
 	}
 	key := ""
 	if ht.Auth != trigger.AuthNone {
-		var keys armappservice.HostKeys
-		if slot == "" {
-			r, err := f.web.ListHostKeys(ctx, f.rg, f.app, nil)
-			if err != nil {
-				return nil, err
-			}
-			keys = r.HostKeys
-		} else {
-			r, err := f.web.ListHostKeysSlot(ctx, f.rg, f.app, slot, nil)
-			if err != nil {
-				return nil, err
-			}
-			keys = r.HostKeys
-		}
-		if k := keys.FunctionKeys["default"]; k != nil {
-			key = *k
+		if key, err = f.hostKey(ctx, slot); err != nil {
+			return nil, err
 		}
 	}
 	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, "https://"+*site.Properties.DefaultHostName+"/", bytes.NewReader(req.Payload))
@@ -351,10 +373,11 @@ func (f *function) Invoke(ctx context.Context, req *driver.InvokeRequest) (*driv
 	if err != nil {
 		return nil, err
 	}
-	res := &driver.InvokeResult{Revision: id, Payload: body, Duration: time.Since(start)}
-	if resp.StatusCode >= 500 {
+	res := &driver.InvokeResult{Revision: rec.ID, Payload: body, Duration: time.Since(start)}
+	switch {
+	case resp.StatusCode >= 500:
 		res.FunctionError = fmt.Sprintf("HTTP %d: %s", resp.StatusCode, shortBody(body))
-	} else if resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden {
+	case resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden:
 		return nil, driver.NewError(driver.PermissionDenied, fmt.Sprintf("invoking %s: HTTP %d", f.app, resp.StatusCode))
 	}
 	return res, nil
@@ -373,26 +396,16 @@ func (f *function) Metrics(ctx context.Context, q *driver.MetricsQuery) (*driver
 	if err != nil {
 		return nil, err
 	}
-	if l == nil {
-		return nil, notFoundErr(f.app)
-	}
-	tags := l.tags()
-	id := q.Revision
-	if id == "" {
-		id = tagValue(tags, tagLive)
+	_, slot, err := f.hostOf(l, q.Revision, cmp.Or(q.Route, "live"), "reading metrics of")
+	if err != nil {
+		return nil, err
 	}
 	resource := ""
 	if l.site.ID != nil {
 		resource = *l.site.ID
 	}
-	switch {
-	case id != "" && l.ix.find(id) == nil:
-		return nil, driver.RevisionNotFound(f.app, id)
-	case id == tagValue(tags, tagLive):
-	case f.opts.Plan == Premium && id == tagValue(tags, tagStaging):
-		resource += "/slots/" + f.opts.StagingSlot
-	default:
-		return nil, driver.NewError(driver.FailedPrecondition, fmt.Sprintf("revision %s of %s serves no host, so it has no metrics of its own", id, f.app))
+	if slot != "" {
+		resource += "/slots/" + slot
 	}
 	since, until := q.Since, q.Until
 	if until.IsZero() {

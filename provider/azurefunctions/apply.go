@@ -251,7 +251,7 @@ func toRevision(r *record) *driver.Revision {
 
 // keep stores the package in the revision container unless it is there.
 func (a *applyCall) keep(ctx context.Context) error {
-	if a.pkg == nil {
+	if a.pkg == nil || a.kept(a.rec.Package) {
 		return nil
 	}
 	ok, err := a.l.st.hasPackage(ctx, a.rec.Package)
@@ -267,6 +267,35 @@ func (a *applyCall) keep(ctx context.Context) error {
 	}
 	a.res.UploadedBytes += int64(len(b))
 	return nil
+}
+
+// kept reports whether the index already records digest, so its
+// package is in the revision container.
+func (a *applyCall) kept(digest string) bool {
+	ix := a.l.ix
+	if ix.Draft != nil && ix.Draft.Package == digest {
+		return true
+	}
+	for _, r := range ix.Revisions {
+		if r.Package == digest {
+			return true
+		}
+	}
+	return false
+}
+
+// editTags applies edit to the site's tags when it changes them: the
+// edit is tried on the tags as loaded first, so a no-op reads nothing more.
+func (f *function) editTags(ctx context.Context, l *live, edit func(map[string]*string) error) error {
+	try := maps.Clone(l.tags())
+	if err := edit(try); err != nil {
+		return err
+	}
+	if maps.EqualFunc(try, l.tags(), func(a, b *string) bool { return *a == *b }) {
+		return nil
+	}
+	_, err := f.updateTags(ctx, "", edit)
+	return err
 }
 
 // provisioned is the route's provisioned count after s (nil = keep).
@@ -357,7 +386,7 @@ func (a *applyCall) direct(ctx context.Context) error {
 	if err := a.publish(ctx); err != nil {
 		return err
 	}
-	_, err = f.updateTags(ctx, "", func(tags map[string]*string) error {
+	return f.editTags(ctx, a.l, func(tags map[string]*string) error {
 		setTag(tags, tagPackage, a.rec.Package)
 		if a.s.Concurrency.Provisioned != nil {
 			setTag(tags, tagProvisioned, nonzero(prov))
@@ -368,7 +397,6 @@ func (a *applyCall) direct(ctx context.Context) error {
 		}
 		return nil
 	})
-	return err
 }
 
 // stage records the draft without touching the production app: Flex
@@ -402,7 +430,7 @@ func (a *applyCall) stage(ctx context.Context) error {
 			return err
 		}
 	}
-	_, err := f.updateTags(ctx, "", func(tags map[string]*string) error {
+	return f.editTags(ctx, a.l, func(tags map[string]*string) error {
 		if provChanged {
 			setTag(tags, tagProvisioned, nonzero(prov))
 		}
@@ -417,7 +445,6 @@ func (a *applyCall) stage(ctx context.Context) error {
 		}
 		return nil
 	})
-	return err
 }
 
 func nonzero(n int) string {

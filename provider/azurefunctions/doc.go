@@ -77,7 +77,9 @@
 // Concurrency.Max is functionAppScaleLimit, Provisioned is
 // minimumElasticInstanceCount (at most 20) and Options.PreWarmedInstances
 // the pre-warmed buffer. Provisioned concurrency belongs to the route, so
-// it changes on the production app at once.
+// it changes on the production app at once; it is reported READY once ARM
+// has accepted it, as Azure exposes no readiness of always-ready
+// instances.
 //
 // # Revisions, packages and the route
 //
@@ -149,6 +151,14 @@
 // responses): production for the live revision, the staging slot for the
 // staged one on Premium. Without Options.MetricsClient it is
 // Unimplemented.
+//
+// # Cost
+//
+// Against the fake (go test -bench . in this package): an unchanged Apply
+// reads the site and the revision index (1 ARM and 1 blob request) and
+// sends nothing; creating an app takes 11 ARM requests (LRO polls
+// included), 4 blob and 4 SCM requests; a Flex redeploy of a kept
+// package 11 ARM, 3 blob and 4 SCM; a Premium swap 9 ARM and 1 blob.
 //
 // # Preconditions
 //

@@ -344,3 +344,32 @@ func TestPremiumSKUFollowsMemory(t *testing.T) {
 		t.Fatalf("plan = %+v, %v; want EP2 elastic", p.SKU, err)
 	}
 }
+
+// A candidate whose deployment fails while the route moves to it leaves
+// the route marked as deploying; the rollout's rollback redeploys the
+// stable package and the route ends on the stable revision.
+func TestFlexFailedShiftIsRolledBack(t *testing.T) {
+	e := newEnv(t, azurefunctions.Flex)
+	fn := e.open(t, "fn")
+	s := baseSpec()
+	r1 := mustApply(t, fn, s).Revision.ID
+	v1, _ := e.cloud.Site(rg, "fn", "")
+	s.Code = handlerCode("v2")
+	// Both of the engine's attempts fail; the rollback's deployment works.
+	e.cloud.Inject(azurefake.Fault{FailDeployment: []string{"Error: host failed to start"}, Count: 2})
+	res, err := deploy.Rollout(t.Context(), []*provider.Function{fn}, s, &deploy.RolloutOptions{Strategy: deploy.AllAtOnce(),
+		Retry: deploy.RetryPolicy{Attempts: 2, Backoff: time.Millisecond}})
+	if err == nil || res.Outcome != deploy.OutcomeRolledBack || !strings.Contains(err.Error(), "host failed to start") {
+		t.Fatalf("rollout whose candidate fails to deploy: %s, %v", res.Outcome, err)
+	}
+	st, err := fn.Get(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := st.Routes["live"]; r.Traffic.Stable != r1 || r.Marker != nil {
+		t.Fatalf("route after rollback: %+v marker %+v", r.Traffic, r.Marker)
+	}
+	if after, _ := e.cloud.Site(rg, "fn", ""); after.PackageDigest != v1.PackageDigest {
+		t.Fatalf("app runs %s, want the stable package %s", after.PackageDigest, v1.PackageDigest)
+	}
+}

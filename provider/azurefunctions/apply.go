@@ -675,7 +675,14 @@ func (f *function) deployRecord(ctx context.Context, l *live, slot string, rec, 
 	if err := f.scale(ctx, slot, rec, prov, a); err != nil {
 		return 0, err
 	}
-	if err := f.writeSettings(ctx, slot, rec, prev, a); err != nil {
+	var extra map[string]string
+	if slot != "" {
+		var err error
+		if extra, err = f.disableEventTriggers(ctx, rec); err != nil {
+			return 0, err
+		}
+	}
+	if err := f.writeSettings(ctx, slot, rec, prev, extra, a); err != nil {
 		return 0, err
 	}
 	running := tagValue(l.tags(), tagPackage)
@@ -725,6 +732,57 @@ func scmHost(s *armappservice.Site) string {
 	return ""
 }
 
+// disableEventTriggers returns the settings that disable rec's non-HTTP
+// functions in the staging slot (AzureWebJobs.KEY.Disabled), after making
+// those names sticky so a swap leaves them with the slot: Azure runs the
+// triggers of every slot, so a staged candidate would otherwise consume
+// the production queue.
+func (f *function) disableEventTriggers(ctx context.Context, rec *record) (map[string]string, error) {
+	ts, err := decodeTriggers(rec.Triggers)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]string{}
+	for _, t := range ts {
+		if t.Kind() != trigger.KindHTTP {
+			out["AzureWebJobs."+t.TriggerKey()+".Disabled"] = "true"
+		}
+	}
+	if len(out) == 0 {
+		return nil, nil
+	}
+	cur, err := f.web.ListSlotConfigurationNames(ctx, f.rg, f.app, nil)
+	if err != nil {
+		return nil, err
+	}
+	var names []*string
+	have := map[string]bool{}
+	if p := cur.Properties; p != nil {
+		names = p.AppSettingNames
+		for _, n := range names {
+			if n != nil {
+				have[*n] = true
+			}
+		}
+	}
+	missing := false
+	for _, k := range slices.Sorted(maps.Keys(out)) {
+		if !have[k] {
+			names, missing = append(names, to.Ptr(k)), true
+		}
+	}
+	if missing {
+		props := armappservice.SlotConfigNames{AppSettingNames: names}
+		if p := cur.Properties; p != nil {
+			props.ConnectionStringNames, props.AzureStorageConfigNames = p.ConnectionStringNames, p.AzureStorageConfigNames
+		}
+		if _, err := f.web.UpdateSlotConfigurationNames(ctx, f.rg, f.app, armappservice.SlotConfigNamesResource{Properties: &props}, nil); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
 // ensureSlot creates the Premium staging slot on the app's plan.
 func (f *function) ensureSlot(ctx context.Context, l *live) error {
 	s, _, err := f.getSlot(ctx, f.opts.StagingSlot)
@@ -740,7 +798,7 @@ func (f *function) ensureSlot(ctx context.Context, l *live) error {
 
 // writeSettings replaces the app settings prev managed with rec's,
 // keeping the others, when they differ.
-func (f *function) writeSettings(ctx context.Context, slot string, rec, prev *record, a *applyCall) error {
+func (f *function) writeSettings(ctx context.Context, slot string, rec, prev *record, extra map[string]string, a *applyCall) error {
 	var cur map[string]*string
 	if slot == "" {
 		r, err := f.web.ListApplicationSettings(ctx, f.rg, f.app, nil)
@@ -765,6 +823,9 @@ func (f *function) writeSettings(ctx context.Context, slot string, rec, prev *re
 		want[k] = v
 	}
 	for k, v := range rec.Settings {
+		want[k] = to.Ptr(v)
+	}
+	for k, v := range extra {
 		want[k] = to.Ptr(v)
 	}
 	if maps.EqualFunc(cur, want, func(a, b *string) bool { return a != nil && b != nil && *a == *b }) {

@@ -12,6 +12,7 @@ import (
 	"github.com/updraft-dev/updraft/internal/cloudfake/azurefake"
 	"github.com/updraft-dev/updraft/provider"
 	"github.com/updraft-dev/updraft/provider/azurefunctions"
+	"github.com/updraft-dev/updraft/trigger"
 )
 
 func mustApply(t *testing.T, fn *provider.Function, s *provider.Spec) *provider.ApplyResult {
@@ -371,5 +372,32 @@ func TestFlexFailedShiftIsRolledBack(t *testing.T) {
 	}
 	if after, _ := e.cloud.Site(rg, "fn", ""); after.PackageDigest != v1.PackageDigest {
 		t.Fatalf("app runs %s, want the stable package %s", after.PackageDigest, v1.PackageDigest)
+	}
+}
+
+// On Premium the staged candidate's event triggers are disabled in the
+// staging slot with sticky settings, so it does not consume production's
+// queue, and the swap does not carry the switch into production.
+func TestPremiumStagingSlotEventTriggersAreDisabled(t *testing.T) {
+	e := newEnv(t, azurefunctions.Premium)
+	fn := e.open(t, "fn")
+	s := baseSpec()
+	s.Triggers = append(s.Triggers, trigger.Queue{Key: "jobs", Source: "jobs"})
+	r1 := mustApply(t, fn, s).Revision.ID
+	s.Env = map[string]string{"V": "2"}
+	r2 := mustApply(t, fn, s).Revision.ID
+	slot, _ := e.cloud.Site(rg, "fn", "staging")
+	if slot.Settings["AzureWebJobs.jobs.Disabled"] != "true" || slot.Settings["V"] != "2" {
+		t.Fatalf("staging settings %v: want the candidate with jobs disabled", slot.Settings)
+	}
+	for _, r := range []string{r2, r1, r2} {
+		if err := fn.SetTraffic(t.Context(), "", provider.Traffic{Stable: r}, nil); err != nil {
+			t.Fatal(err)
+		}
+		prod, _ := e.cloud.Site(rg, "fn", "")
+		slot, _ := e.cloud.Site(rg, "fn", "staging")
+		if _, ok := prod.Settings["AzureWebJobs.jobs.Disabled"]; ok || slot.Settings["AzureWebJobs.jobs.Disabled"] != "true" {
+			t.Fatalf("after moving to %s: production %v, staging %v", r, prod.Settings, slot.Settings)
+		}
 	}
 }

@@ -124,9 +124,10 @@
 //     first. Percent routing (RampUpRules) is not used: it is reported to
 //     be unreliable for function apps and covers HTTP only, so
 //     Capabilities.WeightedTraffic is false on both plans and the engine
-//     degrades canaries to blue/green. Non-HTTP triggers of the staging
-//     slot are live on Azure: point them at other resources or disable
-//     them in the slot while a rollout stages.
+//     degrades canaries to blue/green. Azure runs the triggers of every
+//     slot, so the adapter disables the staged revision's non-HTTP
+//     functions in the staging slot (AzureWebJobs.KEY.Disabled=true, made
+//     a sticky slot setting so a swap leaves it with the slot).
 //
 // A Delete removes the app (and its slots) and the kept revisions.
 //
@@ -185,6 +186,5 @@
 // not written, as they take a connection string: set them on the app or
 // through BeforeApply. Application Insights is connected only when
 // Options.ApplicationInsightsConnectionString is set. Event Grid
-// subscriptions for blob triggers and sticky slot settings are left to
-// the caller.
+// subscriptions for blob triggers are left to the caller.
 package azurefunctions

@@ -41,6 +41,9 @@ type site struct {
 	content     *pkg
 	deployments []*deployment
 	hits        []hit
+	// sticky are the app setting names that stay with their slot on a
+	// swap (kept on the production site).
+	sticky []string
 }
 
 // pkg is a deployed package.
@@ -357,11 +360,61 @@ func (c *Cloud) servers() *fake.ServerFactory {
 				// Code and (non-sticky) app settings change places; the
 				// scale settings, tags and host names stay with each slot.
 				p.content, s.content = s.content, p.content
-				p.settings, s.settings = s.settings, p.settings
+				ps, ss := map[string]string{}, map[string]string{}
+				for k, v := range p.settings {
+					if slices.Contains(p.sticky, k) {
+						ps[k] = v
+					} else {
+						ss[k] = v
+					}
+				}
+				for k, v := range s.settings {
+					if slices.Contains(p.sticky, k) {
+						ss[k] = v
+					} else {
+						ps[k] = v
+					}
+				}
+				p.settings, s.settings = ps, ss
 				p.etag++
 				s.etag++
 				resp.AddNonTerminalResponse(http.StatusAccepted, nil)
 				resp.SetTerminalResponse(http.StatusOK, armappservice.WebAppsClientSwapSlotWithProductionResponse{}, nil)
+				return
+			},
+			ListSlotConfigurationNames: func(ctx context.Context, rg, name string, _ *armappservice.WebAppsClientListSlotConfigurationNamesOptions) (resp azfake.Responder[armappservice.WebAppsClientListSlotConfigurationNamesResponse], e azfake.ErrorResponder) {
+				c.mu.Lock()
+				defer c.mu.Unlock()
+				s := c.lookup(rg, name, "")
+				if s == nil {
+					notFound(&e)
+					return
+				}
+				names := make([]*string, len(s.sticky))
+				for i, n := range s.sticky {
+					names[i] = to.Ptr(n)
+				}
+				resp.SetResponse(http.StatusOK, armappservice.WebAppsClientListSlotConfigurationNamesResponse{SlotConfigNamesResource: armappservice.SlotConfigNamesResource{
+					Properties: &armappservice.SlotConfigNames{AppSettingNames: names}}}, nil)
+				return
+			},
+			UpdateSlotConfigurationNames: func(ctx context.Context, rg, name string, r armappservice.SlotConfigNamesResource, _ *armappservice.WebAppsClientUpdateSlotConfigurationNamesOptions) (resp azfake.Responder[armappservice.WebAppsClientUpdateSlotConfigurationNamesResponse], e azfake.ErrorResponder) {
+				c.mu.Lock()
+				defer c.mu.Unlock()
+				s := c.lookup(rg, name, "")
+				if s == nil {
+					notFound(&e)
+					return
+				}
+				s.sticky = nil
+				if r.Properties != nil {
+					for _, n := range r.Properties.AppSettingNames {
+						if n != nil {
+							s.sticky = append(s.sticky, *n)
+						}
+					}
+				}
+				resp.SetResponse(http.StatusOK, armappservice.WebAppsClientUpdateSlotConfigurationNamesResponse{SlotConfigNamesResource: r}, nil)
 				return
 			},
 			ListHostKeys: func(ctx context.Context, rg, name string, _ *armappservice.WebAppsClientListHostKeysOptions) (resp azfake.Responder[armappservice.WebAppsClientListHostKeysResponse], e azfake.ErrorResponder) {

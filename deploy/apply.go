@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"time"
 
 	"github.com/updraft-dev/updraft/provider"
 )
@@ -15,12 +16,19 @@ type ApplyOptions struct {
 	Concurrency int
 	// Bundle configures the code build when Apply plans (ignored by ApplyPlan).
 	Bundle *provider.BundleOptions
-	// Retry says how calls failing with a transient code are retried.
+	// Retry bounds the re-reads of a route whose conditioned traffic
+	// write failed on a stale ETag. Transient failures are retried by
+	// the drivers, not here.
 	Retry RetryPolicy
 	// NoTraffic publishes the new revision without moving the route's
 	// traffic to it; a Rollout or a later Apply does that. A route that
 	// does not exist yet is still created on the first revision.
 	NoTraffic bool
+	// AllowFailedRevision lets Apply move traffic to a revision recorded
+	// as failed by a rollout (see TargetPlan.FailedRevision). Without it
+	// Apply refuses such a target with FailedPrecondition, before any
+	// change to it.
+	AllowFailedRevision bool
 	// Logger receives progress records; nil means none.
 	Logger *slog.Logger
 	// OnEvent, when set, receives progress events, one call at a time.
@@ -63,18 +71,23 @@ func Apply(ctx context.Context, fns []*provider.Function, spec *provider.Spec, o
 // ApplyPlan makes each target match the plan's Spec, targets in parallel
 // (bounded by opts.Concurrency), each in a fixed order of steps:
 //
-//  1. check: refuse (FailedPrecondition, naming the holder) if a rollout
-//     is in progress on the route;
+//  1. check: refuse (FailedPrecondition) if a rollout marker is on the
+//     route, naming its holder, rollout id and lease (live or expired),
+//     or if the plan's revision is recorded as failed (unless
+//     AllowFailedRevision);
 //  2. apply: create or update code and configuration, publish a revision,
 //     reconcile triggers and provisioned concurrency — conditioned on the
-//     ETag Plan read, so a concurrent change fails with FailedPrecondition;
-//  3. traffic: point the route at the revision (unless NoTraffic).
+//     ETag Plan read, so a concurrent change fails with
+//     FailedPrecondition; a function Plan found absent is created with
+//     IfNotExist, so a concurrent create fails with AlreadyExists;
+//  3. traffic: point the route at the revision (unless NoTraffic), with a
+//     write conditioned on the route's ETag.
 //
 // A target whose plan has no changes is not called at all. The code built
 // by Plan is uploaded as is, and not at all when its digest is live.
-// Transient failures are retried (opts.Retry). Failures are aggregated in
-// a go-multierror of *TargetError naming target and step; the result lists
-// what was done on every target, including those that succeeded.
+// Failures are aggregated in a go-multierror of *TargetError naming
+// target and step; the result lists what was done on every target,
+// including those that succeeded.
 func ApplyPlan(ctx context.Context, p *PlanResult, opts *ApplyOptions) (*ApplyResult, error) {
 	if opts == nil {
 		opts = &ApplyOptions{}
@@ -87,66 +100,41 @@ func ApplyPlan(ctx context.Context, p *PlanResult, opts *ApplyOptions) (*ApplyRe
 	}
 	em := newEmitter(opts.Logger, opts.OnEvent, p.red)
 	res := &ApplyResult{Targets: make([]*TargetResult, len(p.Targets))}
-	errs := make([]error, len(p.Targets))
-	forEach(len(p.Targets), opts.Concurrency, func(i int) {
+	errs := forEach(len(p.Targets), opts.Concurrency, func(i int) error {
 		tp := p.Targets[i]
+		res.Targets[i] = &TargetResult{Target: tp.Target, Revision: tp.Revision}
 		r, err := applyTarget(ctx, tp, opts, em, false)
 		res.Targets[i] = r
-		if err != nil {
-			errs[i] = err
-			em.emit(Event{Kind: EventFailed, Target: tp.Target, Message: err.Error(), Err: err})
-		}
+		return err
 	})
+	for i, err := range errs {
+		if err != nil {
+			errs[i] = targetErr(p.Targets[i].Target, StepApply, err)
+			em.emit(Event{Kind: EventFailed, Target: p.Targets[i].Target, Message: errs[i].Error(), Err: errs[i]})
+		}
+	}
 	return res, p.red.scrubErr(joinErrors(errs...))
 }
 
-// applyTarget runs one target's steps. With ignoreMarker a rollout marker
-// on the route does not stop it (Rollout checks markers itself).
-func applyTarget(ctx context.Context, tp *TargetPlan, opts *ApplyOptions, em *emitter, ignoreMarker bool) (*TargetResult, error) {
+// applyTarget runs one target's steps. inRollout says Rollout runs it:
+// Rollout checks markers and verdicts itself and holds the route.
+func applyTarget(ctx context.Context, tp *TargetPlan, opts *ApplyOptions, em *emitter, inRollout bool) (*TargetResult, error) {
 	res := &TargetResult{Target: tp.Target, Revision: tp.Revision}
 	if !tp.HasChanges() {
 		res.Unchanged = true
 		em.emit(Event{Kind: EventUnchanged, Target: tp.Target, Message: "no changes; revision " + tp.Revision + " serves route " + tp.Route})
 		return res, nil
 	}
-	if tp.Rollout != nil && !ignoreMarker {
-		return res, markerHeld(tp.Target, tp.Route, tp.Rollout, "Apply")
-	}
-	fn := tp.fn
-	if tp.needsApply() {
-		etag := ""
-		if tp.state != nil {
-			etag = tp.state.ETag
+	if !inRollout {
+		if r := tp.route(); r != nil && r.Marker != nil {
+			return res, targetErr(tp.Target, StepCheck, markerErr(tp.Target, tp.Route, r.Marker, "Apply"))
 		}
-		want := tp.desired()
-		err := opts.Retry.do(ctx, nil, func() error {
-			ar, err := fn.ApplyBundle(ctx, tp.spec, tp.bundle, &provider.ApplyOptions{Publish: true, IfMatch: etag})
-			if err == nil {
-				res.Created, res.Changed, res.Published = ar.Created, ar.Changed, ar.Published
-				res.UploadedBytes += ar.UploadedBytes
-				if ar.Revision != nil {
-					res.Revision = ar.Revision.ID
-				}
-				return nil
-			}
-			if transient(err) && tp.state != nil {
-				// A failed step may have left earlier steps applied, which
-				// changes the ETag. Retry on the new one only if what is
-				// live is our own partial progress.
-				st, gerr := fn.Get(ctx)
-				if gerr != nil {
-					return err
-				}
-				if !partialProgress(tp.state.Config, want, st.Config) {
-					return final(withHint(provider.FailedPrecondition, tp.Target, "Apply",
-						"plan again and review the changes, or wait for the other deployment",
-						"the function changed during Apply by another writer (after a retryable failure: %v)", err))
-				}
-				etag = st.ETag
-			}
-			return err
-		})
-		if err != nil {
+		if tp.refusesFailed() && !opts.NoTraffic && !opts.AllowFailedRevision {
+			return res, targetErr(tp.Target, StepCheck, failedRevisionErr(tp, "Apply"))
+		}
+	}
+	if tp.needsApply() {
+		if err := applyConfig(ctx, tp, res); err != nil {
 			return res, targetErr(tp.Target, StepApply, err)
 		}
 	}
@@ -154,7 +142,7 @@ func applyTarget(ctx context.Context, tp *TargetPlan, opts *ApplyOptions, em *em
 		return res, targetErr(tp.Target, StepApply, provider.Errorf(provider.Internal, tp.Target, "Apply", "no revision was published"))
 	}
 	if !opts.NoTraffic {
-		moved, err := pointRoute(ctx, tp, res.Revision, opts.Retry, ignoreMarker)
+		moved, err := pointRoute(ctx, tp, res.Revision, opts, inRollout)
 		if err != nil {
 			return res, targetErr(tp.Target, StepTraffic, err)
 		}
@@ -162,6 +150,31 @@ func applyTarget(ctx context.Context, tp *TargetPlan, opts *ApplyOptions, em *em
 	}
 	em.emit(Event{Kind: EventApplied, Target: tp.Target, Message: describeApply(res, tp.Route)})
 	return res, nil
+}
+
+// applyConfig applies code and configuration and publishes, conditioned
+// on the ETag Plan read, or as a create only when Plan found no function.
+func applyConfig(ctx context.Context, tp *TargetPlan, res *TargetResult) error {
+	ao := &provider.ApplyOptions{Publish: true, IfNotExist: tp.state == nil}
+	if tp.state != nil {
+		ao.IfMatch = tp.state.ETag
+	}
+	ar, err := tp.fn.ApplyBundle(ctx, tp.spec, tp.bundle, ao)
+	if err != nil {
+		return err
+	}
+	res.Created, res.Changed, res.Published = ar.Created, ar.Changed, ar.Published
+	res.UploadedBytes += ar.UploadedBytes
+	if ar.Revision != nil {
+		res.Revision = ar.Revision.ID
+	}
+	if tp.state == nil && !ar.Created {
+		// A driver that does not implement IfNotExist yet updated a
+		// function Plan read as absent.
+		return withHint(provider.AlreadyExists, tp.Target, "Apply", "plan again: the plan was made from a read that did not see it",
+			"the function exists, although Plan read it as absent (a NotFound read that was not true, or a concurrent create)")
+	}
+	return nil
 }
 
 func describeApply(r *TargetResult, route string) string {
@@ -187,28 +200,25 @@ func describeApply(r *TargetResult, route string) string {
 	return strings.Join(parts, ", ")
 }
 
-// partialProgress reports whether now is a mix of old and want: each of
-// code and configuration is one or the other.
-func partialProgress(old, want, now provider.Config) bool {
-	code := now.CodeDigest == old.CodeDigest || now.CodeDigest == want.CodeDigest
-	conf := len(configChanges(now, old)) == 0 || len(configChanges(now, want)) == 0
-	return code && conf
-}
-
 // pointRoute makes the route serve rev alone, re-reading the route on
 // every attempt and conditioning the change on its ETag.
-func pointRoute(ctx context.Context, tp *TargetPlan, rev string, retry RetryPolicy, ignoreMarker bool) (bool, error) {
+func pointRoute(ctx context.Context, tp *TargetPlan, rev string, opts *ApplyOptions, inRollout bool) (bool, error) {
 	moved := false
-	err := retry.do(ctx, transientOrConflict, func() error {
+	err := opts.Retry.do(ctx, nil, func() error {
 		st, err := tp.fn.Get(ctx)
 		if err != nil {
-			return err
+			return final(err)
 		}
 		r := st.Routes[tp.Route]
 		var cond *provider.ConditionOptions
 		if r != nil {
-			if r.Marker != nil && !ignoreMarker {
-				return final(markerHeld(tp.Target, tp.Route, markerInfo(r.Marker), "Apply"))
+			if r.Marker != nil && !inRollout {
+				return final(markerErr(tp.Target, tp.Route, r.Marker, "Apply"))
+			}
+			if r.Verdicts.IsFailed(rev) && !opts.AllowFailedRevision && !inRollout {
+				return final(withHint(provider.FailedPrecondition, tp.Target, "Apply",
+					"fix the code or configuration and deploy again; to deploy this revision anyway set AllowFailedRevision",
+					"revision %s failed a rollout on route %s", rev, tp.Route))
 			}
 			if r.Traffic == (provider.Traffic{Stable: rev}) {
 				return nil
@@ -224,9 +234,18 @@ func pointRoute(ctx context.Context, tp *TargetPlan, rev string, retry RetryPoli
 	return moved, err
 }
 
-// markerHeld is the error for a route held by a rollout.
+// markerErr is the error for a route held by a rollout: one with a live
+// lease, or an interrupted one whose holder is gone.
+func markerErr(target, route string, m *provider.Marker, op string) error {
+	if leaseLive(m, time.Now()) {
+		return liveMarkerErr(target, route, m, op)
+	}
+	return markerHeld(target, route, markerInfo(m), op)
+}
+
+// markerHeld is the error for a route held by an interrupted rollout.
 func markerHeld(target, route string, m *MarkerInfo, op string) error {
 	return withHint(provider.FailedPrecondition, target, op,
-		"wait for it to finish; if its holder is gone, resume it with Rollout (TakeOver), revert it with Rollout (Revert), or use Rollback",
+		"resume it by running its Rollout again, revert it with Rollout (Revert), or use Rollback",
 		"route %s is held by %s", route, m)
 }

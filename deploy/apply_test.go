@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hashicorp/go-multierror"
 	"github.com/updraft-dev/updraft/provider"
@@ -513,7 +514,18 @@ func TestRollbackAndDestroy(t *testing.T) {
 	if err := fns[0].SetTraffic(ctx, "", provider.Traffic{Stable: "1", Candidate: "3", CandidatePercent: 50}, nil); err != nil {
 		t.Fatal(err)
 	}
-	if err := fns[0].SetMarker(ctx, "", &provider.Marker{ID: "r-x", Holder: "bob@ci", Stable: "1", Candidate: "3", Step: 2, Percent: 50}, nil); err != nil {
+	// bob's rollout is live: Rollback refuses it unless TakeOver.
+	live := &provider.Marker{ID: "r-x", Holder: "bob@ci", Stable: "1", Candidate: "3", Step: 2, Percent: 50, Heartbeat: time.Now(), Lease: time.Hour}
+	if err := fns[0].SetMarker(ctx, "", live, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Rollback(ctx, fns[:1], nil); provider.Code(err) != provider.FailedPrecondition || !strings.Contains(err.Error(), "r-x by bob@ci") {
+		t.Fatalf("rollback of a live rollout: %v", err)
+	}
+	// Its lease expired (the holder died): Rollback goes ahead.
+	dead := *live
+	dead.Heartbeat = time.Now().Add(-2 * time.Hour)
+	if err := fns[0].SetMarker(ctx, "", &dead, nil); err != nil {
 		t.Fatal(err)
 	}
 	res, err = Rollback(ctx, fns[:1], nil)

@@ -36,19 +36,35 @@ type TargetError struct {
 	Target string
 	// Step is one of the Step* constants.
 	Step string
-	// Err is the cause; it carries a provider code.
+	// Err is the cause; it carries a provider code (Unknown when the
+	// cause has none).
 	Err error
 }
 
-// Error reports target, step and cause.
+// Error reports target, step and cause, naming the target once: a cause
+// that begins with the same target (as provider errors do) loses that
+// prefix.
 func (e *TargetError) Error() string {
-	return fmt.Sprintf("%s: %s: %v", e.Target, e.Step, e.Err)
+	msg := fmt.Sprint(e.Err)
+	for _, p := range []string{"updraft: " + e.Target + ": ", e.Target + ": "} {
+		msg = strings.TrimPrefix(msg, p)
+	}
+	if strings.HasPrefix(strings.ToLower(msg), e.Step+": ") {
+		msg = msg[len(e.Step)+2:]
+	}
+	return fmt.Sprintf("%s: %s: %s", e.Target, e.Step, msg)
 }
 
-// Unwrap returns the cause.
-func (e *TargetError) Unwrap() error { return e.Err }
+// Unwrap returns the cause and, when the cause carries no code,
+// provider.ErrUnknown, so that every error deploy returns has a code.
+func (e *TargetError) Unwrap() []error {
+	if provider.Code(e.Err) != provider.Unknown || errors.Is(e.Err, provider.ErrUnknown) {
+		return []error{e.Err}
+	}
+	return []error{e.Err, provider.ErrUnknown}
+}
 
-// targetErr wraps err for target and step, giving it a code if it has none.
+// targetErr wraps err for target and step, once.
 func targetErr(target, step string, err error) error {
 	if err == nil {
 		return nil
@@ -56,9 +72,6 @@ func targetErr(target, step string, err error) error {
 	var te *TargetError
 	if errors.As(err, &te) && te.Target == target {
 		return err
-	}
-	if provider.Code(err) == provider.Unknown {
-		err = provider.Errorf(provider.Unknown, target, step, "%w", err)
 	}
 	return &TargetError{Target: target, Step: step, Err: err}
 }
@@ -86,7 +99,22 @@ func formatErrors(es []error) string {
 	for i, e := range es {
 		lines[i] = "  * " + strings.ReplaceAll(e.Error(), "\n", "\n    ")
 	}
-	return fmt.Sprintf("%d targets failed:\n%s", len(es), strings.Join(lines, "\n"))
+	targets := map[string]bool{}
+	for _, e := range es {
+		var te *TargetError
+		var ge *GateError
+		switch {
+		case errors.As(e, &ge):
+			targets[ge.Target] = true
+		case errors.As(e, &te):
+			targets[te.Target] = true
+		}
+	}
+	head := fmt.Sprintf("%d failures", len(es))
+	if len(targets) == len(es) {
+		head = fmt.Sprintf("%d targets failed", len(es))
+	}
+	return fmt.Sprintf("%s:\n%s", head, strings.Join(lines, "\n"))
 }
 
 // withHint returns a coded error for target and op whose message ends with
@@ -100,9 +128,17 @@ func withHint(code provider.ErrorCode, target, op, hint, format string, args ...
 	return err
 }
 
-// RetryPolicy says how calls that failed with a transient code
-// (ResourceExhausted, Internal) are retried. The zero value means the
+// RetryPolicy bounds deploy's re-read loops: a write conditioned on an
+// ETag that fails with FailedPrecondition is retried after re-reading,
+// when what was re-read shows the change is not another writer's (our
+// own earlier write, a status refresh). The zero value means the
 // defaults: 4 attempts, backoff 250ms doubling each time.
+//
+// Transient failures (throttling, timeouts, 5xx) are retried by the
+// drivers, inside each call, and not again here: one retry layer. The one
+// exception is the automatic rollback of a failed rollout, which retries
+// any failure until RolloutOptions.RollbackTimeout ends, because getting
+// traffic back to the stable revision matters more than giving up early.
 type RetryPolicy struct {
 	// Attempts is the total number of tries, including the first; 1 means
 	// no retry. 0 means 4.
@@ -123,21 +159,25 @@ func (p RetryPolicy) norm() RetryPolicy {
 }
 
 // transient reports whether a call that failed with err may succeed if
-// tried again unchanged.
+// tried again unchanged, by its code (never its text). Only the rollback
+// loop uses it.
 func transient(err error) bool {
 	switch provider.Code(err) {
-	case provider.ResourceExhausted, provider.Internal:
+	case provider.ResourceExhausted, provider.Internal, provider.Unknown, provider.DeadlineExceeded:
 		return true
 	}
 	return false
 }
 
+// conflict reports a failed precondition: the re-read loops retry it.
+func conflict(err error) bool { return provider.Code(err) == provider.FailedPrecondition }
+
 // do runs f until it succeeds, fails with an error retry rejects, ctx is
-// done, or the attempts are used up. retry nil means transient.
+// done, or the attempts are used up. retry nil means conflict.
 func (p RetryPolicy) do(ctx context.Context, retry func(error) bool, f func() error) error {
 	p = p.norm()
 	if retry == nil {
-		retry = transient
+		retry = conflict
 	}
 	wait := p.Backoff
 	for attempt := 1; ; attempt++ {
@@ -174,12 +214,6 @@ func final(err error) error {
 	return &finalError{err}
 }
 
-// transientOrConflict retries transient failures and failed
-// preconditions, for loops that re-read state on every attempt.
-func transientOrConflict(err error) bool {
-	return transient(err) || provider.Code(err) == provider.FailedPrecondition
-}
-
 // defaultConcurrency bounds how many targets are worked on at once.
 const defaultConcurrency = 16
 
@@ -190,11 +224,18 @@ func concurrency(n int) int {
 	return n
 }
 
-// forEach calls f(i) for i in [0, n) with at most limit calls at once and
-// waits for all of them.
-func forEach(n, limit int, f func(i int)) {
+// forEach calls f(i) for i in [0, n) with at most limit calls at once,
+// waits for all of them and returns their errors by index. A panic in f
+// becomes an Internal error for that index: no goroutine deploy starts can
+// crash its caller.
+//
+// errgroup.Group with SetLimit would bound the goroutines the same way,
+// but it keeps only the first error and does not recover; every target's
+// own error is what a multi-target workflow reports.
+func forEach(n, limit int, f func(i int) error) []error {
+	errs := make([]error, n)
 	if n == 0 {
-		return
+		return errs
 	}
 	limit = min(concurrency(limit), n)
 	sem := make(chan struct{}, limit)
@@ -204,8 +245,19 @@ func forEach(n, limit int, f func(i int)) {
 		wg.Add(1)
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			f(i)
+			errs[i] = safely(func() error { return f(i) })
 		}()
 	}
 	wg.Wait()
+	return errs
+}
+
+// safely calls f, turning a panic into an Internal error.
+func safely(f func() error) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = provider.Errorf(provider.Internal, "deploy", "worker", "panic: %v (a bug: please report it with this message)", v)
+		}
+	}()
+	return f()
 }

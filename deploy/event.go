@@ -144,3 +144,9 @@ func (em *emitter) emit(e Event) {
 		em.onEvent(e)
 	}
 }
+
+// warn logs a record that is not an event (no OnEvent call).
+func (em *emitter) warn(target, msg string, err error) {
+	em.log.LogAttrs(context.Background(), slog.LevelWarn, em.red.scrub(msg), slog.String("rollout", em.rollout),
+		slog.String("target", target), slog.String("error", em.red.scrubErr(err).Error()))
+}

@@ -158,3 +158,46 @@ func ExamplePrune() {
 	// Output:
 	// deleted [1 2 3] kept [4 5]
 }
+
+// A candidate that answers HTTP 500 is caught by InvokeGate sent an
+// HTTPEvent, rolled back and recorded as failed: the same spec is then
+// refused, and Rollback goes to the last known good.
+func ExampleHTTPEvent() {
+	ctx := context.Background()
+	cloud := memprovider.NewCloud(&memprovider.Options{Handler: func(ctx context.Context, inv *memprovider.Invocation) ([]byte, error) {
+		if inv.Env["VERSION"] == "3" {
+			return []byte(`{"statusCode":500,"body":"upstream unavailable"}`), nil
+		}
+		return []byte(`{"statusCode":200,"body":"ok"}`), nil
+	}})
+	fn, err := cloud.OpenFunction(ctx, "hello")
+	if err != nil {
+		log.Fatal(err)
+	}
+	fns := []*provider.Function{fn}
+	if _, err := deploy.Apply(ctx, fns, helloSpec("1"), &deploy.ApplyOptions{Bundle: noCache}); err != nil {
+		log.Fatal(err)
+	}
+	opts := &deploy.RolloutOptions{
+		Strategy: deploy.Canary(10),
+		Gates:    []deploy.Gate{deploy.InvokeGate(deploy.HTTPEvent("GET", "/health", nil))},
+		Bundle:   noCache,
+	}
+	if _, err := deploy.Rollout(ctx, fns, helloSpec("2"), opts); err != nil {
+		log.Fatal(err)
+	}
+	_, err = deploy.Rollout(ctx, fns, helloSpec("3"), opts)
+	var ge *deploy.GateError
+	if errors.As(err, &ge) {
+		fmt.Println(ge.Err)
+	}
+	_, err = deploy.Apply(ctx, fns, helloSpec("3"), &deploy.ApplyOptions{Bundle: noCache})
+	fmt.Println("apply of version 3:", provider.Code(err))
+	st, _ := fn.Get(ctx)
+	v := st.Routes[provider.DefaultRoute].Verdicts
+	fmt.Printf("last known good %s, failed %v\n", v.Good, v.Failed)
+	// Output:
+	// smoke invoke of revision 3 answered HTTP 500: upstream unavailable
+	// apply of version 3: FailedPrecondition
+	// last known good 2, failed [3]
+}

@@ -129,6 +129,37 @@ func rolloutOpts(s Strategy, gates ...Gate) *RolloutOptions {
 	return &RolloutOptions{Strategy: s, Gates: gates, Bundle: noCache, Retry: fastRetry, Holder: "tester@host"}
 }
 
+// shortLease is the lease of rollouts that a test kills, so that the
+// next run finds it expired soon.
+const shortLease = 50 * time.Millisecond
+
+// waitLeases waits until no route of fns holds a marker with a live
+// lease, polling with a deadline.
+func waitLeases(t testing.TB, fns ...*provider.Function) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for _, fn := range fns {
+		for {
+			st, err := fn.Get(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			live := false
+			for _, r := range st.Routes {
+				live = live || leaseLive(r.Marker, time.Now())
+			}
+			if !live {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: lease still live after 30s", fn.Target())
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+}
+
+// failAt is a gate that fails at step.
 func failAt(step int) Gate {
 	return Gate{Name: fmt.Sprintf("fail-at-%d", step), Check: func(ctx context.Context, in *GateInput) error {
 		if in.Step == step {

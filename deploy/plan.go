@@ -23,7 +23,8 @@ type PlanOptions struct {
 	Concurrency int
 	// Bundle configures the code build (cache directory, no cache).
 	Bundle *provider.BundleOptions
-	// Retry says how transient read failures are retried.
+	// Retry is kept for compatibility: reads are not retried by deploy
+	// (drivers retry transient failures inside each call).
 	Retry RetryPolicy
 	// Logger receives progress records; nil means none.
 	Logger *slog.Logger
@@ -73,23 +74,40 @@ type MarkerInfo struct {
 	Step      int       `json:"step"`
 	Percent   int       `json:"percent"`
 	Started   time.Time `json:"started"`
+	// Expires is when the holder's lease runs out (zero: the marker has
+	// no lease and never expires by itself); Live is true while it has
+	// not, when Plan read it.
+	Expires time.Time `json:"expires,omitzero"`
+	Live    bool      `json:"live"`
 }
 
-func markerInfo(m *provider.Marker) *MarkerInfo {
+func markerInfo(m *provider.Marker) *MarkerInfo { return markerInfoAt(m, time.Now()) }
+
+// markerInfoAt describes m as read at time at.
+func markerInfoAt(m *provider.Marker, at time.Time) *MarkerInfo {
 	if m == nil {
 		return nil
 	}
-	return &MarkerInfo{ID: m.ID, Holder: m.Holder, Stable: m.Stable, Candidate: m.Candidate, Step: m.Step, Percent: m.Percent, Started: m.Started}
+	return &MarkerInfo{ID: m.ID, Holder: m.Holder, Stable: m.Stable, Candidate: m.Candidate, Step: m.Step, Percent: m.Percent,
+		Started: m.Started, Expires: m.Expires(), Live: leaseLive(m, at)}
 }
 
 // String describes the rollout in one line.
 func (m *MarkerInfo) String() string {
-	if m.Candidate == "" {
-		return fmt.Sprintf("rollout %s by %s, preparing a candidate to replace revision %s, started %s",
-			m.ID, m.Holder, m.Stable, m.Started.UTC().Format(time.RFC3339))
+	lease := "no lease"
+	switch {
+	case m.Expires.IsZero():
+	case m.Live:
+		lease = "lease live until " + m.Expires.UTC().Format(time.RFC3339)
+	default:
+		lease = "lease expired at " + m.Expires.UTC().Format(time.RFC3339) + ": its holder is gone"
 	}
-	return fmt.Sprintf("rollout %s by %s in progress: revision %s → %s at step %d (%d%%), started %s",
-		m.ID, m.Holder, m.Stable, m.Candidate, m.Step, m.Percent, m.Started.UTC().Format(time.RFC3339))
+	if m.Candidate == "" {
+		return fmt.Sprintf("rollout %s by %s, preparing a candidate to replace revision %s, started %s, %s",
+			m.ID, m.Holder, m.Stable, m.Started.UTC().Format(time.RFC3339), lease)
+	}
+	return fmt.Sprintf("rollout %s by %s in progress: revision %s → %s at step %d (%d%%), started %s, %s",
+		m.ID, m.Holder, m.Stable, m.Candidate, m.Step, m.Percent, m.Started.UTC().Format(time.RFC3339), lease)
 }
 
 // TargetPlan is the plan for one target.
@@ -116,8 +134,20 @@ type TargetPlan struct {
 	Violations []Violation `json:"violations,omitempty"`
 	// Rollout is the rollout in progress on the route, if any.
 	Rollout *MarkerInfo `json:"rollout,omitempty"`
+	// FailedRevision is set when the Spec (code and configuration) is a
+	// revision recorded as failed on the route: Apply and Rollout refuse
+	// to move traffic to it unless AllowFailedRevision is set.
+	FailedRevision string `json:"failedRevision,omitempty"`
+	// FailedCode is set when the Spec's code is that of a revision
+	// recorded as failed, with a different configuration: a warning only,
+	// since a configuration change is a usual fix.
+	FailedCode string `json:"failedCode,omitempty"`
+	// LastGood is the route's last known good revision: the last one a
+	// rollout completed with ("" when none has).
+	LastGood string `json:"lastGood,omitempty"`
 
 	fn          *provider.Function
+	readAt      time.Time // when the state was read: leases are judged at that time
 	spec        *provider.Spec
 	caps        provider.Capabilities
 	bundle      *bundle.Bundle
@@ -196,7 +226,7 @@ func (p *PlanResult) MarshalJSON() ([]byte, error) {
 func (p *PlanResult) String() string {
 	var b strings.Builder
 	for _, t := range p.Targets {
-		if !t.HasChanges() && len(t.Violations) == 0 && t.Rollout == nil {
+		if !t.HasChanges() && len(t.Violations) == 0 && t.Rollout == nil && t.FailedRevision == "" && t.FailedCode == "" {
 			fmt.Fprintf(&b, "%s: no changes (route %s on revision %s)\n", t.Target, t.Route, t.Live)
 			continue
 		}
@@ -206,6 +236,12 @@ func (p *PlanResult) String() string {
 		}
 		if t.Rollout != nil {
 			b.WriteString("  ! " + t.Rollout.String() + "\n")
+		}
+		if t.FailedRevision != "" {
+			fmt.Fprintf(&b, "  ! the spec is revision %s, which failed a rollout: Apply and Rollout refuse it unless AllowFailedRevision is set\n", t.FailedRevision)
+		}
+		if t.FailedCode != "" {
+			fmt.Fprintf(&b, "  ! the code is that of revision %s, which failed a rollout (the configuration differs)\n", t.FailedCode)
 		}
 		for _, v := range t.Violations {
 			fmt.Fprintf(&b, "  ! %s (%s): %s\n", v.Field, v.Code, v.Message)
@@ -274,14 +310,12 @@ func Plan(ctx context.Context, fns []*provider.Function, spec *provider.Spec, op
 	red := newRedactor(spec)
 	em := newEmitter(opts.Logger, opts.OnEvent, red)
 	p := &PlanResult{Targets: make([]*TargetPlan, len(fns)), spec: spec, red: red}
-	errs := make([]error, len(fns))
 	bundles := &bundleCache{m: map[string]*bundleOnce{}}
 	var redMu sync.Mutex
-	forEach(len(fns), opts.Concurrency, func(i int) {
+	errs := forEach(len(fns), opts.Concurrency, func(i int) error {
 		tp, err := planTarget(ctx, fns[i], spec, bundles, opts)
 		if err != nil {
-			errs[i] = red.scrubErr(err)
-			return
+			return err
 		}
 		p.Targets[i] = tp
 		if tp.state != nil {
@@ -289,7 +323,11 @@ func Plan(ctx context.Context, fns []*provider.Function, spec *provider.Spec, op
 			red.merge(newRedactor(nil, &tp.state.Config))
 			redMu.Unlock()
 		}
+		return nil
 	})
+	for i, err := range errs {
+		errs[i] = targetErr(fns[i].Target(), StepRead, err)
+	}
 	if err := joinErrors(errs...); err != nil {
 		return nil, red.scrubErr(err)
 	}
@@ -375,12 +413,13 @@ func planTarget(ctx context.Context, fn *provider.Function, spec *provider.Spec,
 			}
 		}
 	}
-	var state *provider.State
-	err := opts.Retry.do(ctx, nil, func() error {
-		var err error
-		state, err = fn.Get(ctx)
-		return err
-	})
+	// A NotFound read means the function does not exist: Apply creates it
+	// with IfNotExist, so a NotFound that was not true fails there
+	// (AlreadyExists) instead of being taken for a new function. Any
+	// other read error, and a NotFound of the revisions of a function
+	// just read, fail the plan for this target.
+	tp.readAt = time.Now()
+	state, err := fn.Get(ctx)
 	switch {
 	case provider.Code(err) == provider.NotFound:
 		state = nil
@@ -390,12 +429,7 @@ func planTarget(ctx context.Context, fn *provider.Function, spec *provider.Spec,
 	tp.state = state
 	tp.Exists = state != nil
 	if state != nil {
-		err := opts.Retry.do(ctx, nil, func() error {
-			var err error
-			tp.revisions, err = fn.Revisions(ctx)
-			return err
-		})
-		if err != nil {
+		if tp.revisions, err = fn.Revisions(ctx); err != nil {
 			return nil, targetErr(tp.Target, StepRead, err)
 		}
 	}
@@ -411,7 +445,10 @@ func planTarget(ctx context.Context, fn *provider.Function, spec *provider.Spec,
 	}
 	if r := tp.route(); r != nil {
 		tp.Live = r.Traffic.Stable
-		tp.Rollout = markerInfo(r.Marker)
+		tp.Rollout = markerInfoAt(r.Marker, tp.readAt)
+		if r.Verdicts != nil {
+			tp.LastGood = r.Verdicts.Good
+		}
 	}
 	if tp.validateErr == nil {
 		tp.diff()
@@ -428,14 +465,6 @@ func (t *TargetPlan) desired() provider.Config {
 		live = t.state.Config
 	}
 	return provider.Desired(live, t.spec, t.bundle, t.caps)
-}
-
-func cmpOr[T comparable](v, def T) T {
-	var zero T
-	if v == zero {
-		return def
-	}
-	return v
 }
 
 // diff fills Changes, Revision and NewRevision.
@@ -480,6 +509,7 @@ func (t *TargetPlan) diff() {
 			t.Changes = append(t.Changes, Change{Kind: ChangeProvisioned, From: itoaOrEmpty(cur), To: fmt.Sprint(*p)})
 		}
 	}
+	t.findFailed(want)
 	to := t.Revision
 	if t.NewRevision {
 		to = "the new revision"
@@ -491,6 +521,33 @@ func (t *TargetPlan) diff() {
 		t.Changes = append(t.Changes, Change{Kind: ChangeTraffic, Field: t.Route, From: describeTraffic(r.Traffic), To: to})
 	}
 }
+
+// findFailed sets FailedRevision (or FailedCode) when a revision recorded
+// as failed on the route has the desired code (and configuration),
+// matched by code digest, the newest such revision first.
+func (t *TargetPlan) findFailed(want provider.Config) {
+	r := t.route()
+	if r == nil || r.Verdicts == nil || len(r.Verdicts.Failed) == 0 {
+		return
+	}
+	for _, rev := range slices.Backward(t.revisions) {
+		if !r.Verdicts.IsFailed(rev.ID) || rev.Config.CodeDigest != want.CodeDigest {
+			continue
+		}
+		if len(configChanges(rev.Config, want)) == 0 {
+			t.FailedRevision, t.FailedCode = rev.ID, ""
+			return
+		}
+		if t.FailedCode == "" {
+			t.FailedCode = rev.ID
+		}
+	}
+}
+
+// refusesFailed reports whether the plan moves traffic to a revision
+// recorded as failed: the revision it reuses, or a new one identical to a
+// failed one.
+func (t *TargetPlan) refusesFailed() bool { return t.FailedRevision != "" }
 
 func itoaOrEmpty(n int) string {
 	if n == 0 {

@@ -1,12 +1,12 @@
 package deploy
 
 import (
-	"errors"
 	"math"
 	"net/url"
 	"sort"
 	"strings"
 
+	"github.com/hashicorp/go-multierror"
 	"github.com/updraft-dev/updraft/provider"
 )
 
@@ -132,29 +132,89 @@ func (r *redactor) scrub(s string) string {
 	return s
 }
 
-// scrubbedError is err with sensitive values removed from its message. It
-// unwraps to err, so codes and errors.As still work.
+// scrubbedError stands for an error whose message held a sensitive
+// value: it has the scrubbed message and the original's code, and unwraps
+// to the code's sentinel only, so no layer a caller reaches with
+// errors.As or errors.Unwrap shows the value. (A native SDK error inside
+// such an error is given up: it cannot be shown safely.)
 type scrubbedError struct {
-	msg string
-	err error
+	msg  string
+	code provider.ErrorCode
 }
 
 func (e *scrubbedError) Error() string { return e.msg }
-func (e *scrubbedError) Unwrap() error { return e.err }
+func (e *scrubbedError) Unwrap() error { return sentinel(e.code) }
 
-// scrubErr returns err, or a wrapper with a scrubbed message when its
-// message holds a sensitive value.
+// sentinel returns provider's sentinel error for code; nil for Unknown,
+// so that a wrapper such as GateError can still give the error its code.
+func sentinel(code provider.ErrorCode) error {
+	for _, s := range []error{provider.ErrNotFound, provider.ErrAlreadyExists, provider.ErrInvalidArgument,
+		provider.ErrInternal, provider.ErrUnimplemented, provider.ErrFailedPrecondition, provider.ErrPermissionDenied,
+		provider.ErrResourceExhausted, provider.ErrCanceled, provider.ErrDeadlineExceeded} {
+		if provider.Code(s) == code {
+			return s
+		}
+	}
+	return nil
+}
+
+// scrubErr returns err with every sensitive value removed from every
+// layer a caller can reach: deploy's own error types are copied with
+// their causes scrubbed, and any other error whose message holds a value
+// is replaced by a *scrubbedError with its code.
 func (r *redactor) scrubErr(err error) error {
-	if err == nil || r == nil {
+	if err == nil || r == nil || len(r.values) == 0 {
 		return err
 	}
 	msg := err.Error()
-	if clean := r.scrub(msg); clean != msg {
-		var se *scrubbedError
-		if errors.As(err, &se) && se.msg == msg {
+	clean := r.scrub(msg)
+	switch e := err.(type) {
+	case *scrubbedError:
+		if clean == msg {
 			return err
 		}
-		return &scrubbedError{msg: clean, err: err}
+		return &scrubbedError{msg: clean, code: e.code}
+	case *TargetError:
+		cp := *e
+		cp.Err = r.scrubErr(e.Err)
+		return &cp
+	case *GateError:
+		cp := *e
+		cp.Err = r.scrubErr(e.Err)
+		return &cp
+	case *multierror.Error:
+		cp := &multierror.Error{ErrorFormat: e.ErrorFormat}
+		for _, w := range e.Errors {
+			cp.Errors = append(cp.Errors, r.scrubErr(w))
+		}
+		return cp
+	case *SkipError:
+		return &SkipError{Reason: r.scrub(e.Reason)}
+	case *StopError:
+		return &StopError{Err: r.scrubErr(e.Err)}
 	}
-	return err
+	if clean == msg && !r.leaksBelow(err) {
+		return err
+	}
+	return &scrubbedError{msg: clean, code: provider.Code(err)}
+}
+
+// leaksBelow reports whether any error wrapped by err shows a value.
+func (r *redactor) leaksBelow(err error) bool {
+	var below []error
+	switch u := err.(type) {
+	case interface{ Unwrap() error }:
+		below = []error{u.Unwrap()}
+	case interface{ Unwrap() []error }:
+		below = u.Unwrap()
+	}
+	for _, b := range below {
+		if b == nil {
+			continue
+		}
+		if m := b.Error(); r.scrub(m) != m || r.leaksBelow(b) {
+			return true
+		}
+	}
+	return false
 }

@@ -316,7 +316,9 @@ func TestRolloutFaults(t *testing.T) {
 						fns := openFns(t, c, "a", "b", "c")
 						deployed(t, fns, "1")
 						c.InjectFault(memprovider.Fault{Op: op, Function: "b", After: after, Times: times, Code: code})
-						res, err := Rollout(ctx, fns, testSpec("2"), rolloutOpts(Canary(10, 50), InvokeGate(nil)))
+						fo := rolloutOpts(Canary(10, 50), InvokeGate(nil))
+						fo.Lease = shortLease
+						res, err := Rollout(ctx, fns, testSpec("2"), fo)
 						if err == nil {
 							successes++
 							for _, fn := range fns {
@@ -355,7 +357,9 @@ func TestRolloutFaults(t *testing.T) {
 						if res != nil && res.Outcome != OutcomeRolledBack && res.Outcome != OutcomeFailed {
 							t.Errorf("outcome %s", res.Outcome)
 						}
-						// The next run succeeds.
+						// The next run succeeds (once a marker left behind
+						// has an expired lease).
+						waitLeases(t, fns...)
 						if _, err := Rollout(ctx, fns, testSpec("2"), rolloutOpts(Canary(10, 50), InvokeGate(nil))); err != nil {
 							t.Fatalf("rollout after the fault cleared: %v", err)
 						}
@@ -384,6 +388,7 @@ func TestRolloutFaultBreaksRollback(t *testing.T) {
 	c.InjectFault(memprovider.Fault{Op: memprovider.OpSetTraffic, Function: "b", After: 1, Times: -1, Code: provider.Internal})
 	o := rolloutOpts(Canary(10, 50))
 	o.RollbackTimeout = 100 * time.Millisecond
+	o.Lease = shortLease
 	res, err := Rollout(ctx, fns, testSpec("2"), o)
 	if err == nil || !strings.Contains(err.Error(), "mem://b: rollback:") || !strings.Contains(err.Error(), "Revert") {
 		t.Fatalf("error %v", err)
@@ -396,6 +401,7 @@ func TestRolloutFaultBreaksRollback(t *testing.T) {
 		t.Fatalf("b: %+v", r)
 	}
 	c.ClearFaults()
+	waitLeases(t, fns...) // the failed rollout's holder is gone once its lease expires
 	o = rolloutOpts(Canary(10, 50))
 	o.Revert = true
 	res, err = Rollout(ctx, fns, testSpec("2"), o)
@@ -442,6 +448,7 @@ func TestKillAndResumeAtEachStep(t *testing.T) {
 				o := rolloutOpts(Canary(10, 50), InvokeGate(nil))
 				o.OnEvent = rec.on
 				o.RollbackTimeout = 50 * time.Millisecond
+				o.Lease = shortLease
 				if _, err := Rollout(ctx, fns, testSpec("2"), o); err == nil {
 					t.Fatalf("killed rollout succeeded\n%s", rec)
 				}
@@ -454,6 +461,9 @@ func TestKillAndResumeAtEachStep(t *testing.T) {
 					t.Fatalf("traffic %+v beyond the killed step", r.Traffic)
 				}
 
+				// The killed holder's lease expires: the next run (same
+				// holder, no TakeOver) resumes or reverts.
+				waitLeases(t, fns...)
 				rec2 := &recorder{}
 				o2 := rolloutOpts(Canary(10, 50), InvokeGate(nil))
 				o2.OnEvent, o2.Revert = rec2.on, revert
@@ -702,15 +712,45 @@ func TestRolloutWaitsForNotReady(t *testing.T) {
 	}
 	// A function that never gets ready: the deadline ends the rollout with
 	// traffic on the stable revision.
+	// The deadline runs out 30ms after both routes are locked, while b's
+	// publish waits (a fixed timeout from the start would sometimes run
+	// out earlier on a loaded machine).
 	c.NotReady("b", 1<<30)
-	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Millisecond)
-	defer cancel()
-	_, err := Rollout(ctx, fns, testSpec("3"), rolloutOpts(Canary(10, 50)))
+	ctx := &deadlineAfter{Context: t.Context(), done: make(chan struct{})}
+	o := rolloutOpts(Canary(10, 50))
+	var locked sync.WaitGroup
+	locked.Add(2)
+	o.OnEvent = func(e Event) {
+		if e.Kind == EventStarted {
+			locked.Done()
+		}
+	}
+	go func() { locked.Wait(); time.Sleep(30 * time.Millisecond); ctx.expire() }()
+	_, err := Rollout(ctx, fns, testSpec("3"), o)
 	if provider.Code(err) != provider.DeadlineExceeded || !strings.Contains(err.Error(), "mem://b: apply:") {
 		t.Fatalf("rollout on a function that never gets ready: %v", err)
 	}
 	c.NotReady("b", -(1 << 30))
 	for _, fn := range fns {
 		wantStable(t, fn, "2")
+	}
+}
+
+// deadlineAfter is a context whose deadline a test ends when it chooses:
+// Err then reports DeadlineExceeded.
+type deadlineAfter struct {
+	context.Context
+	once sync.Once
+	done chan struct{}
+}
+
+func (d *deadlineAfter) expire()               { d.once.Do(func() { close(d.done) }) }
+func (d *deadlineAfter) Done() <-chan struct{} { return d.done }
+func (d *deadlineAfter) Err() error {
+	select {
+	case <-d.done:
+		return context.DeadlineExceeded
+	default:
+		return nil
 	}
 }

@@ -81,6 +81,8 @@ func (fn *Function) spec(dir string) (*provider.Spec, error) {
 		s.Code = bundle.Dir(abs(fn.Code.Dir))
 	case fn.Code.Zip != "":
 		s.Code = bundle.Zip(abs(fn.Code.Zip))
+	case fn.Code.Function != "":
+		s.Code = bundle.GoFunction(abs(fn.Code.Function))
 	}
 	if c := fn.Concurrency; c != nil {
 		s.Concurrency = provider.Concurrency{Provisioned: c.Provisioned, Max: c.Max}

@@ -70,6 +70,11 @@ type Code struct {
 	Dir string `json:"dir,omitempty"`
 	// Zip is an existing zip file.
 	Zip string `json:"zip,omitempty"`
+	// Function is the directory of a Go library package written with
+	// package function: each target gets the form it needs (a Lambda
+	// bootstrap, a Cloud Functions source zip, an Azure custom handler),
+	// with no main of its own.
+	Function string `json:"function,omitempty"`
 }
 
 // Concurrency bounds instances; absent fields are not managed.

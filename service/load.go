@@ -330,13 +330,13 @@ func (c *checker) file(f *File) {
 
 func (c *checker) function(path string, fn *Function) {
 	n := 0
-	for _, p := range []string{fn.Code.Go, fn.Code.Dir, fn.Code.Zip} {
+	for _, p := range []string{fn.Code.Go, fn.Code.Dir, fn.Code.Zip, fn.Code.Function} {
 		if p != "" {
 			n++
 		}
 	}
 	if n != 1 {
-		c.errorf(path+".code", "give exactly one of go, dir or zip (found %d)", n)
+		c.errorf(path+".code", "give exactly one of go, dir, zip or function (found %d)", n)
 	}
 	if fn.Runtime == "" {
 		c.errorf(path+".runtime", "runtime is missing: write a portable id such as go, nodejs22 or python3.13")

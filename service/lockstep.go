@@ -134,13 +134,15 @@ func (c *coordinator) barrier(ctx context.Context, g *lockGroup, in *deploy.Gate
 		c.mu.Unlock()
 		switch {
 		case failed != nil:
-			return failed
+			// Another function failed: roll back without a verdict on
+			// this function's candidate.
+			return &deploy.StopError{Err: failed}
 		case ok:
 			return nil
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("waiting for the other functions at step %d/%d: %w", in.Step, in.Steps, ctx.Err())
+			return deploy.Stop("waiting for the other functions at step %d/%d: %w", in.Step, in.Steps, ctx.Err())
 		case <-changed:
 		}
 	}

@@ -121,9 +121,11 @@ functions:
     targets:
       - url: local://api?dir=@STATE@
   worker:
-    code: {go: @FN@}
+    code: {function: @PORTABLE@}
     runtime: go
-    env: {GREETING: work, MODE: "${env:FN_MODE:-v1}"}
+    env: {MODE: "${env:FN_MODE:-v1}"}
+    triggers:
+      - {kind: http, key: web, auth: none}
     targets:
       - url: local://worker?dir=@STATE@
   cron:
@@ -157,7 +159,11 @@ func TestEndToEndLocal(t *testing.T) {
 	c.want(exitOK, nil, "--spec", "starter/updraft.yaml", "validate")
 	c.want(exitChanges, nil, "--spec", "starter/updraft.yaml", "plan")
 
-	spec := strings.NewReplacer("@FN@", fn, "@STATE@", state).Replace(e2eSpec)
+	portable, err := filepath.Abs("../../examples/portable/fn")
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec := strings.NewReplacer("@FN@", fn, "@STATE@", state, "@PORTABLE@", portable).Replace(e2eSpec)
 	if err := os.WriteFile(filepath.Join(work, "updraft.yaml"), []byte(spec), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -204,6 +210,13 @@ func TestEndToEndLocal(t *testing.T) {
 	out, _ = c.want(exitOK, nil, "status", "--output", "json")
 	if v := decode(t, out); len(v["targets"].([]any)) != 3 {
 		t.Fatalf("status: %s", out)
+	}
+	// The portable function (code: {function: …}) answers an HTTP event on
+	// local://.
+	out, _ = c.want(exitOK, nil, "invoke", "--function", "worker", "--output", "json",
+		"--payload", `{"version":"2.0","rawPath":"/hello","rawQueryString":"name=ci","requestContext":{"http":{"method":"GET","path":"/hello"}}}`)
+	if !strings.Contains(out, `hello, ci`) || !strings.Contains(out, `statusCode\":200`) {
+		t.Fatalf("portable worker: %s", out)
 	}
 	c.want(exitOK, nil, "logs", "--function", "api")
 

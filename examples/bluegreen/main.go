@@ -1,7 +1,9 @@
 // Command bluegreen shows updraft's progressive rollouts on the in-memory
 // mem:// provider, with no cloud account: a canary of a broken version
-// that fails its gate and is rolled back on every region, then a canary of
-// a fixed version that succeeds. It prints a transcript and exits 0.
+// that fails its gate and is rolled back on every region (and is then
+// refused as a known-failed revision), then a canary of a fixed version
+// that succeeds, and a prune that says why it kept each revision. It
+// prints a transcript and exits 0.
 //
 //	go run ./examples/bluegreen
 package main
@@ -119,6 +121,18 @@ func run(ctx context.Context, w io.Writer) error {
 		return err
 	}
 
+	section(w, "Version 2 again: recorded as failed on every region")
+	plan, err = deploy.Plan(ctx, fns[:1], checkout("2"), &deploy.PlanOptions{Bundle: bopts})
+	if err != nil {
+		return err
+	}
+	fmt.Fprint(w, plan)
+	if _, err := deploy.Apply(ctx, fns, checkout("2"), &deploy.ApplyOptions{Bundle: bopts}); err != nil {
+		fmt.Fprintf(w, "=> Apply refuses it (code %s) unless AllowFailedRevision is set\n", provider.Code(err))
+	} else {
+		return errors.New("the failed version was applied")
+	}
+
 	section(w, "Canary of version 3 (fixed)")
 	rr, err = deploy.Rollout(ctx, fns, checkout("3"), opts())
 	if err != nil {
@@ -136,6 +150,9 @@ func run(ctx context.Context, w io.Writer) error {
 	}
 	for _, t := range pr.Targets {
 		fmt.Fprintf(w, "%s: deleted %v, kept %v\n", t.Target, t.Deleted, t.Kept)
+		for _, id := range t.Kept {
+			fmt.Fprintf(w, "   kept %s: %s\n", id, t.Reasons[id])
+		}
 	}
 	return nil
 }

@@ -21,6 +21,9 @@ func TestRun(t *testing.T) {
 		"=> outcome succeeded",
 		"mem://checkout-eu: route live serves revision 3 (rollout marker: false)",
 		"promoted  mem://checkout-us",
+		"! the spec is revision 2, which failed a rollout",
+		"=> Apply refuses it (code FailedPrecondition)",
+		"kept 3: serves route live",
 	} {
 		if !strings.Contains(s, want) {
 			t.Errorf("transcript lacks %q", want)

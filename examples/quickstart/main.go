@@ -154,7 +154,9 @@ func run(ctx context.Context, w io.Writer, args []string) error {
 	res, err = deploy.Rollout(ctx, fns, v2, &deploy.RolloutOptions{
 		Strategy: deploy.Canary(10, 100),
 		Gates: []deploy.Gate{
-			deploy.InvokeGate([]byte(`{"rawPath":"/","queryStringParameters":{"name":"smoke-test"}}`)),
+			// A smoke request shaped as a function URL event: a function
+			// error or a 5xx answer fails it.
+			deploy.InvokeGate(deploy.HTTPEvent("GET", "/?name=smoke-test", nil)),
 			sample,
 			deploy.ErrorRateGate(0.01, 10),
 		},

@@ -78,10 +78,11 @@ func (f *function) Apply(ctx context.Context, s *driver.Spec, opts *driver.Apply
 // configuration.
 func (a *applyRun) start(ctx context.Context) error {
 	f := a.f
+	snap := f.cache.take(a.opts.IfMatch)
 	if a.opts.IfNotExist {
 		return a.create(ctx)
 	}
-	if snap := f.cache.take(a.opts.IfMatch); snap != nil {
+	if snap != nil {
 		a.snap, a.live = snap, snap.fn
 		if al, ok := snap.aliases[a.s.Route]; ok || snap.scope == nil {
 			a.alias, a.aliasKnown = al, true

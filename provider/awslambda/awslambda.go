@@ -239,6 +239,15 @@ type function struct {
 
 func (f *function) Name() string { return f.name }
 
+// Target implements driver.Targeter: the function is selected by its
+// name, its region and, for a client with its own endpoint (an emulator),
+// that endpoint — awslambda://NAME?region=REGION. The account is not part
+// of it: knowing it would cost a call (STS GetCallerIdentity).
+func (f *function) Target() string {
+	o := f.user.Options()
+	return driver.TargetURL(Scheme, f.name, map[string]string{"region": o.Region, "endpoint": aws.ToString(o.BaseEndpoint)})
+}
+
 // Capabilities implements driver.Function.
 func (f *function) Capabilities() driver.Capabilities {
 	// Every kind Lambda can map is listed; what a kind needs from the

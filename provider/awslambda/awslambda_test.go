@@ -13,6 +13,7 @@ import (
 
 	"github.com/updraft-dev/updraft/bundle"
 	"github.com/updraft-dev/updraft/internal/cloudfake/awswire"
+	"github.com/updraft-dev/updraft/internal/cloudfake/lambdafake"
 	"github.com/updraft-dev/updraft/provider"
 	"github.com/updraft-dev/updraft/trigger"
 )
@@ -63,19 +64,8 @@ func TestCreateMapsEverySetting(t *testing.T) {
 		t.Fatalf("create: %+v", res)
 	}
 	c, _ := fa.lam.Function("full")
-	if c.Runtime != "provided.al2023" || c.Handler != "bootstrap" || c.MemorySize != 512 || c.Timeout != 30 ||
-		!slices.Equal(c.Architectures, []string{"arm64"}) || c.TracingConfig.Mode != "Active" || c.LoggingConfig.LogFormat != "JSON" || c.Role != testRole {
-		t.Errorf("live configuration %+v", c)
-	}
-	if c.Environment.Variables["DB_PASSWORD"] != s.Secrets["DB_PASSWORD"] || c.Environment.Variables["GREETING"] != "hi" {
-		t.Errorf("environment %v: want the secret's ARN, never a value", c.Environment.Variables)
-	}
-	st := mustGet(t, fn)
-	cfg := st.Config
-	if cfg.Runtime != "go" || cfg.Entrypoint != "" || cfg.Architecture != "arm64" || !cfg.Tracing || cfg.LogFormat != "json" ||
-		cfg.Env["GREETING"] != "hi" || cfg.Secrets["DB_PASSWORD"] == "" || cfg.Labels["team"] != "core" || cfg.MaxConcurrency == nil || *cfg.MaxConcurrency != 20 {
-		t.Errorf("state config %+v", cfg)
-	}
+	checkLiveFull(t, c, s)
+	checkStateFull(t, mustGet(t, fn).Config)
 	// Re-reading and re-applying is a no-op.
 	fa.lam.ResetCalls()
 	again := mustApply(t, fn, s)
@@ -86,6 +76,29 @@ func TestCreateMapsEverySetting(t *testing.T) {
 	_, err := fn.Apply(t.Context(), s, nil)
 	if provider.Code(err) != provider.InvalidArgument || strings.Contains(err.Error(), "hunter2") {
 		t.Errorf("secret value instead of a reference: %v (must be InvalidArgument and must not echo the value)", err)
+	}
+}
+
+func checkLiveFull(t *testing.T, c lambdafake.Config, s *provider.Spec) {
+	t.Helper()
+	if c.Runtime != "provided.al2023" || c.Handler != "bootstrap" || c.MemorySize != 512 || c.Timeout != 30 {
+		t.Errorf("live runtime, handler, memory or timeout %+v", c)
+	}
+	if !slices.Equal(c.Architectures, []string{"arm64"}) || c.TracingConfig.Mode != "Active" || c.LoggingConfig.LogFormat != "JSON" || c.Role != testRole {
+		t.Errorf("live architecture, tracing, logging or role %+v", c)
+	}
+	if c.Environment.Variables["DB_PASSWORD"] != s.Secrets["DB_PASSWORD"] || c.Environment.Variables["GREETING"] != "hi" {
+		t.Errorf("environment %v: want the secret's ARN, never a value", c.Environment.Variables)
+	}
+}
+
+func checkStateFull(t *testing.T, cfg provider.Config) {
+	t.Helper()
+	if cfg.Runtime != "go" || cfg.Entrypoint != "" || cfg.Architecture != "arm64" || !cfg.Tracing || cfg.LogFormat != "json" {
+		t.Errorf("state config %+v", cfg)
+	}
+	if cfg.Env["GREETING"] != "hi" || cfg.Secrets["DB_PASSWORD"] == "" || cfg.Labels["team"] != "core" || cfg.MaxConcurrency == nil || *cfg.MaxConcurrency != 20 {
+		t.Errorf("state env, secrets, labels or concurrency %+v", cfg)
 	}
 }
 
@@ -382,14 +395,18 @@ func TestMarkerAndPreconditions(t *testing.T) {
 	if r.Marker != nil || r.Verdicts == nil || r.Verdicts.Good != "1" || !r.Verdicts.IsFailed("2") || r.Traffic.CandidatePercent != 25 {
 		t.Fatalf("after verdicts and marker clear: marker %+v verdicts %+v traffic %+v", r.Marker, r.Verdicts, r.Traffic)
 	}
-	// One UpdateRoute moves traffic and writes marker and verdicts together,
-	// conditioned on the etag it returns from the previous write.
+	updateRouteChain(t, fn, m, r.ETag)
+}
+
+// updateRouteChain: one UpdateRoute moves traffic and writes marker and
+// verdicts together, conditioned on the etag the previous write returned.
+func updateRouteChain(t *testing.T, fn *provider.Function, m *provider.Marker, etag string) {
 	rt, err := fn.UpdateRoute(t.Context(), "", &provider.RouteUpdate{Traffic: &provider.Traffic{Stable: "1"}, ClearMarker: true,
-		Verdicts: &provider.Verdicts{Good: "1", Failed: []string{"2"}}}, &provider.ConditionOptions{IfMatch: r.ETag})
+		Verdicts: &provider.Verdicts{Good: "1", Failed: []string{"2"}}}, &provider.ConditionOptions{IfMatch: etag})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := fn.UpdateRoute(t.Context(), "", &provider.RouteUpdate{Marker: m, Verdicts: rt.Verdicts}, &provider.ConditionOptions{IfMatch: r.ETag}); provider.Code(err) != provider.FailedPrecondition {
+	if _, err := fn.UpdateRoute(t.Context(), "", &provider.RouteUpdate{Marker: m, Verdicts: rt.Verdicts}, &provider.ConditionOptions{IfMatch: etag}); provider.Code(err) != provider.FailedPrecondition {
 		t.Fatalf("write on the etag before the last write: %v", err)
 	}
 	if _, err := fn.UpdateRoute(t.Context(), "", &provider.RouteUpdate{Marker: m, Verdicts: rt.Verdicts}, &provider.ConditionOptions{IfMatch: rt.ETag}); err != nil {
@@ -438,7 +455,7 @@ func TestURLOpener(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer fn.Close()
-	if fn.Target() != "awslambda://hello" {
+	if fn.Target() != "awslambda://hello?region=eu-west-1" {
 		t.Errorf("target %q", fn.Target())
 	}
 	caps := fn.Capabilities()

@@ -8,6 +8,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/lambda"
+
 	"github.com/updraft-dev/updraft/bundle"
 	"github.com/updraft-dev/updraft/deploy"
 	"github.com/updraft-dev/updraft/internal/cloudfake/lambdafake"
@@ -32,6 +35,12 @@ func bigSpec(version string) *provider.Spec {
 		"bootstrap":  []byte("#!/bin/sh\necho " + version + "\n"),
 		"assets.bin": assets,
 	})}
+}
+
+// smallSpec is bigSpec without the assets: the size of the code changes
+// bytes, not calls, so the per-kind counts use it to keep -race quick.
+func smallSpec(version string) *provider.Spec {
+	return &provider.Spec{Runtime: "go", Code: bundle.Files(map[string][]byte{"bootstrap": []byte("#!/bin/sh\necho " + version + "\n")})}
 }
 
 // counter opens a function on fresh fakes and counts calls per step.
@@ -138,10 +147,10 @@ const (
 // scenario runs the five steps of the issue the way a rollout drives the
 // portable API: one read (the plan), Apply conditioned on its ETag, and
 // one UpdateRoute per traffic step carrying marker and verdicts.
-func scenario(t *testing.T, name string, mod func(*provider.Spec)) *steps {
+func scenario(t *testing.T, name string, code func(string) *provider.Spec, mod func(*provider.Spec)) *steps {
 	c := newCounter(t, name)
 	spec := func(v string) *provider.Spec {
-		s := bigSpec(v)
+		s := code(v)
 		if mod != nil {
 			mod(s)
 		}
@@ -193,8 +202,12 @@ func scenario(t *testing.T, name string, mod func(*provider.Spec)) *steps {
 	st.add(stepNoChange, calls, res.UploadedBytes)
 
 	calls = c.step(func() error {
-		_, re, _ := c.plan(spec("v3"))
-		c.route(re, &provider.RouteUpdate{Traffic: &provider.Traffic{Stable: prev}, ClearMarker: true,
+		// A rollback manages the route only: it reads nothing else.
+		st, err := c.d.GetScoped(t.Context(), &ReadScope{Route: provider.DefaultRoute})
+		if err != nil {
+			return err
+		}
+		c.route(st.Routes[provider.DefaultRoute].ETag, &provider.RouteUpdate{Traffic: &provider.Traffic{Stable: prev}, ClearMarker: true,
 			Verdicts: &provider.Verdicts{Good: prev, Failed: []string{cur}}})
 		return nil
 	})
@@ -210,7 +223,7 @@ var before = map[string]string{stepCreate: "12", stepCode: "19", stepCanary: "â€
 var target = map[string]int{stepCreate: 4, stepCode: 6, stepCanary: 8, stepNoChange: 2, stepRollback: 3}
 
 func TestCallCounts(t *testing.T) {
-	base := scenario(t, "calls", nil)
+	base := scenario(t, "calls", bigSpec, nil)
 	var table strings.Builder
 	fmt.Fprintf(&table, "| step (2.4 MB zip, no triggers) | lambroll | before | after | calls |\n|---|--:|--:|--:|---|\n")
 	for _, n := range base.names {
@@ -248,18 +261,21 @@ var kindSpecs = []struct {
 }
 
 func TestCallCountsPerTriggerKind(t *testing.T) {
-	base := scenario(t, "calls", nil)
+	base := scenario(t, "calls", smallSpec, nil)
 	var table strings.Builder
 	fmt.Fprintf(&table, "| spec manages | %s |\n|---|%s\n", strings.Join(base.names, " | "), strings.Repeat("--:|", len(base.names)))
 	fmt.Fprintf(&table, "| nothing | %s |\n", countsRow(base))
 	for _, k := range kindSpecs {
-		got := scenario(t, "calls-"+k.name, k.mod)
+		got := scenario(t, "calls-"+k.name, smallSpec, k.mod)
 		fmt.Fprintf(&table, "| %s | %s |\n", k.name, countsRow(got))
 		noop := got.counts[stepNoChange]
 		if m := mutations(noop); len(m) != 0 || len(noop) > target[stepNoChange]+k.reads {
 			t.Errorf("%s: no change made %v, want at most %d reads", k.name, noop, target[stepNoChange]+k.reads)
 		}
-		for _, n := range []string{stepCode, stepCanary, stepRollback} {
+		if n := len(got.counts[stepRollback]); n > target[stepRollback] {
+			t.Errorf("%s: rollback made %v", k.name, got.counts[stepRollback])
+		}
+		for _, n := range []string{stepCode, stepCanary} {
 			if extra := len(got.counts[n]) - len(base.counts[n]); extra > k.reads {
 				t.Errorf("%s: %s adds %d calls (%v), want at most the kind's %d reads", k.name, n, extra, got.counts[n], k.reads)
 			}
@@ -307,4 +323,85 @@ func TestCallCountsDeployEngine(t *testing.T) {
 	})
 	run("Rollback", func() error { _, err := deploy.Rollback(t.Context(), fns, nil); return err })
 	t.Logf("\n| deploy engine step | calls | |\n|---|--:|---|\n%s", strings.Join(rows, "\n"))
+}
+
+// A status read (Get, no Spec) reads every route but only the trigger
+// APIs the kinds index names; a function without the index (deployed by
+// an earlier updraft) is read with every API, and the next reconcile
+// writes the index.
+func TestStatusReadFollowsKindsIndex(t *testing.T) {
+	c := newCounter(t, "status")
+	c.apply(smallSpec("v1"), &provider.ApplyOptions{Publish: true})
+	calls := c.step(func() error { _, err := c.fn.Get(t.Context()); return err })
+	if fmt.Sprint(calls) != "[GetFunction ListAliases ListProvisionedConcurrencyConfigs]" {
+		t.Errorf("status read of a function without triggers: %v", calls)
+	}
+	c.fa.lam.RemoveTag("status", kindsTag("live"))
+	calls = c.step(func() error { _, err := c.fn.Get(t.Context()); return err })
+	for _, want := range []string{"GetPolicy", "ListEventSourceMappings", "ListSchedules"} {
+		if !slices.Contains(calls, want) {
+			t.Errorf("status read without the index skipped %s: %v", want, calls)
+		}
+	}
+	s := smallSpec("v1")
+	s.Triggers = []trigger.Trigger{}
+	c.apply(s, &provider.ApplyOptions{Publish: true})
+	if v, ok := c.fa.lam.Tags("status")[kindsTag("live")]; !ok || v != "" {
+		t.Errorf("reconcile did not write the kinds index: %q %v", v, ok)
+	}
+}
+
+// A reading is used once: an Apply through the same handle without
+// IfMatch forgets it, so a later Apply with the old ETag reads again
+// and fails its precondition instead of trusting what changed.
+func TestReadingUsedOnce(t *testing.T) {
+	c := newCounter(t, "once")
+	c.apply(smallSpec("v1"), &provider.ApplyOptions{Publish: true})
+	fe, _, _ := c.plan(smallSpec("v1"))
+	c.apply(smallSpec("v2"), &provider.ApplyOptions{Publish: true})
+	_, err := c.fn.Apply(t.Context(), smallSpec("v1"), &provider.ApplyOptions{Publish: true, IfMatch: fe})
+	if provider.Code(err) != provider.FailedPrecondition {
+		t.Fatalf("Apply with the ETag of a reading that an Apply since made stale: %v", err)
+	}
+}
+
+// A route written after the reading is what an Apply from that reading
+// sees: it neither creates it again nor reads it.
+func TestReadingSeesRoutesWrittenSince(t *testing.T) {
+	c := newCounter(t, "since")
+	res := c.apply(smallSpec("v1"), &provider.ApplyOptions{Publish: true})
+	fe, _, _ := c.plan(smallSpec("v1"))
+	if _, err := c.fn.UpdateRoute(t.Context(), "canary", &provider.RouteUpdate{Traffic: &provider.Traffic{Stable: res.Revision.ID}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	s := smallSpec("v1")
+	s.Route = "canary"
+	calls := c.step(func() error {
+		_, err := c.fn.Apply(t.Context(), s, &provider.ApplyOptions{Publish: true, IfMatch: fe})
+		return err
+	})
+	if len(mutations(calls)) != 0 {
+		t.Fatalf("Apply after the route was created since the reading: %v", calls)
+	}
+}
+
+// Apply from a reading that another tool made stale fails its
+// precondition at the first write (Lambda's 412), without reading first.
+func TestStaleReadingFailsAtTheWrite(t *testing.T) {
+	c := newCounter(t, "stale")
+	c.apply(smallSpec("v1"), &provider.ApplyOptions{Publish: true})
+	fe, _, _ := c.plan(smallSpec("v1"))
+	if _, err := c.fa.client.UpdateFunctionConfiguration(t.Context(), &lambda.UpdateFunctionConfigurationInput{FunctionName: aws.String("stale"),
+		MemorySize: aws.Int32(512)}); err != nil {
+		t.Fatal(err)
+	}
+	c.fa.lam.Settle("stale")
+	c.reset()
+	_, err := c.fn.Apply(t.Context(), smallSpec("v2"), &provider.ApplyOptions{Publish: true, IfMatch: fe})
+	if provider.Code(err) != provider.FailedPrecondition {
+		t.Fatalf("Apply from a stale reading: %v", err)
+	}
+	if calls := c.calls(); fmt.Sprint(calls) != "[UpdateFunctionCode]" {
+		t.Fatalf("calls %v: want the one conditioned write that failed", calls)
+	}
 }

@@ -27,7 +27,7 @@ func Example_openURL() {
 	defer fn.Close()
 	caps := fn.Capabilities()
 	fmt.Println(fn.Target(), caps.Triggers, caps.DefaultTimeout, caps.MaxTimeout)
-	// Output: awslambda://hello [http queue stream schedule storage] 3s 15m0s
+	// Output: awslambda://hello?region=eu-west-1 [http queue stream schedule storage] 3s 15m0s
 }
 
 func ExampleOpenFunction() {

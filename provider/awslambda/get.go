@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
@@ -40,6 +41,47 @@ type snapshot struct {
 	// triggers and provisioned hold the readings of the routes read.
 	triggers    map[string]*routeTriggers
 	provisioned map[string]*driver.Provisioned
+	at          time.Time
+}
+
+// covers reports whether the snapshot read route's triggers (what is
+// "triggers") or provisioned concurrency ("provisioned").
+func (s *snapshot) covers(route, what string) bool {
+	if s == nil {
+		return false
+	}
+	if s.scope == nil {
+		return true
+	}
+	if s.scope.Route != route {
+		return false
+	}
+	return what == "triggers" && s.scope.Triggers || what == "provisioned" && s.scope.Provisioned
+}
+
+// recentFunction returns a copy of the tags and reserved concurrency of
+// the last Get's reading when it is at most maxSnapshotAge old, for
+// ListRevisions. The copy is made under the lock, before any Apply can
+// take the reading and change it.
+func (c *readCache) recentFunction() *lambda.GetFunctionOutput {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.snap == nil || time.Since(c.snap.at) > maxSnapshotAge {
+		return nil
+	}
+	return &lambda.GetFunctionOutput{Tags: maps.Clone(c.snap.fn.Tags), Concurrency: c.snap.fn.Concurrency}
+}
+
+// maxSnapshotAge bounds how old a reading ListRevisions reuses.
+const maxSnapshotAge = time.Minute
+
+// clear forgets everything (the function was deleted).
+func (c *readCache) clear() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.snap = nil
+	clear(c.routes)
+	clear(c.keys)
 }
 
 // readCache is what the handle remembers between calls. An entry is used
@@ -58,15 +100,16 @@ type readCache struct {
 	keys map[string]string
 }
 
-// take returns (and forgets) the snapshot whose RevisionId is etag.
+// take returns the snapshot whose RevisionId is etag, or nil. Either
+// way the handle forgets it: the Apply about to run changes what it read.
 func (c *readCache) take(etag string) *snapshot {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	s := c.snap
+	c.snap = nil
 	if etag == "" || s == nil || aws.ToString(s.fn.Configuration.RevisionId) != etag {
 		return nil
 	}
-	c.snap = nil
 	return s
 }
 
@@ -93,10 +136,10 @@ func (c *readCache) setAlias(route string, a *types.AliasConfiguration) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.routes[route] = a
-	if c.snap != nil && c.snap.aliases != nil {
-		if _, ok := c.snap.aliases[route]; ok {
-			c.snap.aliases[route] = a
-		}
+	if c.snap != nil {
+		// The alias as written is newer than the reading's: an Apply from
+		// that reading must see it (and not create it again).
+		c.snap.aliases[route] = a
 	}
 }
 
@@ -133,7 +176,7 @@ func (f *function) GetScoped(ctx context.Context, sc *ReadScope) (*driver.State,
 		out.Tags = map[string]string{}
 	}
 	snap := &snapshot{fn: out, scope: sc, aliases: map[string]*types.AliasConfiguration{}, triggers: map[string]*routeTriggers{},
-		provisioned: map[string]*driver.Provisioned{}}
+		provisioned: map[string]*driver.Provisioned{}, at: time.Now()}
 	if err := f.readRoutes(ctx, snap); err != nil {
 		return nil, err
 	}
@@ -285,20 +328,17 @@ func (f *function) listAliases(ctx context.Context) ([]types.AliasConfiguration,
 
 // ListRevisions implements driver.Function: ListVersionsByFunction, plus
 // GetFunction for the function-wide tags and reserved concurrency unless
-// this handle's last reading has them.
+// this handle read them in the last minute (a Plan's Get just before).
 func (f *function) ListRevisions(ctx context.Context) ([]*driver.Revision, error) {
 	vs, err := f.listVersions(ctx)
 	if err != nil {
 		return nil, err
 	}
-	f.cache.mu.Lock()
-	snap := f.cache.snap
-	f.cache.mu.Unlock()
-	var fn *lambda.GetFunctionOutput
-	if snap != nil {
-		fn = snap.fn
-	} else if fn, err = f.getFunction(ctx); err != nil {
-		return nil, err
+	fn := f.cache.recentFunction()
+	if fn == nil {
+		if fn, err = f.getFunction(ctx); err != nil {
+			return nil, err
+		}
 	}
 	out := make([]*driver.Revision, len(vs))
 	for i := range vs {

@@ -237,3 +237,19 @@ func TestManagedFieldsAfterReadlessPath(t *testing.T) {
 		}
 	}
 }
+
+// The same name in two regions is two targets.
+func TestTargetNamesTheRegion(t *testing.T) {
+	creds := credentials.NewStaticCredentialsProvider("AKIDEXAMPLE", "secret", "")
+	var targets []string
+	for _, region := range []string{"eu-west-1", "us-east-1"} {
+		fn, err := OpenFunction(t.Context(), lambda.New(lambda.Options{Region: region, Credentials: creds}), "same", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		targets = append(targets, fn.Target())
+	}
+	if targets[0] == targets[1] || targets[0] != "awslambda://same?region=eu-west-1" {
+		t.Fatalf("targets %v", targets)
+	}
+}

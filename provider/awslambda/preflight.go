@@ -23,25 +23,20 @@ var knownRegions = []string{
 	"us-west-2", "us-gov-east-1", "us-gov-west-1", "cn-north-1", "cn-northwest-1", "eusc-de-east-1",
 }
 
-// envNameRE is what Lambda accepts as an environment variable name.
-var envNameRE = regexp.MustCompile(`^[a-zA-Z][a-zA-Z0-9_]*$`)
-
-// reservedEnv are the environment variables the Lambda runtime sets,
-// which a function's configuration cannot.
-var reservedEnv = []string{"_HANDLER", "_X_AMZN_TRACE_ID", "AWS_ACCESS_KEY", "AWS_ACCESS_KEY_ID", "AWS_DEFAULT_REGION",
-	"AWS_EXECUTION_ENV", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "AWS_LAMBDA_FUNCTION_NAME", "AWS_LAMBDA_FUNCTION_VERSION",
-	"AWS_LAMBDA_INITIALIZATION_TYPE", "AWS_LAMBDA_LOG_GROUP_NAME", "AWS_LAMBDA_LOG_STREAM_NAME", "AWS_LAMBDA_RUNTIME_API",
-	"AWS_REGION", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "LAMBDA_RUNTIME_DIR", "LAMBDA_TASK_ROOT"}
+// envNameRE is envRules' name pattern, anchored.
+var envNameRE = regexp.MustCompile(`^(?:` + envRules.NamePattern + `)$`)
 
 // CheckSpec reports, without any call, what Lambda or this handle's
 // settings would refuse in s: the region, environment names and values
-// (the rules Capabilities cannot express yet), secrets that are not ARNs,
+// (Capabilities.Env has the same rules, so the portable validation
+// normally reports them first), secrets that are not ARNs,
 // triggers that need a setting the handle lacks (scheduler_role, an S3
 // client), code over the inline limit without code_bucket, and — when
 // creating is true, because the function does not exist — a missing
 // execution role or code. It returns an InvalidArgument *driver.Error
-// listing every problem, or nil. Apply runs it before its first call;
-// Plan can run it through Function.As (see the package doc).
+// listing every problem, or nil. Apply runs it before its first call. It
+// has the shape proposed for an optional driver hook that the portable
+// Validate and deploy.Plan would call (see the package doc).
 func (f *function) CheckSpec(s *driver.Spec, creating bool) error {
 	probs := f.specProblems(s)
 	if creating {
@@ -108,7 +103,7 @@ func envProblems(s *driver.Spec) []string {
 		switch {
 		case !envNameRE.MatchString(k):
 			probs = append(probs, fmt.Sprintf("environment variable %q: Lambda takes names of letters, digits and '_' starting with a letter", k))
-		case slices.Contains(reservedEnv, k):
+		case slices.Contains(envRules.ReservedNames, k):
 			probs = append(probs, fmt.Sprintf("environment variable %s is reserved: the Lambda runtime sets it", k))
 		case strings.ContainsRune(all[k], 0):
 			probs = append(probs, fmt.Sprintf("environment variable %s: the value contains a NUL byte", k))

@@ -158,10 +158,16 @@ func (a *applyRun) route(ctx context.Context) error {
 	}
 	if s.Triggers != nil {
 		var rt *routeTriggers
-		if a.snap != nil && (a.snap.scope == nil || a.snap.scope.Triggers) {
+		fnArn := aws.ToString(a.live.Configuration.FunctionArn)
+		switch {
+		case a.res.Created:
+			// A function this Apply created has no triggers yet.
+			rt = &routeTriggers{route: s.Route, fnArn: fnArn, aliasArn: fnArn + ":" + s.Route, owned: map[string]*owned{},
+				policy: map[string]statement{}, tags: a.live.Tags}
+		case a.snap.covers(s.Route, "triggers"):
 			rt = a.snap.triggers[s.Route]
 		}
-		changed, err := f.reconcileTriggers(ctx, aws.ToString(a.live.Configuration.FunctionArn), s.Route, s.Triggers, a.live.Tags, rt)
+		changed, err := f.reconcileTriggers(ctx, fnArn, s.Route, s.Triggers, a.live.Tags, rt)
 		if err != nil {
 			return err
 		}
@@ -186,7 +192,7 @@ func (a *applyRun) provisioned(ctx context.Context, want int) (bool, error) {
 	var cur *driver.Provisioned
 	switch {
 	case a.alias == nil:
-	case a.snap != nil && (a.snap.scope == nil || a.snap.scope.Provisioned):
+	case a.snap.covers(route, "provisioned"):
 		cur = a.snap.provisioned[route]
 	default:
 		p, err := f.getProvisioned(ctx, route)

@@ -49,47 +49,62 @@ func (f *function) UpdateRoute(ctx context.Context, route string, u *driver.Rout
 		return f.setTraffic(ctx, route, *u.Traffic, opts)
 	}
 	whole := (u.Marker != nil || u.ClearMarker) && u.Verdicts != nil
+	unconditioned := opts.IfMatch == ""
 	for attempt := 0; ; attempt++ {
 		in := &lambda.UpdateAliasInput{FunctionName: aws.String(f.name), Name: aws.String(route), RevisionId: str(opts.IfMatch)}
-		cur := f.cachedAlias(route, opts)
-		if cur == nil && !whole {
-			a, err := f.getAlias(ctx, route)
-			if err != nil {
-				return nil, err
-			}
-			if a == nil && u.Traffic != nil && opts.IfMatch == "" {
-				return f.createAlias(ctx, route, *u.Traffic, u)
-			}
-			if a == nil {
-				return nil, f.routeGone(route, opts)
-			}
-			cur = a
-			if opts.IfMatch == "" {
-				in.RevisionId = a.RevisionId
-			}
+		cur, created, err := f.recordBase(ctx, route, in, u, opts, whole)
+		if err != nil || created != nil {
+			return created, err
 		}
-		desc, err := f.recordFor(cur, u)
-		if err != nil {
-			return nil, err
-		}
-		in.Description = aws.String(desc)
-		if u.Traffic != nil {
-			in.FunctionVersion, in.RoutingConfig = aws.String(u.Traffic.Stable), routing(*u.Traffic)
-		}
-		out, err := f.updateAlias(ctx, route, in)
-		// Without IfMatch a concurrent change of the alias is not a
-		// conflict: read again and write over the new state.
-		if apiCode(err) == "PreconditionFailedException" && opts.IfMatch == "" && !whole && attempt < f.opts.MaxRetries {
+		r, err := f.writeRecord(ctx, route, in, cur, u)
+		switch {
+		case err == nil:
+			return r, nil
+		case apiCode(err) == "PreconditionFailedException" && unconditioned && !whole && attempt < f.opts.MaxRetries:
+			// Without IfMatch a concurrent change of the alias is not a
+			// conflict: read again and write over the new state.
 			continue
-		}
-		if apiCode(err) == "ResourceNotFoundException" && u.Traffic != nil && whole && opts.IfMatch == "" {
+		case apiCode(err) == "ResourceNotFoundException" && u.Traffic != nil && whole && unconditioned:
 			return f.createAlias(ctx, route, *u.Traffic, u)
 		}
-		if err != nil {
-			return nil, f.aliasMissing(ctx, route, opts, err)
-		}
-		return out, nil
+		return nil, f.aliasMissing(ctx, route, opts, err)
 	}
+}
+
+// recordBase returns the alias an update of half the record keeps the
+// other half from: the cached one under IfMatch, else a GetAlias (nil
+// when u replaces the whole record). A missing route is created when u
+// has Traffic and no IfMatch (created is then the result).
+func (f *function) recordBase(ctx context.Context, route string, in *lambda.UpdateAliasInput, u *driver.RouteUpdate, opts *driver.ConditionOptions, whole bool) (cur *types.AliasConfiguration, created *driver.Route, err error) {
+	if cur = f.cachedAlias(route, opts); cur != nil || whole {
+		return cur, nil, nil
+	}
+	a, err := f.getAlias(ctx, route)
+	switch {
+	case err != nil:
+		return nil, nil, err
+	case a == nil && u.Traffic != nil && opts.IfMatch == "":
+		created, err = f.createAlias(ctx, route, *u.Traffic, u)
+		return nil, created, err
+	case a == nil:
+		return nil, nil, f.routeGone(route, opts)
+	case opts.IfMatch == "":
+		in.RevisionId = a.RevisionId
+	}
+	return a, nil, nil
+}
+
+// writeRecord is one UpdateAlias writing u's record over cur (and u's traffic).
+func (f *function) writeRecord(ctx context.Context, route string, in *lambda.UpdateAliasInput, cur *types.AliasConfiguration, u *driver.RouteUpdate) (*driver.Route, error) {
+	desc, err := f.recordFor(cur, u)
+	if err != nil {
+		return nil, err
+	}
+	in.Description = aws.String(desc)
+	if u.Traffic != nil {
+		in.FunctionVersion, in.RoutingConfig = aws.String(u.Traffic.Stable), routing(*u.Traffic)
+	}
+	return f.updateAlias(ctx, route, in)
 }
 
 // cachedAlias returns the alias as last read or written when its
@@ -278,6 +293,7 @@ func (f *function) Delete(ctx context.Context) error {
 			return err
 		}
 	}
+	defer f.cache.clear()
 	return f.retry(ctx, "DeleteFunction", nil, func(ctx context.Context) error {
 		_, err := f.client.DeleteFunction(ctx, &lambda.DeleteFunctionInput{FunctionName: aws.String(f.name)})
 		return err

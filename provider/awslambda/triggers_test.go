@@ -216,6 +216,11 @@ func TestStorageTriggerMergesNotifications(t *testing.T) {
 		!slices.Equal(sg.Events, []trigger.StorageEvent{trigger.ObjectCreated}) {
 		t.Fatalf("storage read back %+v", sg)
 	}
+	storageMoves(t, fa, fn, s, aliasArn)
+}
+
+// storageMoves updates the events, moves to another bucket, then removes.
+func storageMoves(t *testing.T, fa *fakeAWS, fn *provider.Function, s *provider.Spec, aliasArn string) {
 	// Update events, then move to another bucket, then remove.
 	s.Triggers = []trigger.Trigger{trigger.Storage{Key: "uploads", Bucket: "photos", Events: []trigger.StorageEvent{trigger.ObjectCreated, trigger.ObjectDeleted}}}
 	mustApply(t, fn, s)

@@ -95,8 +95,8 @@ func (f *function) retry(ctx context.Context, op string, onConflict func(context
 }
 
 // maxTransientPolls is how many polls in a row may fail transiently
-// (after the SDK's own retries) before a wait gives up.
-const maxTransientPolls = 3
+// (after the SDK's own retries) and be tried again before a wait gives up.
+const maxTransientPolls = 1
 
 // poll calls check until it reports done, with a growing interval, for at
 // most limit. A transient error (after the SDK's retries) is tolerated

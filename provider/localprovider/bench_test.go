@@ -130,7 +130,7 @@ func load(c *http.Client, url string, conc, n int) (time.Duration, int64) {
 
 // BenchmarkThroughput is requests per second at a given client concurrency.
 func BenchmarkThroughput(b *testing.B) {
-	for _, conc := range []int{1, 16} {
+	for _, conc := range []int{1, 16, 64} {
 		b.Run("c"+itoa(conc), func(b *testing.B) {
 			h := newHost(b, nil)
 			name := "bench-tput" + itoa(conc)

@@ -12,7 +12,11 @@
 // DIR/functions/NAME/function.json, written atomically and locked across
 // processes, so a second program run sees the first run's deployment. A
 // revision's code is its bundle unpacked under DIR/code/DIGEST, shared by
-// every function of the directory.
+// every function of the directory. Metadata also holds the route's
+// verdicts (last good revision, failed revisions, all kept). Apply with
+// IfNotExist fails with AlreadyExists when the function exists, and with
+// IfMatch on an absent function with FailedPrecondition, both under the
+// function's lock, so of two plans that both create it only one succeeds.
 //
 // The gateway listens on 127.0.0.1 (never a wider address unless
 // Options.Addr asks for one) and serves function NAME's HTTP trigger at
@@ -30,10 +34,31 @@
 // the next request starts a fresh one. Responses carry X-Updraft-Revision,
 // and X-Updraft-Init-Duration on cold starts.
 //
+// The gateway reads a request's body whole, up to Lambda's 6 MB payload
+// limit (413 beyond it) and within Options.BodyTimeout (408), before the
+// request takes an instance: a slow client holds no instance. A body that
+// is not valid HTTP framing (malformed chunked encoding) is answered 400.
+// A function URL response whose statusCode is not 200 to 599 is answered
+// 502, as its headers that are not valid HTTP are dropped.
+//
+// An instance that reported an error (a Runtime API /error post) is not
+// given another request until it asks for its next invocation: a runtime
+// may exit after an error, as aws-lambda-go does after a panic, and one
+// that neither asks nor exits within its timeout is killed. An invocation
+// whose instance died before it took it (it never reached the function)
+// is offered to another instance, up to three in all.
+//
+// Metadata is checked after it is read (no null revision or route, no
+// duplicate revision, splits within 0 to 100%, entrypoints inside the
+// code): anything else is reported as corrupt (Internal), as a truncated
+// file is, by Get and by the gateway (500), while a host that had read
+// the function before keeps serving what it last read.
+//
 // # Function protocols
 //
 // An instance is the revision's entrypoint (Spec.Entrypoint, default
-// "bootstrap") started in its code directory. The protocol is detected at
+// "bootstrap", a path inside the code: Apply refuses an absolute one or
+// one climbing out with "..") started in its code directory. The protocol is detected at
 // the first start of each revision:
 //
 //   - The AWS Lambda Runtime API: every instance gets its own endpoint in
@@ -53,9 +78,15 @@
 // K_REVISION, …), PATH, HOME, TMPDIR and LANG, the Spec's Env, and its
 // Secrets as their references (never resolved values). As Lambda gives a
 // function one vCPU per 1,769 MB of memory, Go functions get GOMAXPROCS in
-// that proportion (at least 1); the Spec's Env can override it. Function output
-// goes to DIR/functions/NAME/function.log unless Options.FunctionOutput
-// says otherwise.
+// that proportion (at least 1); the Spec's Env can override it.
+//
+// The Runtime API is served by a small HTTP/1.1 server of this package
+// (see BENCHMARKS.md for why): it refuses, with 400 and the end of the
+// connection, any request whose framing could be read two ways (several
+// Content-Length headers, Content-Length with Transfer-Encoding, a
+// transfer coding other than chunked, folded or malformed headers), caps
+// a request head at 16 KiB (431) and reading one request at 10 s. A fuzz
+// test checks that whatever it accepts net/http reads the same way.
 //
 // # Memory
 //
@@ -72,24 +103,70 @@
 //
 // # Processes
 //
-// Each instance runs in its own process group, killed as a whole. Close,
-// or the end of the context given to NewHost, kills every instance and
-// waits for them; on Linux instances also get PR_SET_PDEATHSIG, so the
-// kernel kills them if the host process dies without closing (a
-// Runtime API instance elsewhere exits at its next poll). Processes the
-// function starts itself stay in its group and are killed with it.
+// On Linux every instance is the init process of a PID namespace of its
+// own: when it exits or is killed, the kernel kills every process it
+// started, including those that left its process group with setsid, so
+// nothing a function starts outlives its instance or Host.Close. Running
+// as root the host asks for the namespace alone (CAP_SYS_ADMIN); as
+// another user it asks for a user namespace with it, mapping the host's
+// uid and gid to themselves, so the function runs as the same user. Where
+// neither is allowed (user namespaces disabled, a container's seccomp
+// profile without CAP_SYS_ADMIN) the host logs a warning and falls back to
+// a process group per instance, which a child that calls setsid escapes.
+// Limits: a function sees itself as process 1 (os.Getpid() returns 1;
+// /proc still shows the host's view, so /proc/self names its real id),
+// and its orphaned children are not reaped until the instance ends. This
+// was chosen over a cgroup (often not writable without a delegated
+// hierarchy) and over PR_SET_CHILD_SUBREAPER (a process-wide setting that
+// would make the host reap, and race with, its caller's own children).
+//
+// Every instance also runs in its own process group, killed as a whole,
+// and gets PR_SET_PDEATHSIG, so the kernel kills it if the host process
+// dies without closing. Close, or the end of the context given to
+// NewHost, kills every instance and waits for them. Elsewhere than Linux
+// instances get a process group (Unix) or nothing more (Windows), and a
+// Runtime API instance exits at its next poll when its host is gone.
+//
+// # Logs
+//
+// The functions' stdout and stderr go to DIR/functions/NAME/function.log
+// (unless Options.FunctionOutput says otherwise), through one pipe per
+// function copied by one goroutine. At 10 MB the file is renamed to
+// function.log.1, replacing the previous one, and started afresh: a
+// function's output takes at most 20 MB. The host's own records
+// (instances started, reaped, killed; goroutines that panicked) go to
+// Options.Logger.
 //
 // # Records and billing
 //
-// Every invocation is recorded (Host.Invocations, Host.Summarize):
-// revision, route, status, duration, cold start and init duration, billed
+// Every invocation is recorded: revision, route, status, the HTTP status
+// the gateway answered, duration, cold start and init duration, billed
 // duration and GB-seconds. Billing follows Lambda's custom runtimes: the
 // duration plus, on a cold start, the init duration, rounded up to the
-// millisecond, times the memory size in GB. Records feed Metrics, as
-// CloudWatch feeds the deploy engine's gates: Invocations (excluding
-// throttled requests), Errors (function errors, timeouts, crashes, init
-// failures) and Throttles. Records are kept in memory by the host that
-// served the invocations.
+// millisecond, times the memory size in GB.
+//
+// Metrics come from per-second aggregates per revision and route (the
+// newest 86,400 of them per function, a day of one revision's traffic):
+// Invocations (excluding throttled requests), Errors (function errors,
+// timeouts, crashes, init failures), Throttles, and the gateway's
+// responses by class (Metrics.HTTP is true; Status2xx, Status4xx, Status5xx), as
+// CloudWatch feeds the deploy engine's gates. While the raw records reach
+// back to the query's Since the counts are exact; further back a query
+// counts every second that overlaps its range. A function URL's 5xx is
+// not a function error, as on Lambda: gates that care count Status5xx.
+//
+// The raw records (Host.Invocations, Host.Summarize) are kept within
+// Options.RecordMemory per function (4 MiB: between about 11,000 and
+// 22,000 records, as the oldest half is dropped at once), the newest
+// kept. Every host also appends them to
+// DIR/functions/NAME/records.jsonl, one JSON object a line (fields host,
+// requestId, start in Unix nanoseconds, revision, route, status, http,
+// duration, init and billed in nanoseconds, cold, memoryMB), written
+// every 50 ms with one append per batch, so the lines of several hosts
+// never interleave; at 8 MB the file is renamed to records.1.jsonl under
+// a lock file. ReadInvocations reads them from any process, and Metrics
+// adds the records other hosts on the same directory wrote to this
+// host's own counts.
 //
 // # Triggers
 //

@@ -160,18 +160,8 @@ func (l *localFunction) apply(ctx context.Context, s *driver.Spec, opts *driver.
 	if err != nil {
 		return nil, nil, err
 	}
-	if err := checkEntrypoint(s.Entrypoint); err != nil {
-		return nil, nil, driver.NewError(driver.InvalidArgument, err.Error())
-	}
-	switch {
-	case m != nil && opts.IfNotExist:
-		return nil, nil, driver.NewError(driver.AlreadyExists, fmt.Sprintf("function %s already exists in %s: another deploy created it since this one was planned; plan again", l.name, l.h.dir))
-	case m != nil:
-		if err := driver.CheckETag("function "+l.name, opts.IfMatch, m.ETag); err != nil {
-			return nil, nil, err
-		}
-	case opts.IfMatch != "":
-		return nil, nil, driver.CheckETag("function "+l.name, opts.IfMatch, "")
+	if err := l.checkApply(m, s, opts); err != nil {
+		return nil, nil, err
 	}
 	if m == nil {
 		if s.Bundle == nil {
@@ -255,6 +245,23 @@ func (l *localFunction) apply(ctx context.Context, s *driver.Spec, opts *driver.
 		}
 	}
 	return res, m, nil
+}
+
+// checkApply checks what Apply must refuse before it changes anything,
+// under the function's lock: an entrypoint outside the code, and the
+// preconditions (IfNotExist on an existing function, IfMatch that does
+// not match, also on an absent one).
+func (l *localFunction) checkApply(m *fnMeta, s *driver.Spec, opts *driver.ApplyOptions) error {
+	if err := checkEntrypoint(s.Entrypoint); err != nil {
+		return driver.NewError(driver.InvalidArgument, err.Error())
+	}
+	switch {
+	case m != nil && opts.IfNotExist:
+		return driver.NewError(driver.AlreadyExists, fmt.Sprintf("function %s already exists in %s: another deploy created it since this one was planned; plan again", l.name, l.h.dir))
+	case m != nil:
+		return driver.CheckETag("function "+l.name, opts.IfMatch, m.ETag)
+	}
+	return driver.CheckETag("function "+l.name, opts.IfMatch, "")
 }
 
 func sameTriggers(a, b []trigger.Trigger) bool {

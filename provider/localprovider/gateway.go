@@ -243,37 +243,14 @@ func writeLambdaResponse(w http.ResponseWriter, id string, o *outcome, name, rev
 	}
 	p := bytes.TrimSpace(o.payload)
 	if len(p) > 0 && p[0] == '{' && bytes.Contains(p, []byte(`"statusCode"`)) {
-		var resp struct {
-			StatusCode        int                 `json:"statusCode"`
-			Headers           map[string]string   `json:"headers"`
-			MultiValueHeaders map[string][]string `json:"multiValueHeaders"`
-			Cookies           []string            `json:"cookies"`
-			Body              string              `json:"body"`
-			IsBase64Encoded   bool                `json:"isBase64Encoded"`
-		}
+		var resp urlResponse
 		if err := json.Unmarshal(p, &resp); err == nil && resp.StatusCode != 0 {
 			if resp.StatusCode < 200 || resp.StatusCode > 599 {
 				// A function URL answers a response it cannot map with 502.
 				gatewayError(w, http.StatusBadGateway, fmt.Sprintf("function %s revision %s returned statusCode %d, which is not an HTTP response status (200 to 599)", name, rev, resp.StatusCode))
 				return http.StatusBadGateway
 			}
-			for k, v := range resp.Headers {
-				if validHeader(k, v) {
-					h.Set(k, v)
-				}
-			}
-			for k, vs := range resp.MultiValueHeaders {
-				for _, v := range vs {
-					if validHeader(k, v) {
-						h.Add(k, v)
-					}
-				}
-			}
-			for _, c := range resp.Cookies {
-				if validHeader("Set-Cookie", c) {
-					h.Add("Set-Cookie", c)
-				}
-			}
+			resp.setHeaders(h)
 			body := []byte(resp.Body)
 			if resp.IsBase64Encoded {
 				if b, err := base64.StdEncoding.DecodeString(resp.Body); err == nil {
@@ -295,6 +272,37 @@ func writeLambdaResponse(w http.ResponseWriter, id string, o *outcome, name, rev
 	w.WriteHeader(http.StatusOK)
 	w.Write(o.payload)
 	return http.StatusOK
+}
+
+// urlResponse is a function URL response (payload format 2.0).
+type urlResponse struct {
+	StatusCode        int                 `json:"statusCode"`
+	Headers           map[string]string   `json:"headers"`
+	MultiValueHeaders map[string][]string `json:"multiValueHeaders"`
+	Cookies           []string            `json:"cookies"`
+	Body              string              `json:"body"`
+	IsBase64Encoded   bool                `json:"isBase64Encoded"`
+}
+
+// setHeaders adds the response's valid headers and cookies to h.
+func (resp *urlResponse) setHeaders(h http.Header) {
+	for k, v := range resp.Headers {
+		if validHeader(k, v) {
+			h.Set(k, v)
+		}
+	}
+	for k, vs := range resp.MultiValueHeaders {
+		for _, v := range vs {
+			if validHeader(k, v) {
+				h.Add(k, v)
+			}
+		}
+	}
+	for _, c := range resp.Cookies {
+		if validHeader("Set-Cookie", c) {
+			h.Add("Set-Cookie", c)
+		}
+	}
 }
 
 // validHeader reports whether a header a function returned can be sent

@@ -9,7 +9,9 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strconv"
@@ -171,7 +173,8 @@ func findProcess(tag string) int {
 			continue
 		}
 		b, err := os.ReadFile("/proc/" + e.Name() + "/cmdline")
-		if err == nil && strings.Contains(string(b), tag) && !strings.Contains(string(b), "/bin/sh") {
+		cmd := strings.ReplaceAll(string(b), "\x00", " ")
+		if err == nil && strings.Contains(cmd, tag) && !strings.Contains(cmd, "/bin/sh") {
 			return pid
 		}
 	}
@@ -188,8 +191,9 @@ func TestSetsidChildDiesWithInstance(t *testing.T) {
 	}
 	defer h.Close()
 	deploy(t, h, "setsid", testSpec("1"))
-	tag := fmt.Sprintf("updraft-escape-%d", time.Now().UnixNano())
-	if r := get(t, h.URL("setsid")+"?spawn="+tag); r.code != 200 {
+	// sleep adds up its arguments: the second makes the command line unique.
+	tag := fmt.Sprintf("300 0.%d", time.Now().UnixNano())
+	if r := get(t, h.URL("setsid")+"?spawn="+url.QueryEscape(tag)); r.code != 200 {
 		t.Fatalf("spawn: %d %q", r.code, r.body)
 	}
 	var pid int
@@ -449,5 +453,49 @@ func TestRuntimeAPIReadDeadline(t *testing.T) {
 	c.SetReadDeadline(time.Now().Add(10 * time.Second))
 	if _, err = c.Read(make([]byte, 1)); err != io.EOF {
 		t.Fatalf("partial head: %v, want the server to close", err)
+	}
+}
+
+// recordsHelper serves seven requests of function "xproc" in its own
+// host, closes it and exits.
+func recordsHelper() {
+	h, err := NewHost(context.Background(), &Options{Dir: os.Getenv("LOCALPROVIDER_RECORDS_HELPER")})
+	if err != nil {
+		fmt.Println("error", err)
+		os.Exit(1)
+	}
+	for range 7 {
+		resp, err := http.Get(h.URL("xproc"))
+		if err != nil || resp.StatusCode != 200 {
+			fmt.Println("error", err)
+			os.Exit(1)
+		}
+		resp.Body.Close()
+	}
+	h.Close()
+	fmt.Println("served", h.id)
+	os.Exit(0)
+}
+
+func TestRecordsReadFromAnotherProcess(t *testing.T) {
+	dir := t.TempDir()
+	h := newHost(t, &Options{Dir: dir})
+	fn, _ := deploy(t, h, "xproc", testSpec("1"))
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), "LOCALPROVIDER_RECORDS_HELPER="+dir)
+	out, err := cmd.Output()
+	var other string
+	if _, serr := fmt.Sscanf(string(out), "served %s", &other); err != nil || serr != nil {
+		t.Fatalf("helper: %v %q", err, out)
+	}
+	recs, err := ReadInvocations(dir, "xproc", nil)
+	if err != nil || len(recs) != 7 || recs[0].Host != other || recs[0].HTTPStatus != 200 {
+		t.Fatalf("records of the other process: %d %v %+v", len(recs), err, recs)
+	}
+	if s := SummarizeInvocations("xproc", recs); s.Total.Invocations != 7 || s.Revisions["1"].ColdStarts != 1 {
+		t.Errorf("summary of the other process's records: %v", s.Total)
+	}
+	if m, err := fn.Metrics(t.Context(), &provider.MetricsQuery{Revision: "1"}); err != nil || m.Invocations != 7 || m.Status2xx != 7 {
+		t.Errorf("this process's metrics of the other's invocations: %+v %v", m, err)
 	}
 }

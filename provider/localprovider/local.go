@@ -67,7 +67,7 @@ type Options struct {
 	// RecordMemory bounds the memory of the raw invocation records a host
 	// keeps per function for Invocations and Summarize; older ones are
 	// dropped (Metrics keeps exact per-second aggregates regardless). 0
-	// means 4 MiB, about 20,000 records.
+	// means 4 MiB, 11,000 to 22,000 records.
 	RecordMemory int64
 	// MaxRecords, when positive, also bounds the number of those records.
 	MaxRecords int

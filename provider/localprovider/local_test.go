@@ -37,6 +37,10 @@ func TestMain(m *testing.M) {
 		orphanHelper()
 		return
 	}
+	if os.Getenv("LOCALPROVIDER_RECORDS_HELPER") != "" {
+		recordsHelper()
+		return
+	}
 	dir, err := os.MkdirTemp("", "localprovider-test-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

@@ -151,9 +151,15 @@ func readRequest(br *bufio.Reader, r *rapiRequest) error {
 		target = target[:q]
 	}
 	r.path = string(target)
+	return r.readHeaders(br, &budget, http10)
+}
+
+// readHeaders reads the header section of r into it. Its complexity is
+// one flat switch over the header names the server reads.
+func (r *rapiRequest) readHeaders(br *bufio.Reader, budget *int, http10 bool) error {
 	var nCL, nTE, nHost int
 	for {
-		k, v, err := readHeader(br, &budget)
+		k, v, err := readHeader(br, budget)
 		if err != nil {
 			return err
 		}
@@ -163,8 +169,7 @@ func readRequest(br *bufio.Reader, r *rapiRequest) error {
 		switch {
 		case bytes.EqualFold(k, []byte("Content-Length")):
 			nCL++
-			r.contentLength, err = parseLength(v)
-			if err != nil {
+			if r.contentLength, err = parseLength(v); err != nil {
 				return err
 			}
 		case bytes.EqualFold(k, []byte("Transfer-Encoding")):
@@ -184,8 +189,7 @@ func readRequest(br *bufio.Reader, r *rapiRequest) error {
 			r.errorType = string(v)
 		}
 	}
-	switch {
-	case nCL > 1, nHost > 1, nTE > 1, nTE == 1 && (!r.chunked || nCL > 0 || http10):
+	if nCL > 1 || nHost > 1 || nTE > 1 || nTE == 1 && (!r.chunked || nCL > 0 || http10) {
 		return errBadRequest
 	}
 	return nil
@@ -425,6 +429,12 @@ func (in *instance) next(bw *bufio.Writer) bool {
 	select {
 	case inv = <-in.work:
 	case <-in.dead:
+		return false
+	}
+	if in.isDead() {
+		// Taken as the instance died: leave it for the gateway to offer
+		// to another instance (the channel has room: it held only inv).
+		in.work <- inv
 		return false
 	}
 	in.polled.Store(false)

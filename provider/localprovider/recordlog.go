@@ -190,7 +190,7 @@ func recordLogPath(dir, name string) string {
 // (DIR/functions/NAME/records.jsonl and the rotated records.1.jsonl),
 // selected by q (nil for all), oldest file first. A host writes its
 // records every 50 ms, so the last moments may be missing; the log keeps
-// up to 16 MB (about 60,000 records) per function. It works while no
+// up to 16 MB (about 70,000 records) per function. It works while no
 // host runs, from any process.
 func ReadInvocations(dir, name string, q *RecordQuery) ([]Invocation, error) {
 	if !nameRE.MatchString(name) {

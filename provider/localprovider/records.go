@@ -352,9 +352,15 @@ func (f *FunctionSummary) RevisionIDs() []string {
 	return ids
 }
 
-// Summarize aggregates function name's records selected by q (nil for all).
+// Summarize aggregates function name's records selected by q (nil for
+// all), those this host keeps in memory.
 func (h *Host) Summarize(name string, q *RecordQuery) *FunctionSummary {
-	recs := h.Invocations(name, q)
+	return SummarizeInvocations(name, h.Invocations(name, q))
+}
+
+// SummarizeInvocations aggregates records of function name, such as those
+// ReadInvocations returns.
+func SummarizeInvocations(name string, recs []Invocation) *FunctionSummary {
 	out := &FunctionSummary{Function: name, Revisions: map[string]Summary{}}
 	byRev := map[string][]Invocation{}
 	for _, r := range recs {

@@ -119,53 +119,64 @@ func (s *Server) getMetricData(in cbor.Map) (cbor.Value, string) {
 	more := false
 	for _, qv := range queries {
 		q, _ := qv.(cbor.Map)
-		id := str(q["Id"])
-		if id == "" {
-			return nil, "The parameter MetricDataQueries.member.Id is required"
+		res, partial, msg := s.query(q, start, end, offset)
+		if msg != "" {
+			return nil, msg
 		}
-		ms, _ := q["MetricStat"].(cbor.Map)
-		if ms == nil {
-			return nil, "cloudwatchfake: only MetricStat queries are supported"
-		}
-		metric, _ := ms["Metric"].(cbor.Map)
-		period, err := cbor.AsInt64(ms["Period"])
-		if err != nil || period <= 0 || (period%60 != 0 && period != 1 && period != 5 && period != 10 && period != 30) {
-			return nil, "The parameter MetricDataQueries.member.MetricStat.Period must be 1, 5, 10, 30 or a multiple of 60"
-		}
-		if stat := str(ms["Stat"]); stat != "Sum" {
-			return nil, "cloudwatchfake: only the Sum statistic is supported, not " + stat
-		}
-		dims := map[string]string{}
-		dl, _ := metric["Dimensions"].(cbor.List)
-		for _, dv := range dl {
-			d, _ := dv.(cbor.Map)
-			dims[str(d["Name"])] = str(d["Value"])
-		}
-		ts, vs := s.src.Datapoints(str(metric["Namespace"]), str(metric["MetricName"]), dims, start, end, time.Duration(period)*time.Second)
-		if offset < len(ts) {
-			ts, vs = ts[offset:], vs[offset:]
-		} else {
-			ts, vs = nil, nil
-		}
-		if s.PageSize > 0 && len(ts) > s.PageSize {
-			ts, vs = ts[:s.PageSize], vs[:s.PageSize]
-			more = true
-		}
-		tl, vl := cbor.List{}, cbor.List{}
-		for i := range ts {
-			tl = append(tl, &cbor.Tag{ID: 1, Value: cbor.Float64(float64(ts[i].UnixMilli()) / 1000)})
-			vl = append(vl, cbor.Float64(vs[i]))
-		}
-		status := "Complete"
-		if more {
-			status = "PartialData"
-		}
-		results = append(results, cbor.Map{"Id": cbor.String(id), "Label": cbor.String(str(metric["MetricName"])),
-			"StatusCode": cbor.String(status), "Timestamps": tl, "Values": vl})
+		results = append(results, res)
+		more = more || partial
 	}
 	out := cbor.Map{"MetricDataResults": results, "Messages": cbor.List{}}
 	if more {
 		out["NextToken"] = cbor.String(strconv.Itoa(offset + s.PageSize))
 	}
 	return out, ""
+}
+
+// query answers one MetricStat query from offset; partial is true when
+// PageSize cut it.
+func (s *Server) query(q cbor.Map, start, end time.Time, offset int) (res cbor.Map, partial bool, msg string) {
+	id := str(q["Id"])
+	if id == "" {
+		return nil, false, "The parameter MetricDataQueries.member.Id is required"
+	}
+	ms, _ := q["MetricStat"].(cbor.Map)
+	if ms == nil {
+		return nil, false, "cloudwatchfake: only MetricStat queries are supported"
+	}
+	metric, _ := ms["Metric"].(cbor.Map)
+	period, err := cbor.AsInt64(ms["Period"])
+	if err != nil || period <= 0 || (period%60 != 0 && period != 1 && period != 5 && period != 10 && period != 30) {
+		return nil, false, "The parameter MetricDataQueries.member.MetricStat.Period must be 1, 5, 10, 30 or a multiple of 60"
+	}
+	if stat := str(ms["Stat"]); stat != "Sum" {
+		return nil, false, "cloudwatchfake: only the Sum statistic is supported, not " + stat
+	}
+	dims := map[string]string{}
+	dl, _ := metric["Dimensions"].(cbor.List)
+	for _, dv := range dl {
+		d, _ := dv.(cbor.Map)
+		dims[str(d["Name"])] = str(d["Value"])
+	}
+	ts, vs := s.src.Datapoints(str(metric["Namespace"]), str(metric["MetricName"]), dims, start, end, time.Duration(period)*time.Second)
+	if offset < len(ts) {
+		ts, vs = ts[offset:], vs[offset:]
+	} else {
+		ts, vs = nil, nil
+	}
+	if s.PageSize > 0 && len(ts) > s.PageSize {
+		ts, vs = ts[:s.PageSize], vs[:s.PageSize]
+		partial = true
+	}
+	tl, vl := cbor.List{}, cbor.List{}
+	for i := range ts {
+		tl = append(tl, &cbor.Tag{ID: 1, Value: cbor.Float64(float64(ts[i].UnixMilli()) / 1000)})
+		vl = append(vl, cbor.Float64(vs[i]))
+	}
+	status := "Complete"
+	if partial {
+		status = "PartialData"
+	}
+	return cbor.Map{"Id": cbor.String(id), "Label": cbor.String(str(metric["MetricName"])),
+		"StatusCode": cbor.String(status), "Timestamps": tl, "Values": vl}, partial, ""
 }

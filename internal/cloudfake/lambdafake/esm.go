@@ -11,6 +11,7 @@ import (
 
 // Event source mappings: SQS, Kinesis and DynamoDB Streams.
 
+// esm is an EventSourceMappingConfiguration.
 type esm struct {
 	UUID                           string   `json:"UUID"`
 	EventSourceMappingArn          string   `json:"EventSourceMappingArn"`
@@ -281,5 +282,3 @@ func (s *Server) AddForeignEventSourceMapping(sourceArn, fnArn string) string {
 	s.esms[e.UUID] = e
 	return e.UUID
 }
-
-// tagTarget resolves a taggable ARN to its tag map.

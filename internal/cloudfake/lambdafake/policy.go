@@ -9,56 +9,20 @@ import (
 
 // Resource policies: AddPermission, GetPolicy, RemovePermission.
 
-type statement struct {
-	Sid       string         `json:"Sid"`
-	Effect    string         `json:"Effect"`
-	Principal any            `json:"Principal"`
-	Action    string         `json:"Action"`
-	Resource  string         `json:"Resource"`
-	Condition map[string]any `json:"Condition,omitempty"`
+// permissionInput is AddPermission's request.
+type permissionInput struct {
+	StatementId           string  `json:"StatementId"`
+	Action                string  `json:"Action"`
+	Principal             string  `json:"Principal"`
+	SourceArn             *string `json:"SourceArn"`
+	SourceAccount         *string `json:"SourceAccount"`
+	FunctionUrlAuthType   *string `json:"FunctionUrlAuthType"`
+	InvokedViaFunctionUrl *bool   `json:"InvokedViaFunctionUrl"`
+	RevisionId            *string `json:"RevisionId"`
 }
 
-func (s *Server) addPermission(r *http.Request, body []byte) (int, any, *apiError) {
-	f, qual, aerr := s.lookup(r, r.PathValue("name"))
-	if aerr != nil {
-		return 0, nil, aerr
-	}
-	var in struct {
-		StatementId           string  `json:"StatementId"`
-		Action                string  `json:"Action"`
-		Principal             string  `json:"Principal"`
-		SourceArn             *string `json:"SourceArn"`
-		SourceAccount         *string `json:"SourceAccount"`
-		FunctionUrlAuthType   *string `json:"FunctionUrlAuthType"`
-		InvokedViaFunctionUrl *bool   `json:"InvokedViaFunctionUrl"`
-		RevisionId            *string `json:"RevisionId"`
-	}
-	if aerr := decode(body, &in); aerr != nil {
-		return 0, nil, aerr
-	}
-	if qual == "$LATEST" {
-		return 0, nil, invalid("We currently do not support adding policies for $LATEST.")
-	}
-	if qual != "" {
-		if _, aerr := s.qualified(f, qual); aerr != nil {
-			return 0, nil, aerr
-		}
-	}
-	if in.StatementId == "" || in.Action == "" || in.Principal == "" {
-		return 0, nil, invalid("StatementId, Action and Principal are required")
-	}
-	if in.RevisionId != nil && *in.RevisionId != f.policyRev[qual] {
-		return 0, nil, badRevision()
-	}
-	for _, st := range f.policies[qual] {
-		if st.Sid == in.StatementId {
-			return 0, nil, conflict("The statement id (%s) provided already exists. Please provide a new statement id, or remove the existing statement.", in.StatementId)
-		}
-	}
-	res := f.arn
-	if qual != "" {
-		res += ":" + qual
-	}
+// statement builds the statement in grants on resource res.
+func (in *permissionInput) statement(res string) statement {
 	st := statement{Sid: in.StatementId, Effect: "Allow", Action: in.Action, Resource: res, Condition: map[string]any{}}
 	if in.Principal == "*" {
 		st.Principal = "*"
@@ -90,6 +54,52 @@ func (s *Server) addPermission(r *http.Request, body []byte) (int, any, *apiErro
 	if len(st.Condition) == 0 {
 		st.Condition = nil
 	}
+	return st
+}
+
+// statement is one resource-policy statement.
+type statement struct {
+	Sid       string         `json:"Sid"`
+	Effect    string         `json:"Effect"`
+	Principal any            `json:"Principal"`
+	Action    string         `json:"Action"`
+	Resource  string         `json:"Resource"`
+	Condition map[string]any `json:"Condition,omitempty"`
+}
+
+func (s *Server) addPermission(r *http.Request, body []byte) (int, any, *apiError) {
+	f, qual, aerr := s.lookup(r, r.PathValue("name"))
+	if aerr != nil {
+		return 0, nil, aerr
+	}
+	var in permissionInput
+	if aerr := decode(body, &in); aerr != nil {
+		return 0, nil, aerr
+	}
+	if qual == "$LATEST" {
+		return 0, nil, invalid("We currently do not support adding policies for $LATEST.")
+	}
+	if qual != "" {
+		if _, aerr := s.qualified(f, qual); aerr != nil {
+			return 0, nil, aerr
+		}
+	}
+	if in.StatementId == "" || in.Action == "" || in.Principal == "" {
+		return 0, nil, invalid("StatementId, Action and Principal are required")
+	}
+	if in.RevisionId != nil && *in.RevisionId != f.policyRev[qual] {
+		return 0, nil, badRevision()
+	}
+	for _, st := range f.policies[qual] {
+		if st.Sid == in.StatementId {
+			return 0, nil, conflict("The statement id (%s) provided already exists. Please provide a new statement id, or remove the existing statement.", in.StatementId)
+		}
+	}
+	res := f.arn
+	if qual != "" {
+		res += ":" + qual
+	}
+	st := in.statement(res)
 	f.policies[qual] = append(f.policies[qual], st)
 	f.policyRev[qual] = newID()
 	b, _ := json.Marshal(st)
@@ -195,5 +205,3 @@ func (s *Server) HasPermission(fnArn, principal, sourceArn string) bool {
 	}
 	return false
 }
-
-// esm is an EventSourceMappingConfiguration.

@@ -172,5 +172,3 @@ func (s *Server) getConcurrency(r *http.Request, _ []byte) (int, any, *apiError)
 	}
 	return 200, map[string]int32{"ReservedConcurrentExecutions": *f.reserved}, nil
 }
-
-// urlConfig is a function URL configuration.

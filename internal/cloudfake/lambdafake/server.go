@@ -14,8 +14,17 @@
 // duplicate checks, tags, and Invoke through weighted aliases. Faults
 // (429, 5xx, 409, connection resets, latency) are injected per operation.
 //
-// Invocations are recorded and served as CloudWatch AWS/Lambda metrics
-// through Server.Datapoints, which cloudwatchfake reads.
+// Function URLs answer HTTP requests (Server.URLEndpoint maps the URL
+// Lambda reports to this server) with the auth rules Lambda applies.
+// Invocations, through Invoke and through function URLs, are recorded and
+// served as CloudWatch AWS/Lambda metrics (including UrlRequestCount,
+// Url4xxCount and Url5xxCount) through Server.Datapoints, which
+// cloudwatchfake reads. Options.SettleOnRead makes every wait cost
+// exactly one poll, for tests that count calls; Settle finishes changes
+// on demand, for tests that must not race the clock.
+//
+// Requests are routed with net/http ServeMux patterns, one per operation
+// (server.go); each resource's operations are in their own file.
 package lambdafake
 
 import (

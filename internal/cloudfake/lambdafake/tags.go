@@ -8,6 +8,7 @@ import (
 
 // Tags of functions and event source mappings.
 
+// tagTarget resolves a taggable ARN to its tag map.
 func (s *Server) tagTarget(arn string) (*map[string]string, *apiError) {
 	if i := strings.Index(arn, ":event-source-mapping:"); i >= 0 {
 		e := s.esms[arn[i+len(":event-source-mapping:"):]]

@@ -8,6 +8,7 @@ import (
 
 // Function URL configurations; serving requests through them is in urlinvoke.go.
 
+// urlConfig is a function URL configuration.
 type urlConfig struct {
 	FunctionUrl      string          `json:"FunctionUrl"`
 	FunctionArn      string          `json:"FunctionArn"`
@@ -121,5 +122,3 @@ func (s *Server) deleteURL(r *http.Request, _ []byte) (int, any, *apiError) {
 	delete(f.urls, qual)
 	return 204, nil, nil
 }
-
-// statement is one resource-policy statement.

@@ -132,25 +132,33 @@ func xmlEscape(s string) string {
 	return b.String()
 }
 
-// ServeHTTP implements http.Handler.
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	parts := strings.SplitN(strings.TrimPrefix(r.URL.Path, "/"), "/", 2)
-	name, key := parts[0], ""
-	if len(parts) == 2 {
-		key = parts[1]
-	}
+// objectHandler serves one operation on bucket b (key "" for bucket
+// operations) with s.mu held.
+type objectHandler func(s *Server, w http.ResponseWriter, r *http.Request, b *bucket, bucketName, key string, body []byte)
+
+// operation names the operation a request asks for. S3 selects bucket
+// sub-resources by query parameter (?notification), which ServeMux
+// patterns cannot match, hence this small table instead.
+func operation(r *http.Request, key string) (string, objectHandler) {
 	_, notif := r.URL.Query()["notification"]
-	op := ""
 	switch {
 	case notif && r.Method == "GET":
-		op = "GetBucketNotificationConfiguration"
+		return "GetBucketNotificationConfiguration", (*Server).getNotification
 	case notif && r.Method == "PUT":
-		op = "PutBucketNotificationConfiguration"
+		return "PutBucketNotificationConfiguration", (*Server).putNotification
 	case key != "" && r.Method == "PUT":
-		op = "PutObject"
+		return "PutObject", (*Server).putObject
 	case key != "" && (r.Method == "GET" || r.Method == "HEAD"):
-		op = "GetObject"
-	default:
+		return "GetObject", (*Server).getObject
+	}
+	return "", nil
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	name, key, _ := strings.Cut(strings.TrimPrefix(r.URL.Path, "/"), "/")
+	op, h := operation(r, key)
+	if h == nil {
 		writeErr(w, 501, "NotImplemented", "s3fake: "+r.Method+" "+r.URL.String())
 		return
 	}
@@ -169,49 +177,56 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, 404, "NoSuchBucket", "The specified bucket does not exist")
 		return
 	}
-	switch op {
-	case "GetBucketNotificationConfiguration":
-		w.Header().Set("Content-Type", "application/xml")
-		if b.notification == nil {
-			io.WriteString(w, `<?xml version="1.0" encoding="UTF-8"?><NotificationConfiguration xmlns="http://s3.amazonaws.com/doc/2006-03-01/"/>`)
+	h(s, w, r, b, name, key, body)
+}
+
+func (s *Server) getNotification(w http.ResponseWriter, _ *http.Request, b *bucket, _, _ string, _ []byte) {
+	w.Header().Set("Content-Type", "application/xml")
+	if b.notification == nil {
+		io.WriteString(w, `<?xml version="1.0" encoding="UTF-8"?><NotificationConfiguration xmlns="http://s3.amazonaws.com/doc/2006-03-01/"/>`)
+		return
+	}
+	w.Write(b.notification)
+}
+
+func (s *Server) putNotification(w http.ResponseWriter, _ *http.Request, b *bucket, name, _ string, body []byte) {
+	var n Notification
+	if err := xml.Unmarshal(body, &n); err != nil {
+		writeErr(w, 400, "MalformedXML", "The XML you provided was not well-formed or did not validate against our published schema")
+		return
+	}
+	ids := map[string]bool{}
+	for _, l := range n.Lambda {
+		if l.ID != "" && ids[l.ID] {
+			writeErr(w, 400, "InvalidArgument", "Configuration Id must be unique: "+l.ID)
 			return
 		}
-		w.Write(b.notification)
-	case "PutBucketNotificationConfiguration":
-		var n Notification
-		if err := xml.Unmarshal(body, &n); err != nil {
-			writeErr(w, 400, "MalformedXML", "The XML you provided was not well-formed or did not validate against our published schema")
+		ids[l.ID] = true
+		if s.opts.CanInvoke != nil && !s.opts.CanInvoke(l.Arn, "arn:aws:s3:::"+name) {
+			writeErr(w, 400, "InvalidArgument", "Unable to validate the following destination configurations")
 			return
 		}
-		ids := map[string]bool{}
-		for _, l := range n.Lambda {
-			if l.ID != "" && ids[l.ID] {
-				writeErr(w, 400, "InvalidArgument", "Configuration Id must be unique: "+l.ID)
-				return
-			}
-			ids[l.ID] = true
-			if s.opts.CanInvoke != nil && !s.opts.CanInvoke(l.Arn, "arn:aws:s3:::"+name) {
-				writeErr(w, 400, "InvalidArgument", "Unable to validate the following destination configurations")
-				return
-			}
-		}
-		b.notification = body
-		w.WriteHeader(200)
-	case "PutObject":
-		b.objects[key] = body
-		w.Header().Set("ETag", `"`+strconv.Itoa(len(body))+`"`)
-		w.WriteHeader(200)
-	case "GetObject":
-		o, ok := b.objects[key]
-		if !ok {
-			writeErr(w, 404, "NoSuchKey", "The specified key does not exist.")
-			return
-		}
-		w.Header().Set("Content-Length", strconv.Itoa(len(o)))
-		w.WriteHeader(200)
-		if r.Method == "GET" {
-			w.Write(o)
-		}
+	}
+	b.notification = body
+	w.WriteHeader(200)
+}
+
+func (s *Server) putObject(w http.ResponseWriter, _ *http.Request, b *bucket, _, key string, body []byte) {
+	b.objects[key] = body
+	w.Header().Set("ETag", `"`+strconv.Itoa(len(body))+`"`)
+	w.WriteHeader(200)
+}
+
+func (s *Server) getObject(w http.ResponseWriter, r *http.Request, b *bucket, _, key string, _ []byte) {
+	o, ok := b.objects[key]
+	if !ok {
+		writeErr(w, 404, "NoSuchKey", "The specified key does not exist.")
+		return
+	}
+	w.Header().Set("Content-Length", strconv.Itoa(len(o)))
+	w.WriteHeader(200)
+	if r.Method == "GET" {
+		w.Write(o)
 	}
 }
 

@@ -49,6 +49,7 @@ type Target struct {
 type Server struct {
 	awswire.Recorder
 	srv *httptest.Server
+	mux *http.ServeMux
 
 	mu        sync.Mutex
 	schedules map[string]*Schedule // group/name → schedule
@@ -57,6 +58,7 @@ type Server struct {
 // New starts a fake EventBridge Scheduler.
 func New() *Server {
 	s := &Server{schedules: map[string]*Schedule{}}
+	s.mux = s.newMux()
 	s.srv = httptest.NewServer(s)
 	return s
 }
@@ -124,46 +126,34 @@ type input struct {
 	GroupName                  *string         `json:"GroupName"`
 }
 
-// ServeHTTP implements http.Handler.
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	var op, name string
-	switch {
-	case r.URL.Path == "/schedules" && r.Method == "GET":
-		op = "ListSchedules"
-	case strings.HasPrefix(r.URL.Path, "/schedules/"):
-		name = strings.TrimPrefix(r.URL.Path, "/schedules/")
-		op = map[string]string{"POST": "CreateSchedule", "GET": "GetSchedule", "PUT": "UpdateSchedule", "DELETE": "DeleteSchedule"}[r.Method]
+// newMux routes the operations with ServeMux patterns.
+func (s *Server) newMux() *http.ServeMux {
+	mux := http.NewServeMux()
+	handle := func(pattern, op string, h func(w http.ResponseWriter, r *http.Request, in *input, group string)) {
+		mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) { s.serve(w, r, op, h) })
 	}
-	if op == "" {
+	handle("GET /schedules", "ListSchedules", s.list)
+	handle("POST /schedules/{name}", "CreateSchedule", s.put)
+	handle("PUT /schedules/{name}", "UpdateSchedule", s.put)
+	handle("GET /schedules/{name}", "GetSchedule", s.get)
+	handle("DELETE /schedules/{name}", "DeleteSchedule", s.delete)
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		awswire.WriteError(w, 404, "UnknownOperationException", "schedulerfake: "+r.Method+" "+r.URL.Path)
-		return
-	}
+	})
+	return mux
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+
+// serve applies faults, decodes the body and the group, checks the
+// schedule name, and runs h with s.mu held.
+func (s *Server) serve(w http.ResponseWriter, r *http.Request, op string, h func(http.ResponseWriter, *http.Request, *input, string)) {
 	if s.Begin(op, w, r) {
 		return
 	}
 	body, _ := io.ReadAll(r.Body)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	q := r.URL.Query()
-	group := q.Get("groupName")
-	if op == "ListSchedules" {
-		group = q.Get("ScheduleGroup")
-		prefix := q.Get("NamePrefix")
-		var out []map[string]any
-		for _, k := range slices.Sorted(maps.Keys(s.schedules)) {
-			sc := s.schedules[k]
-			if (group != "" && sc.GroupName != group) || !strings.HasPrefix(sc.Name, prefix) {
-				continue
-			}
-			out = append(out, map[string]any{"Name": sc.Name, "GroupName": sc.GroupName, "Arn": sc.Arn, "State": sc.State,
-				"Target": map[string]string{"Arn": sc.Target.Arn}, "CreationDate": sc.CreationDate, "LastModificationDate": sc.LastModificationDate})
-		}
-		if out == nil {
-			out = []map[string]any{}
-		}
-		awswire.WriteJSON(w, 200, map[string]any{"Schedules": out})
-		return
-	}
+	group := r.URL.Query().Get("groupName")
 	var in input
 	if len(body) > 0 {
 		if err := json.Unmarshal(body, &in); err != nil {
@@ -174,61 +164,88 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			group = *in.GroupName
 		}
 	}
-	if group == "" {
+	if group == "" && op != "ListSchedules" {
 		group = "default"
 	}
-	if !nameRE.MatchString(name) {
+	if name := r.PathValue("name"); op != "ListSchedules" && !nameRE.MatchString(name) {
 		awswire.WriteError(w, 400, "ValidationException", "1 validation error detected: Value '"+name+"' at 'name' failed to satisfy constraint")
 		return
 	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	h(w, r, &in, group)
+}
+
+func (s *Server) list(w http.ResponseWriter, r *http.Request, _ *input, _ string) {
+	q := r.URL.Query()
+	group, prefix := q.Get("ScheduleGroup"), q.Get("NamePrefix")
+	out := []map[string]any{}
+	for _, k := range slices.Sorted(maps.Keys(s.schedules)) {
+		sc := s.schedules[k]
+		if (group != "" && sc.GroupName != group) || !strings.HasPrefix(sc.Name, prefix) {
+			continue
+		}
+		out = append(out, map[string]any{"Name": sc.Name, "GroupName": sc.GroupName, "Arn": sc.Arn, "State": sc.State,
+			"Target": map[string]string{"Arn": sc.Target.Arn}, "CreationDate": sc.CreationDate, "LastModificationDate": sc.LastModificationDate})
+	}
+	awswire.WriteJSON(w, 200, map[string]any{"Schedules": out})
+}
+
+func (s *Server) get(w http.ResponseWriter, r *http.Request, _ *input, group string) {
+	name := r.PathValue("name")
+	cur := s.schedules[group+"/"+name]
+	if cur == nil {
+		awswire.WriteError(w, 404, "ResourceNotFoundException", "Schedule "+name+" does not exist.")
+		return
+	}
+	awswire.WriteJSON(w, 200, cur)
+}
+
+func (s *Server) delete(w http.ResponseWriter, r *http.Request, _ *input, group string) {
+	name := r.PathValue("name")
+	if s.schedules[group+"/"+name] == nil {
+		awswire.WriteError(w, 404, "ResourceNotFoundException", "Schedule "+name+" does not exist.")
+		return
+	}
+	delete(s.schedules, group+"/"+name)
+	awswire.WriteJSON(w, 200, map[string]any{})
+}
+
+// put serves CreateSchedule (POST) and UpdateSchedule (PUT).
+func (s *Server) put(w http.ResponseWriter, r *http.Request, in *input, group string) {
+	name := r.PathValue("name")
 	k := group + "/" + name
 	cur := s.schedules[k]
-	switch op {
-	case "GetSchedule":
-		if cur == nil {
-			awswire.WriteError(w, 404, "ResourceNotFoundException", "Schedule "+name+" does not exist.")
-			return
-		}
-		awswire.WriteJSON(w, 200, cur)
-	case "DeleteSchedule":
-		if cur == nil {
-			awswire.WriteError(w, 404, "ResourceNotFoundException", "Schedule "+name+" does not exist.")
-			return
-		}
-		delete(s.schedules, k)
-		awswire.WriteJSON(w, 200, map[string]any{})
-	case "CreateSchedule", "UpdateSchedule":
-		if op == "CreateSchedule" && cur != nil {
-			awswire.WriteError(w, 409, "ConflictException", "Schedule "+name+" already exists.")
-			return
-		}
-		if op == "UpdateSchedule" && cur == nil {
-			awswire.WriteError(w, 404, "ResourceNotFoundException", "Schedule "+name+" does not exist.")
-			return
-		}
-		if msg := s.validate(&in); msg != "" {
-			awswire.WriteError(w, 400, "ValidationException", msg)
-			return
-		}
-		now := float64(time.Now().Unix())
-		sc := &Schedule{Name: name, GroupName: group, Arn: fmt.Sprintf("arn:aws:scheduler:us-east-1:123456789012:schedule/%s/%s", group, name),
-			ScheduleExpression: *in.ScheduleExpression, FlexibleTimeWindow: in.FlexibleTimeWindow, Target: *in.Target,
-			State: "ENABLED", CreationDate: now, LastModificationDate: now}
-		if cur != nil {
-			sc.CreationDate = cur.CreationDate
-		}
-		if in.ScheduleExpressionTimezone != nil {
-			sc.ScheduleExpressionTimezone = *in.ScheduleExpressionTimezone
-		}
-		if in.Description != nil {
-			sc.Description = *in.Description
-		}
-		if in.State != nil {
-			sc.State = *in.State
-		}
-		s.schedules[k] = sc
-		awswire.WriteJSON(w, 200, map[string]string{"ScheduleArn": sc.Arn})
+	switch {
+	case r.Method == "POST" && cur != nil:
+		awswire.WriteError(w, 409, "ConflictException", "Schedule "+name+" already exists.")
+		return
+	case r.Method == "PUT" && cur == nil:
+		awswire.WriteError(w, 404, "ResourceNotFoundException", "Schedule "+name+" does not exist.")
+		return
 	}
+	if msg := s.validate(in); msg != "" {
+		awswire.WriteError(w, 400, "ValidationException", msg)
+		return
+	}
+	now := float64(time.Now().Unix())
+	sc := &Schedule{Name: name, GroupName: group, Arn: fmt.Sprintf("arn:aws:scheduler:us-east-1:123456789012:schedule/%s/%s", group, name),
+		ScheduleExpression: *in.ScheduleExpression, FlexibleTimeWindow: in.FlexibleTimeWindow, Target: *in.Target,
+		State: "ENABLED", CreationDate: now, LastModificationDate: now}
+	if cur != nil {
+		sc.CreationDate = cur.CreationDate
+	}
+	if in.ScheduleExpressionTimezone != nil {
+		sc.ScheduleExpressionTimezone = *in.ScheduleExpressionTimezone
+	}
+	if in.Description != nil {
+		sc.Description = *in.Description
+	}
+	if in.State != nil {
+		sc.State = *in.State
+	}
+	s.schedules[k] = sc
+	awswire.WriteJSON(w, 200, map[string]string{"ScheduleArn": sc.Arn})
 }
 
 func (s *Server) validate(in *input) string {

@@ -11,7 +11,7 @@
 //	fail=MSG   return a function error
 //	panic=MSG  panic in the handler (aws-lambda-go reports it, then exits)
 //	status=N   answer with statusCode N
-//	spawn=TAG  start "sleep 300 TAG" in a session of its own (setsid)
+//	spawn=ARGS start "sleep ARGS" in a session of its own (setsid)
 //	log=KB     write KB kilobytes to stderr
 //	wait=PATH  wait until the file PATH exists (at most 30 s): a gate tests open
 //
@@ -62,7 +62,7 @@ func (c command) run() error {
 		sink = append(sink, b)
 	}
 	if c.Spawn != "" {
-		cmd := exec.Command("/bin/sh", "-c", "exec sleep 300 "+c.Spawn)
+		cmd := exec.Command("/bin/sh", "-c", "exec sleep "+c.Spawn)
 		cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 		if err := cmd.Start(); err != nil {
 			return err
@@ -91,13 +91,18 @@ func (c command) run() error {
 	return nil
 }
 
-func answer() string {
-	pid := os.Getpid()
+var pid = hostPID()
+
+func hostPID() int {
 	if s, err := os.Readlink("/proc/self"); err == nil {
 		if n, err := strconv.Atoi(s); err == nil {
-			pid = n
+			return n
 		}
 	}
+	return os.Getpid()
+}
+
+func answer() string {
 	return fmt.Sprintf(`{"version":%q,"pid":%d}`, os.Getenv("VERSION"), pid)
 }
 

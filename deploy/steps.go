@@ -1,0 +1,75 @@
+package deploy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/updraft-dev/updraft/provider"
+)
+
+// shift moves rt's route to the step's percentage and records the step
+// in the marker, in one conditioned write.
+func (r *roller) shift(ctx context.Context, rt *rolloutTarget, step int) error {
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	pct := rt.percents[step-1]
+	tr := provider.Traffic{Stable: rt.stable}
+	switch {
+	case pct == 100 || rt.stable == rt.cand:
+		tr = provider.Traffic{Stable: rt.cand}
+	case pct > 0:
+		tr = provider.Traffic{Stable: rt.stable, Candidate: rt.cand, CandidatePercent: pct}
+	}
+	want := r.markerAt(rt, step, pct)
+	err := r.write(ctx, rt, func() *provider.RouteUpdate {
+		u := &provider.RouteUpdate{Marker: want}
+		if rt.traffic != tr {
+			u.Traffic = &tr
+		}
+		return u
+	})
+	if err != nil {
+		return targetErr(rt.target(), StepTraffic, err)
+	}
+	rt.marker = want
+	rt.res.Percent = pct
+	rt.shiftedAt = time.Now()
+	r.em.emit(Event{Kind: EventShifted, Target: rt.target(), Step: step, Steps: len(rt.percents), Percent: pct, Stable: rt.stable, Candidate: rt.cand,
+		Message: fmt.Sprintf("revision %s at %d%%, %s at %d%%", rt.cand, pct, rt.stable, 100-pct)})
+	return nil
+}
+
+// gates runs every gate on rt at step, stopping at the first failure.
+func (r *roller) gates(ctx context.Context, rt *rolloutTarget, step int) error {
+	steps := len(rt.percents)
+	pct := rt.percents[step-1]
+	in := &GateInput{Function: rt.tp.fn, Target: rt.target(), Route: rt.tp.Route, Stable: rt.stable, Candidate: rt.cand,
+		Step: step, Steps: steps, Percent: pct, Since: rt.shiftedAt, red: r.plan.red}
+	for _, g := range r.opts.Gates {
+		start := time.Now()
+		result, err := runGate(ctx, g, in, r.opts.GateTimeout)
+		err = r.plan.red.scrubErr(err)
+		out := GateOutcome{Gate: g.Name, Step: step, Percent: pct, Result: result, Elapsed: time.Since(start)}
+		var skip *SkipError
+		switch {
+		case errors.As(err, &skip):
+			out.Message = r.plan.red.scrub(skip.Reason)
+		case err != nil:
+			out.Message = r.plan.red.scrub(err.Error())
+		}
+		rt.res.Gates = append(rt.res.Gates, out)
+		r.em.emit(Event{Kind: EventGate, Target: rt.target(), Step: step, Steps: steps, Percent: pct, Stable: rt.stable, Candidate: rt.cand,
+			Gate: g.Name, GateResult: result, Message: out.Message, Err: err})
+		if result != GateFailed {
+			continue
+		}
+		if ctx.Err() != nil {
+			return interrupted(step, steps, context.Cause(ctx))
+		}
+		rt.res.FailedGate = g.Name
+		return &GateError{Target: rt.target(), Gate: g.Name, Step: step, Steps: steps, Percent: pct, Candidate: rt.cand, Stable: rt.stable, Err: err}
+	}
+	return nil
+}

@@ -40,8 +40,10 @@
 //
 // Each trigger key becomes a function (a folder) with one binding:
 //
-//   - trigger.HTTP: httpTrigger on route {*path} (authLevel function, or
-//     anonymous for AuthNone), forwarded to the handler at its own path.
+//   - trigger.HTTP: httpTrigger on route {*path}, forwarded to the
+//     handler at its own path. AuthNone is authLevel anonymous; AuthIAM
+//     is authLevel function: callers need a function key, which Invoke
+//     reads through ARM (ListHostKeys), so ARM RBAC governs access.
 //     One HTTP trigger per app; CORS origins are Unimplemented.
 //   - trigger.Queue: queueTrigger for "QUEUE" (host storage) or
 //     "ACCOUNT/QUEUE"; serviceBusTrigger for "servicebus:NAMESPACE/QUEUE"

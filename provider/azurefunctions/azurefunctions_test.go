@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -166,8 +167,15 @@ func TestFlexRolloutRedeploysKeptPackageOnFailure(t *testing.T) {
 	if after.PackageDigest != v1.PackageDigest || liveStable(t, fn) != r1 {
 		t.Fatalf("after rollback the app runs %s (route %s), want r1's %s", after.PackageDigest, liveStable(t, fn), v1.PackageDigest)
 	}
+	st, err := fn.Get(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v := st.Routes["live"].Verdicts; v == nil || !slices.Contains(v.Failed, res.Targets[0].Candidate) {
+		t.Fatalf("verdicts after the failed rollout: %+v, want candidate %s failed (kept in the site tags)", v, res.Targets[0].Candidate)
+	}
 	// A good rollout keeps the candidate.
-	res, err = deploy.Rollout(t.Context(), []*provider.Function{fn}, s, &deploy.RolloutOptions{
+	res, err = deploy.Rollout(t.Context(), []*provider.Function{fn}, s, &deploy.RolloutOptions{AllowFailedRevision: true,
 		Strategy: deploy.AllAtOnce(), Gates: []deploy.Gate{deploy.InvokeGate([]byte(`{}`))}})
 	if err != nil || res.Outcome != deploy.OutcomeSucceeded {
 		t.Fatalf("good rollout: %s, %v", res.Outcome, err)
@@ -226,7 +234,8 @@ func TestPremiumSlotSwapRolloutAndRollback(t *testing.T) {
 	}
 
 	// Again without the failing gate: swap and keep.
-	res, err = deploy.Rollout(t.Context(), []*provider.Function{fn}, s, &deploy.RolloutOptions{Strategy: deploy.BlueGreen(), Gates: []deploy.Gate{record}})
+	res, err = deploy.Rollout(t.Context(), []*provider.Function{fn}, s, &deploy.RolloutOptions{AllowFailedRevision: true,
+		Strategy: deploy.BlueGreen(), Gates: []deploy.Gate{record}})
 	if err != nil || res.Outcome != deploy.OutcomeSucceeded {
 		t.Fatalf("good rollout: %s, %v", res.Outcome, err)
 	}
@@ -356,12 +365,12 @@ func TestFlexFailedShiftIsRolledBack(t *testing.T) {
 	r1 := mustApply(t, fn, s).Revision.ID
 	v1, _ := e.cloud.Site(rg, "fn", "")
 	s.Code = handlerCode("v2")
-	// Both of the engine's attempts fail; the rollback's deployment works.
-	e.cloud.Inject(azurefake.Fault{FailDeployment: []string{"Error: host failed to start"}, Count: 2})
+	// The candidate's deployment fails; the rollback's deployment works.
+	e.cloud.Inject(azurefake.Fault{FailDeployment: []string{"Error: host failed to start"}})
 	res, err := deploy.Rollout(t.Context(), []*provider.Function{fn}, s, &deploy.RolloutOptions{Strategy: deploy.AllAtOnce(),
-		Retry: deploy.RetryPolicy{Attempts: 2, Backoff: time.Millisecond}})
+		Retry: deploy.RetryPolicy{Backoff: time.Millisecond}})
 	if err == nil || res.Outcome != deploy.OutcomeRolledBack || !strings.Contains(err.Error(), "host failed to start") {
-		t.Fatalf("rollout whose candidate fails to deploy: %s, %v", res.Outcome, err)
+		t.Fatalf("rollout whose candidate fails to deploy: %s, %v; %+v", res.Outcome, err, res.Targets[0])
 	}
 	st, err := fn.Get(t.Context())
 	if err != nil {

@@ -19,6 +19,8 @@ import (
 
 	// The adapters register their URL schemes.
 	_ "github.com/updraft-dev/updraft/provider/awslambda"
+	_ "github.com/updraft-dev/updraft/provider/azurefunctions"
+	_ "github.com/updraft-dev/updraft/provider/gcpfunctions"
 	_ "github.com/updraft-dev/updraft/provider/localprovider"
 	_ "github.com/updraft-dev/updraft/provider/memprovider"
 )

@@ -1,9 +1,9 @@
 // Package updraft deploys serverless functions through one
 // provider-neutral Go API, and runs the same functions on this machine.
-// The providers today are mem:// (in memory, for tests), local:// (this
-// machine) and awslambda:// (AWS Lambda); Google Cloud Functions 2nd gen
-// and Azure Functions are coming. docs/design.md in the repository
-// describes the architecture.
+// The providers are mem:// (in memory, for tests), local:// (this
+// machine), awslambda:// (AWS Lambda), gcpfunctions:// (Google Cloud
+// Functions 2nd gen) and azurefunctions:// (Azure Functions).
+// docs/design.md in the repository describes the architecture.
 //
 // This root package holds only documentation; the work is done by:
 //

@@ -138,8 +138,10 @@ const maxShown = 300
 // route) with payload and fails if the function returns an error, or if
 // its response is HTTP-shaped (a JSON object with a numeric statusCode,
 // as API Gateway and function URL responses are) with a 5xx status. It
-// works at 0%, so it is the smoke test of a blue/green rollout. Build an
-// HTTP request payload with HTTPEvent.
+// works at 0%, so it is the smoke test of a blue/green rollout; on a
+// target that cannot invoke a revision before it serves (Unimplemented at
+// 0%, as on Azure Flex Consumption) it skips at 0% and checks the
+// candidate at the next step. Build an HTTP request payload with HTTPEvent.
 //
 // Messages show at most the first 300 bytes of the function's error or
 // response body, with the Spec's secret values redacted before the cut,
@@ -147,6 +149,11 @@ const maxShown = 300
 func InvokeGate(payload []byte) Gate {
 	return Gate{Name: "invoke", Check: func(ctx context.Context, in *GateInput) error {
 		r, err := in.Function.Invoke(ctx, &provider.InvokeOptions{Revision: in.Candidate, Payload: payload})
+		if provider.Code(err) == provider.Unimplemented && in.Percent == 0 {
+			// A target that can run only what serves traffic (Azure Flex
+			// Consumption) is checked once the candidate serves.
+			return Skip("%s cannot invoke revision %s before it serves traffic; it is invoked at the next step", in.Target, in.Candidate)
+		}
 		if err != nil {
 			return err
 		}

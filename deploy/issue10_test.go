@@ -583,3 +583,27 @@ func TestStopAndUnjudgedFailuresRecordNoVerdict(t *testing.T) {
 		t.Fatalf("the same spec after a stop: %v", err)
 	}
 }
+
+// A target that cannot invoke a revision before it serves traffic (Azure
+// Flex Consumption answers Unimplemented) skips the smoke invoke at 0% and
+// runs it once the candidate serves; a failure then still rolls back.
+func TestInvokeGateSkipsUnservedOnlyAtZero(t *testing.T) {
+	c := memprovider.NewCloud(nil)
+	fns := openFns(t, c, "flex")
+	deployed(t, fns, "1")
+	c.InjectFault(memprovider.Fault{Op: memprovider.OpInvoke, Code: provider.Unimplemented, Times: 1})
+	res, err := Rollout(t.Context(), fns, testSpec("2"), rolloutOpts(BlueGreen(), InvokeGate(nil)))
+	if err != nil || res.Outcome != OutcomeSucceeded {
+		t.Fatalf("blue/green with an unservable 0%% invoke: %v %v", res.Outcome, err)
+	}
+	g := res.Targets[0].Gates
+	if len(g) != 2 || g[0].Result != GateSkipped || g[0].Percent != 0 || g[1].Result != GatePassed || g[1].Percent != 100 {
+		t.Fatalf("gates %+v: want skipped at 0%%, passed at 100%%", g)
+	}
+	// Unimplemented once the candidate serves is a failure, not a pass.
+	c.InjectFault(memprovider.Fault{Op: memprovider.OpInvoke, Code: provider.Unimplemented, Times: -1})
+	if _, err := Rollout(t.Context(), fns, testSpec("3"), rolloutOpts(BlueGreen(), InvokeGate(nil))); err == nil {
+		t.Fatal("a candidate that could never be invoked was promoted")
+	}
+	wantStable(t, fns[0], "2")
+}

@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
-	"reflect"
 	"regexp"
 	"strings"
 	"time"
@@ -381,22 +380,9 @@ func (f *function) As(i any) bool {
 	return false
 }
 
-// ErrorAs implements driver.Function with errors.As, returning false
-// instead of panicking for a target errors.As does not accept.
-func (f *function) ErrorAs(err error, i any) bool {
-	if err == nil || i == nil {
-		return false
-	}
-	v := reflect.ValueOf(i)
-	if v.Kind() != reflect.Pointer || v.IsNil() {
-		return false
-	}
-	t := v.Type().Elem()
-	if t.Kind() != reflect.Interface && !t.Implements(reflect.TypeFor[error]()) {
-		return false
-	}
-	return errors.As(err, i)
-}
+// ErrorAs implements driver.Function with driver.ErrorAs (errors.As
+// that never panics).
+func (f *function) ErrorAs(err error, i any) bool { return driver.ErrorAs(err, i) }
 
 // Close implements driver.Function.
 func (f *function) Close() error { return nil }

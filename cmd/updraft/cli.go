@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
 	"github.com/updraft-dev/updraft/deploy"
@@ -238,3 +239,17 @@ func version() string {
 
 // since formats a duration for text output.
 func since(d time.Duration) string { return d.Round(time.Millisecond).String() }
+
+// withSession makes a cobra RunE that loads the spec file, opens the
+// selected targets, runs f and closes them; an error opening them is the
+// command's failure.
+func (g *globals) withSession(f func(cmd *cobra.Command, svc *service.Service, ss *service.Session) error) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, _ []string) error {
+		svc, ss, err := g.open(cmd.Context())
+		if err != nil {
+			return g.fail(err)
+		}
+		defer ss.Close()
+		return f(cmd, svc, ss)
+	}
+}

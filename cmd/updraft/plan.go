@@ -17,12 +17,7 @@ func validateCmd(g *globals) *cobra.Command {
 		Use:   "validate",
 		Short: "check the spec file and every target's limits, without calling any cloud",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			_, ss, err := g.open(cmd.Context())
-			if err != nil {
-				return g.fail(err)
-			}
-			defer ss.Close()
+		RunE: g.withSession(func(cmd *cobra.Command, _ *service.Service, ss *service.Session) error {
 			checks := ss.Validate()
 			valid := true
 			for _, c := range checks {
@@ -43,7 +38,7 @@ func validateCmd(g *globals) *cobra.Command {
 				return &exitCodeError{code: exitError}
 			}
 			return nil
-		},
+		}),
 	}
 }
 
@@ -53,12 +48,7 @@ func planCmd(g *globals) *cobra.Command {
 		Use:   "plan",
 		Short: "show what deploy would change on every target (exit 0: none, 2: changes, 1: error)",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			_, ss, err := g.open(cmd.Context())
-			if err != nil {
-				return g.fail(err)
-			}
-			defer ss.Close()
+		RunE: g.withSession(func(cmd *cobra.Command, _ *service.Service, ss *service.Session) error {
 			p, err := ss.Plan(cmd.Context(), &deploy.PlanOptions{})
 			if err != nil {
 				return g.fail(err)
@@ -78,7 +68,7 @@ func planCmd(g *globals) *cobra.Command {
 				return &exitCodeError{code: exitChanges}
 			}
 			return nil
-		},
+		}),
 	}
 	cmd.Flags().StringVar(&out, "out", "", "save the plan as JSON to this file, for updraft deploy --plan")
 	return cmd
@@ -111,13 +101,8 @@ func deployCmd(g *globals) *cobra.Command {
 		Use:   "deploy",
 		Short: "apply the spec file to every target (traffic moves at once: use rollout for canaries)",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
+		RunE: g.withSession(func(cmd *cobra.Command, _ *service.Service, ss *service.Session) error {
 			ctx := cmd.Context()
-			_, ss, err := g.open(ctx)
-			if err != nil {
-				return g.fail(err)
-			}
-			defer ss.Close()
 			pr := newProgress(g)
 			planOpts := &deploy.PlanOptions{OnEvent: pr.event}
 			applyOpts := &deploy.ApplyOptions{OnEvent: pr.event}
@@ -163,7 +148,7 @@ func deployCmd(g *globals) *cobra.Command {
 					}
 				}
 			})
-		},
+		}),
 	}
 	cmd.Flags().StringVar(&planFile, "plan", "", "apply a plan saved by updraft plan --out; refused when stale")
 	return cmd

@@ -33,13 +33,8 @@ then shifts traffic to it by the strategy (the file's rollout: policy, which
 the flags override), runs the gates after each step and rolls every target
 back on a failed gate, a failed shift or Ctrl-C.`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
+		RunE: g.withSession(func(cmd *cobra.Command, svc *service.Service, ss *service.Session) error {
 			ctx := cmd.Context()
-			svc, ss, err := g.open(ctx)
-			if err != nil {
-				return g.fail(err)
-			}
-			defer ss.Close()
 			opts, err := svc.Policy()
 			if err != nil {
 				return g.fail(err)
@@ -65,7 +60,7 @@ back on a failed gate, a failed shift or Ctrl-C.`,
 			}
 			g.emit(rolloutOutput{Functions: res}, func(w io.Writer) { printRollouts(w, res) })
 			return g.fail(err)
-		},
+		}),
 	}
 	f := cmd.Flags()
 	f.StringVar(&strategy, "strategy", "", "all-at-once, blue-green, canary or linear (default: the file's policy, else blue-green)")
@@ -147,12 +142,7 @@ func rollbackCmd(g *globals) *cobra.Command {
 		Use:   "rollback",
 		Short: "point every target's route back at the last known good revision (or --revision)",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			_, ss, err := g.open(cmd.Context())
-			if err != nil {
-				return g.fail(err)
-			}
-			defer ss.Close()
+		RunE: g.withSession(func(cmd *cobra.Command, _ *service.Service, ss *service.Session) error {
 			pr := newProgress(g)
 			res, err := ss.Rollback(cmd.Context(), &deploy.RollbackOptions{Revision: revision, Route: route, OnEvent: pr.event})
 			g.emit(rollbackOutput{Functions: res}, func(w io.Writer) {
@@ -166,7 +156,7 @@ func rollbackCmd(g *globals) *cobra.Command {
 				}
 			})
 			return g.fail(err)
-		},
+		}),
 	}
 	cmd.Flags().StringVar(&revision, "revision", "", "revision to serve (default: the last known good)")
 	cmd.Flags().StringVar(&route, "route", "", "route to roll back (default: the function's route)")
@@ -180,12 +170,7 @@ func pruneCmd(g *globals) *cobra.Command {
 		Use:   "prune",
 		Short: "delete old revisions, keeping the newest --keep and every revision in use or last known good",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			_, ss, err := g.open(cmd.Context())
-			if err != nil {
-				return g.fail(err)
-			}
-			defer ss.Close()
+		RunE: g.withSession(func(cmd *cobra.Command, _ *service.Service, ss *service.Session) error {
 			res, err := ss.Prune(cmd.Context(), &deploy.PruneOptions{Keep: keep, DryRun: dryRun})
 			g.emit(pruneOutput{Functions: res}, func(w io.Writer) {
 				for _, f := range res {
@@ -202,7 +187,7 @@ func pruneCmd(g *globals) *cobra.Command {
 				}
 			})
 			return g.fail(err)
-		},
+		}),
 	}
 	cmd.Flags().IntVar(&keep, "keep", 3, "how many of the newest revisions to keep besides those in use")
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "say what would be deleted, delete nothing")
@@ -215,12 +200,7 @@ func destroyCmd(g *globals) *cobra.Command {
 		Use:   "destroy",
 		Short: "delete every selected function with its routes and the triggers updraft owns",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			_, ss, err := g.open(cmd.Context())
-			if err != nil {
-				return g.fail(err)
-			}
-			defer ss.Close()
+		RunE: g.withSession(func(cmd *cobra.Command, _ *service.Service, ss *service.Session) error {
 			if !yes {
 				ok, err := confirm(g, cmd.InOrStdin(), ss)
 				if err != nil {
@@ -247,7 +227,7 @@ func destroyCmd(g *globals) *cobra.Command {
 				}
 			})
 			return g.fail(err)
-		},
+		}),
 	}
 	cmd.Flags().BoolVar(&yes, "yes", false, "do not ask (needed when stdin is not a terminal)")
 	cmd.Flags().BoolVar(&force, "force", false, "delete even while a rollout is in progress")

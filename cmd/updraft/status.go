@@ -25,12 +25,7 @@ func statusCmd(g *globals) *cobra.Command {
 		Use:   "status",
 		Short: "show what is live: revisions, traffic, rollout and lease, verdicts, provisioned readiness",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			_, ss, err := g.open(cmd.Context())
-			if err != nil {
-				return g.fail(err)
-			}
-			defer ss.Close()
+		RunE: g.withSession(func(cmd *cobra.Command, _ *service.Service, ss *service.Session) error {
 			st, err := ss.Status(cmd.Context())
 			if err != nil {
 				return g.fail(err)
@@ -44,7 +39,7 @@ func statusCmd(g *globals) *cobra.Command {
 				}
 			}
 			return nil
-		},
+		}),
 	}
 }
 
@@ -100,14 +95,10 @@ func invokeCmd(g *globals) *cobra.Command {
 		Use:   "invoke",
 		Short: "run the function once on each selected target and print its response",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			_, ss, err := g.open(cmd.Context())
-			if err != nil {
-				return g.fail(err)
-			}
-			defer ss.Close()
+		RunE: g.withSession(func(cmd *cobra.Command, _ *service.Service, ss *service.Session) error {
 			body := []byte(payload)
 			if strings.HasPrefix(payload, "@") {
+				var err error
 				if body, err = os.ReadFile(payload[1:]); err != nil {
 					return g.fail(err)
 				}
@@ -145,7 +136,7 @@ func invokeCmd(g *globals) *cobra.Command {
 				return &exitCodeError{code: exitError}
 			}
 			return nil
-		},
+		}),
 	}
 	cmd.Flags().StringVar(&payload, "payload", "{}", "event to send (JSON), or @FILE")
 	cmd.Flags().StringVar(&revision, "revision", "", "run this revision directly instead of the route")

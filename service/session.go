@@ -154,6 +154,22 @@ func (ss *Session) eachGroup(f func(i int, g *group) error) error {
 	return errs.ErrorOrNil()
 }
 
+// perGroup runs call on every group concurrently (see eachGroup) and
+// returns the results in group order, with the failures naming their
+// function.
+func perGroup[R any](ss *Session, call func(i int, g *group) (R, error)) ([]R, error) {
+	out := make([]R, len(ss.groups))
+	err := ss.eachGroup(func(i int, g *group) error {
+		r, err := call(i, g)
+		out[i] = r
+		if err != nil {
+			return fmt.Errorf("function %s: %w", g.function, err)
+		}
+		return nil
+	})
+	return out, err
+}
+
 // safeCall runs f, turning a panic into an Internal error: no goroutine
 // the service starts may take its caller's process down.
 func safeCall(f func() error) (err error) {
@@ -271,20 +287,14 @@ func (ss *Session) Plan(ctx context.Context, opts *deploy.PlanOptions) (*Plan, e
 
 // Apply applies a plan this session made (see deploy.ApplyPlan).
 func (ss *Session) Apply(ctx context.Context, p *Plan, opts *deploy.ApplyOptions) ([]*FunctionApply, error) {
-	out := make([]*FunctionApply, len(ss.groups))
-	err := ss.eachGroup(func(i int, g *group) error {
+	return perGroup(ss, func(i int, g *group) (*FunctionApply, error) {
 		fp := p.Functions[i]
 		if fp == nil || fp.Plan == nil || fp.Function != g.function {
-			return provider.Errorf(provider.InvalidArgument, ss.svc.Name, "Apply", "the plan was not made by this session: plan again")
+			return nil, provider.Errorf(provider.InvalidArgument, ss.svc.Name, "Apply", "the plan was not made by this session: plan again")
 		}
 		res, err := deploy.ApplyPlan(ctx, fp.Plan, opts)
-		out[i] = &FunctionApply{Function: g.function, Result: res}
-		if err != nil {
-			return fmt.Errorf("function %s: %w", g.function, err)
-		}
-		return nil
+		return &FunctionApply{Function: g.function, Result: res}, err
 	})
-	return out, err
 }
 
 // FunctionApply is what Apply did for one function.
@@ -379,8 +389,7 @@ func (ss *Session) Rollout(ctx context.Context, lockstep string, opts *deploy.Ro
 		}
 		coord = newCoordinator(names)
 	}
-	out := make([]*FunctionRollout, len(ss.groups))
-	err := ss.eachGroup(func(i int, g *group) error {
+	return perGroup(ss, func(i int, g *group) (*FunctionRollout, error) {
 		o := opts
 		if coord != nil {
 			o = coord.options(i, opts)
@@ -389,13 +398,8 @@ func (ss *Session) Rollout(ctx context.Context, lockstep string, opts *deploy.Ro
 		if coord != nil {
 			coord.finished(i, err)
 		}
-		out[i] = &FunctionRollout{Function: g.function, Result: res}
-		if err != nil {
-			return fmt.Errorf("function %s: %w", g.function, err)
-		}
-		return nil
+		return &FunctionRollout{Function: g.function, Result: res}, err
 	})
-	return out, err
 }
 
 // FunctionRollback is a rollback of one function's targets.
@@ -406,20 +410,14 @@ type FunctionRollback struct {
 
 // Rollback rolls every selected target back (see deploy.Rollback).
 func (ss *Session) Rollback(ctx context.Context, opts *deploy.RollbackOptions) ([]*FunctionRollback, error) {
-	out := make([]*FunctionRollback, len(ss.groups))
-	err := ss.eachGroup(func(i int, g *group) error {
+	return perGroup(ss, func(_ int, g *group) (*FunctionRollback, error) {
 		o := *opts
 		if o.Route == "" {
 			o.Route = g.spec.Route
 		}
 		res, err := deploy.Rollback(ctx, g.fns, &o)
-		out[i] = &FunctionRollback{Function: g.function, Result: res}
-		if err != nil {
-			return fmt.Errorf("function %s: %w", g.function, err)
-		}
-		return nil
+		return &FunctionRollback{Function: g.function, Result: res}, err
 	})
-	return out, err
 }
 
 // FunctionPrune is a prune of one function's targets.
@@ -430,16 +428,10 @@ type FunctionPrune struct {
 
 // Prune deletes old revisions of every selected target (see deploy.Prune).
 func (ss *Session) Prune(ctx context.Context, opts *deploy.PruneOptions) ([]*FunctionPrune, error) {
-	out := make([]*FunctionPrune, len(ss.groups))
-	err := ss.eachGroup(func(i int, g *group) error {
+	return perGroup(ss, func(_ int, g *group) (*FunctionPrune, error) {
 		res, err := deploy.Prune(ctx, g.fns, opts)
-		out[i] = &FunctionPrune{Function: g.function, Result: res}
-		if err != nil {
-			return fmt.Errorf("function %s: %w", g.function, err)
-		}
-		return nil
+		return &FunctionPrune{Function: g.function, Result: res}, err
 	})
-	return out, err
 }
 
 // FunctionDestroy is a destroy of one function's targets.
@@ -450,16 +442,10 @@ type FunctionDestroy struct {
 
 // Destroy deletes every selected target (see deploy.Destroy).
 func (ss *Session) Destroy(ctx context.Context, opts *deploy.DestroyOptions) ([]*FunctionDestroy, error) {
-	out := make([]*FunctionDestroy, len(ss.groups))
-	err := ss.eachGroup(func(i int, g *group) error {
+	return perGroup(ss, func(_ int, g *group) (*FunctionDestroy, error) {
 		res, err := deploy.Destroy(ctx, g.fns, opts)
-		out[i] = &FunctionDestroy{Function: g.function, Result: res}
-		if err != nil {
-			return fmt.Errorf("function %s: %w", g.function, err)
-		}
-		return nil
+		return &FunctionDestroy{Function: g.function, Result: res}, err
 	})
-	return out, err
 }
 
 // TargetCheck is the validation of one target's Spec against its limits.

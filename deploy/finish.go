@@ -19,9 +19,14 @@ func (r *roller) finish(ctx context.Context) error {
 		rt := r.targets[i]
 		rt.mu.Lock()
 		defer rt.mu.Unlock()
-		err := r.write(ctx, rt, func() *provider.RouteUpdate {
-			return &provider.RouteUpdate{ClearMarker: true, Verdicts: withGood(rt.verdicts, rt.cand)}
-		})
+		var err error
+		if !rt.finished {
+			err = r.writeOr(ctx, rt, func() *provider.RouteUpdate {
+				return &provider.RouteUpdate{ClearMarker: true, Verdicts: withGood(rt.verdicts, rt.cand)}
+			}, func(cur *provider.Route) bool {
+				return cur.Marker == nil && cur.Traffic == provider.Traffic{Stable: rt.cand} && cur.Verdicts != nil && cur.Verdicts.Good == rt.cand
+			})
+		}
 		if err != nil {
 			err = targetErr(rt.target(), StepMarker, rehint(err, fmt.Sprintf(
 				"the candidate serves all traffic; run the same Rollout again to clear the marker once its lease expires (%s)",

@@ -19,6 +19,9 @@ type roller struct {
 	em      *emitter
 	res     *RolloutResult
 	targets []*rolloutTarget // the targets whose route the rollout moves or creates
+	// solo is true when one target moves and nothing runs between its
+	// route writes (no gates, no bake): see (*roller).selectTargets.
+	solo bool
 
 	stopLeases func() // stops the lease renewer; nil before it starts
 }
@@ -33,6 +36,10 @@ type rolloutTarget struct {
 	// created is set when the route did not exist: this rollout creates
 	// it on the candidate; fnCreated when it created the function too.
 	created, fnCreated bool
+	// finished is set once the last step's write recorded the verdict
+	// and cleared the marker (a solo rollout's last shift), so finish
+	// has nothing left to write.
+	finished bool
 	resumeStep         int    // step recorded by an interrupted rollout
 	resumePercent      int    // and its percentage
 	prevID             string // ID of the interrupted rollout's marker ("" when not resuming)
@@ -160,6 +167,25 @@ func (r *roller) selectTargets() {
 		}
 		r.targets = append(r.targets, rt)
 	}
+	// A solo rollout moves one target's route with nothing run between its
+	// writes. Its route writes are then the lock: the first one is
+	// conditioned on the ETag Plan read (so it fails if anyone changed the
+	// route since, and names them), and the last one moves the traffic,
+	// records the verdict and clears the marker together. No marker is
+	// written before publishing, since a concurrent rollout of the same
+	// function fails at its own conditioned Apply or first route write,
+	// and there is no other target for the two to split. A rollout with
+	// gates, a bake interval or several targets holds the route from
+	// before publishing to the end, as the package documentation says.
+	r.solo = len(r.targets) == 1 && len(r.opts.Gates) == 0 && r.opts.Interval <= 0
+}
+
+// lazy reports whether rt is locked by its first step's write rather
+// than before publishing: a solo rollout that is not resuming (a resumed
+// rollout takes the interrupted one's marker over first) and whose route
+// exists.
+func (r *roller) lazy(rt *rolloutTarget) bool {
+	return r.solo && !rt.created && rt.prevID == ""
 }
 
 // lock writes this rollout's marker (no candidate yet, unless resuming)
@@ -171,7 +197,7 @@ func (r *roller) selectTargets() {
 func (r *roller) lock(ctx context.Context) error {
 	var order []*rolloutTarget
 	for _, rt := range r.targets {
-		if !rt.created {
+		if !rt.created && !r.lazy(rt) {
 			order = append(order, rt)
 		}
 	}
@@ -228,7 +254,9 @@ func (r *roller) publish(ctx context.Context) error {
 	}
 	var created []*rolloutTarget
 	for _, rt := range r.targets {
-		if rt.created {
+		// A solo rollout's created route needs no marker: Apply created it
+		// on the candidate, and nothing runs before the rollout ends.
+		if rt.created && !r.solo {
 			created = append(created, rt)
 		}
 	}

@@ -47,7 +47,9 @@ func (r *roller) acquire(ctx context.Context, rt *rolloutTarget) error {
 }
 
 // ours reports whether cur holds this rollout's marker.
-func (r *roller) ours(cur *provider.Route) bool { return cur.Marker != nil && cur.Marker.ID == r.opts.ID }
+func (r *roller) ours(cur *provider.Route) bool {
+	return cur.Marker != nil && cur.Marker.ID == r.opts.ID
+}
 
 // hold records that rt's route holds this rollout's marker m.
 func (r *roller) hold(rt *rolloutTarget, m *provider.Marker) {

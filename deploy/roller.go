@@ -39,12 +39,12 @@ type rolloutTarget struct {
 	// finished is set once the last step's write recorded the verdict
 	// and cleared the marker (a solo rollout's last shift), so finish
 	// has nothing left to write.
-	finished bool
-	resumeStep         int    // step recorded by an interrupted rollout
-	resumePercent      int    // and its percentage
-	prevID             string // ID of the interrupted rollout's marker ("" when not resuming)
-	started            time.Time
-	shiftedAt          time.Time
+	finished      bool
+	resumeStep    int    // step recorded by an interrupted rollout
+	resumePercent int    // and its percentage
+	prevID        string // ID of the interrupted rollout's marker ("" when not resuming)
+	started       time.Time
+	shiftedAt     time.Time
 
 	// planTraffic and planMarker are what Plan read: the first marker
 	// write is conditioned on the plan's ETag and may only retry on a

@@ -16,7 +16,6 @@ import (
 // ETag Plan read, is its lock. These tests change the route between Plan
 // and that write and see the rollout refuse without moving traffic.
 
-
 func TestSoloRolloutRefusesARouteClaimedSincePlan(t *testing.T) {
 	for _, strategy := range []Strategy{AllAtOnce(), Canary(10)} {
 		t.Run(strategy.Name, func(t *testing.T) {

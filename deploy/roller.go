@@ -189,7 +189,8 @@ func (r *roller) lazy(rt *rolloutTarget) bool {
 }
 
 // lock writes this rollout's marker (no candidate yet, unless resuming)
-// on every existing route it moves, before anything is published, so that
+// on every existing route it moves (but a lazily locked one: see lazy),
+// before anything is published, so that
 // of two concurrent rollouts the loser fails naming the winner and
 // changes nothing. The first target in a fixed order is locked alone
 // first, so that of two rollouts of the same targets one gets every lock

@@ -46,10 +46,6 @@ func (f *Function) Read(ctx context.Context, opts *ReadOptions) (*State, error) 
 	if opts == nil {
 		return f.Get(ctx)
 	}
-	sg, ok := f.d.(driver.ScopedGetter)
-	if !ok {
-		return f.Get(ctx)
-	}
 	if err := f.begin(ctx, "Read"); err != nil {
 		return nil, err
 	}
@@ -61,7 +57,13 @@ func (f *Function) Read(ctx context.Context, opts *ReadOptions) (*State, error) 
 	if !routeRE.MatchString(route) {
 		return nil, f.invalid("Read", "route %q: use lower-case letters, digits and '-', starting with a letter", route)
 	}
-	s, err := sg.GetScoped(ctx, &driver.ReadScope{Route: route, Triggers: opts.Triggers, Provisioned: opts.Provisioned})
+	var s *driver.State
+	var err error
+	if sg, ok := f.d.(driver.ScopedGetter); ok {
+		s, err = sg.GetScoped(ctx, &driver.ReadScope{Route: route, Triggers: opts.Triggers, Provisioned: opts.Provisioned})
+	} else {
+		s, err = f.d.Get(ctx)
+	}
 	if err != nil {
 		return nil, f.wrap(ctx, "Read", err)
 	}

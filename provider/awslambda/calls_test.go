@@ -522,3 +522,26 @@ func TestStaleReadingFailsAtTheWrite(t *testing.T) {
 		t.Fatalf("calls %v: want the one conditioned write that failed", calls)
 	}
 }
+
+// provider.Function.Read reaches GetScoped: a Spec without triggers or
+// provisioned concurrency costs GetFunction and GetAlias, and the route
+// the last Apply published on is known to hold the live configuration
+// without a call, until the configuration changes.
+func TestReadIsScopedAndKnowsTheLiveRevision(t *testing.T) {
+	c := newCounter(t, "read")
+	res := c.apply(smallSpec("v1"), &provider.ApplyOptions{Publish: true})
+	var st *provider.State
+	calls := c.step(func() (err error) { st, err = c.fn.Read(t.Context(), provider.ReadOptionsFor(smallSpec("v1"))); return err })
+	if fmt.Sprint(calls) != "[GetFunction GetAlias]" {
+		t.Errorf("scoped read: %v", calls)
+	}
+	if id := c.fn.LiveRevision(st, ""); id != res.Revision.ID {
+		t.Errorf("LiveRevision = %q, want %s", id, res.Revision.ID)
+	}
+	s := smallSpec("v1")
+	s.MemoryMB = 256
+	c.apply(s, &provider.ApplyOptions{})
+	if st, err := c.fn.Read(t.Context(), provider.ReadOptionsFor(s)); err != nil || c.fn.LiveRevision(st, "") != "" {
+		t.Errorf("LiveRevision after an unpublished change: %q %v", c.fn.LiveRevision(st, ""), err)
+	}
+}

@@ -545,3 +545,50 @@ func TestReadIsScopedAndKnowsTheLiveRevision(t *testing.T) {
 		t.Errorf("LiveRevision after an unpublished change: %q %v", c.fn.LiveRevision(st, ""), err)
 	}
 }
+
+// TestCallCountsDeployEnginePerTriggerKind runs the engine's steps with
+// one trigger of each kind (and with provisioned concurrency): each adds
+// to a step at most its own API's reads, as through the adapter directly.
+func TestCallCountsDeployEnginePerTriggerKind(t *testing.T) {
+	run := func(name string, mod func(*provider.Spec)) []int {
+		spec := func(v string) *provider.Spec {
+			s := smallSpec(v)
+			if mod != nil {
+				mod(s)
+			}
+			return s
+		}
+		rollout, _ := engineSteps(spec)
+		c := newCounter(t, name)
+		var counts []int
+		for _, st := range rollout {
+			calls := c.step(func() error { _, err := st.run([]*provider.Function{c.fn}); return err })
+			if st.readOnly && len(mutations(calls)) != 0 {
+				t.Errorf("%s: %s made %v", name, st.name, calls)
+			}
+			counts = append(counts, len(calls))
+		}
+		return counts
+	}
+	base := run("kinds", nil)
+	rollout, _ := engineSteps(smallSpec)
+	var table strings.Builder
+	fmt.Fprintf(&table, "| spec manages |")
+	for _, st := range rollout {
+		fmt.Fprintf(&table, " %s |", st.name)
+	}
+	fmt.Fprintf(&table, "\n|---|%s\n| nothing | %s |\n", strings.Repeat("--:|", len(rollout)), strings.Trim(strings.Join(strings.Fields(fmt.Sprint(base)), " | "), "[]"))
+	for _, k := range kindSpecs {
+		got := run("kinds-"+k.name, k.mod)
+		fmt.Fprintf(&table, "| %s | %s |\n", k.name, strings.Trim(strings.Join(strings.Fields(fmt.Sprint(got)), " | "), "[]"))
+		for i, st := range rollout {
+			if i == 0 {
+				continue // the create also makes the trigger
+			}
+			if extra := got[i] - base[i]; extra > k.reads {
+				t.Errorf("%s: %s adds %d calls, want at most the kind's %d reads", k.name, st.name, extra, k.reads)
+			}
+		}
+	}
+	t.Logf("\n%s", table.String())
+}

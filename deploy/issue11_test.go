@@ -153,3 +153,28 @@ func TestRollbackToAMissingRevision(t *testing.T) {
 	}
 	wantStable(t, fns[0], "1")
 }
+
+// A rollout of a spec the function already holds onto a route that does
+// not exist creates the route (no Apply ran to create it).
+// (With gates, where the route is held while they run, too.)
+func TestRolloutCreatesAMissingRoute(t *testing.T) {
+	for _, gates := range [][]Gate{nil, {InvokeGate(nil)}} {
+		c := newCloud(t, nil)
+		fns := openFns(t, c, "a")
+		deployed(t, fns, "1")
+		s := testSpec("1")
+		s.Route = "blue"
+		res, err := Rollout(t.Context(), fns, s, rolloutOpts(AllAtOnce(), gates...))
+		if err != nil || res.Targets[0].Outcome != OutcomeCreated {
+			t.Fatalf("gates %d: %+v %v", len(gates), res, err)
+		}
+		st, err := fns[0].Get(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r := st.Routes["blue"]; r == nil || r.Traffic != (provider.Traffic{Stable: "1"}) || r.Marker != nil {
+			t.Fatalf("gates %d: route blue: %+v", len(gates), r)
+		}
+		wantStable(t, fns[0], "1")
+	}
+}

@@ -267,6 +267,13 @@ func (r *roller) publish(ctx context.Context) error {
 // lockCreated reads the route Apply created for rt and writes the marker
 // on it, so a created target is held and rolled back like the others.
 func (r *roller) lockCreated(ctx context.Context, rt *rolloutTarget) error {
+	if !rt.tp.needsApply() {
+		// No Apply ran (the function already held the spec), so none
+		// created the route: create it on the candidate.
+		if err := rt.tp.fn.SetTraffic(ctx, rt.tp.Route, provider.Traffic{Stable: rt.cand}, nil); err != nil {
+			return targetErr(rt.target(), StepTraffic, err)
+		}
+	}
 	route, err := r.readRoute(ctx, rt)
 	if err != nil {
 		return targetErr(rt.target(), StepMarker, err)

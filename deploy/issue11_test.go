@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/updraft-dev/updraft/provider"
+	"github.com/updraft-dev/updraft/provider/memprovider"
 )
 
 // Issue 11: a solo rollout (one target, no gates, no bake) writes no
@@ -176,5 +177,23 @@ func TestRolloutCreatesAMissingRoute(t *testing.T) {
 			t.Fatalf("gates %d: route blue: %+v", len(gates), r)
 		}
 		wantStable(t, fns[0], "1")
+	}
+}
+
+// When the plan needs the revisions (the spec changes nothing, and the
+// target cannot tell which revision holds it), a failure to list them
+// fails the plan as a read failure and changes nothing.
+func TestNoChangePlanNeedsTheRevisions(t *testing.T) {
+	c := newCloud(t, nil)
+	fns := openFns(t, c, "a")
+	deployed(t, fns, "1")
+	c.ResetCounters()
+	c.InjectFault(memprovider.Fault{Op: memprovider.OpListRevisions, Times: -1, Code: provider.Internal})
+	_, err := Apply(t.Context(), fns, testSpec("1"), applyOpts())
+	if provider.Code(err) != provider.Internal || !strings.Contains(err.Error(), "mem://a: read:") {
+		t.Fatalf("no-change apply with revisions unlistable: %v", err)
+	}
+	if c.Mutations() != 0 {
+		t.Errorf("mutations: %v", c.Calls())
 	}
 }

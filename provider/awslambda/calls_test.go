@@ -531,7 +531,10 @@ func TestReadIsScopedAndKnowsTheLiveRevision(t *testing.T) {
 	c := newCounter(t, "read")
 	res := c.apply(smallSpec("v1"), &provider.ApplyOptions{Publish: true})
 	var st *provider.State
-	calls := c.step(func() (err error) { st, err = c.fn.Read(t.Context(), provider.ReadOptionsFor(smallSpec("v1"))); return err })
+	calls := c.step(func() (err error) {
+		st, err = c.fn.Read(t.Context(), provider.ReadOptionsFor(smallSpec("v1")))
+		return err
+	})
 	if fmt.Sprint(calls) != "[GetFunction GetAlias]" {
 		t.Errorf("scoped read: %v", calls)
 	}

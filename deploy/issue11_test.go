@@ -197,3 +197,30 @@ func TestNoChangePlanNeedsTheRevisions(t *testing.T) {
 		t.Errorf("mutations: %v", c.Calls())
 	}
 }
+
+// A solo rollout whose conditioned Apply fails because another rollout
+// changed the function since Plan names that rollout's holder, as a lock
+// written before publishing would have.
+func TestSoloRolloutNamesTheRolloutThatChangedTheFunction(t *testing.T) {
+	c := newCloud(t, nil)
+	fns := openFns(t, c, "a")
+	other := openFns(t, c, "a")[0]
+	deployed(t, fns, "1")
+	o := rolloutOpts(AllAtOnce())
+	o.OnEvent = func(e Event) {
+		if e.Kind != EventPlanned {
+			return
+		}
+		m := &provider.Marker{ID: "r-other", Holder: "eve@ci-3", Stable: "1", Started: time.Now(), Heartbeat: time.Now(), Lease: time.Hour}
+		if err := other.SetMarker(context.Background(), "", m, nil); err != nil {
+			t.Error(err)
+		}
+		if _, err := other.Apply(context.Background(), testSpec("9"), &provider.ApplyOptions{Publish: true}); err != nil {
+			t.Error(err)
+		}
+	}
+	_, err := Rollout(t.Context(), fns, testSpec("2"), o)
+	if provider.Code(err) != provider.FailedPrecondition || !strings.Contains(err.Error(), "r-other by eve@ci-3") {
+		t.Fatalf("solo rollout after another changed the function: %v", err)
+	}
+}

@@ -232,6 +232,11 @@ func (r *roller) publish(ctx context.Context) error {
 			rt.cand, rt.stable = applied[i].Revision, applied[i].Revision
 		}
 	}
+	for i, e := range errs {
+		if rt := byPlan[r.plan.Targets[i]]; e != nil && rt != nil && r.lazy(rt) && provider.Code(e) == provider.FailedPrecondition {
+			errs[i] = r.whoChanged(ctx, rt, e)
+		}
+	}
 	if err := joinErrors(errs...); err != nil {
 		for i, e := range errs {
 			if e == nil {
@@ -262,6 +267,18 @@ func (r *roller) publish(ctx context.Context) error {
 		}
 	}
 	return joinErrors(forEach(len(created), r.opts.Concurrency, func(i int) error { return r.lockCreated(ctx, created[i]) })...)
+}
+
+// whoChanged is the error for a lazily locked target whose conditioned
+// Apply failed because the function changed since Plan: with no marker
+// of its own written yet, it reads the route once to name the rollout
+// that holds it, as a lock written before publishing would have.
+func (r *roller) whoChanged(ctx context.Context, rt *rolloutTarget, err error) error {
+	cur, rerr := r.readRoute(ctx, rt)
+	if rerr != nil || cur.Marker == nil || cur.Marker.ID == r.opts.ID {
+		return err
+	}
+	return targetErr(rt.target(), StepApply, markerErr(rt.target(), rt.tp.Route, cur.Marker, "Rollout"))
 }
 
 // lockCreated reads the route Apply created for rt and writes the marker

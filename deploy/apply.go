@@ -204,17 +204,19 @@ func describeApply(r *TargetResult, route string) string {
 // pointRoute makes the route serve rev alone, in one write conditioned
 // on the route's ETag as Plan read it: Plan's read is this write's, and
 // Plan's checks (no marker, no failed revision) hold as long as that ETag
-// does. A route Plan found absent was created on rev by the Apply that
-// published it (a driver's Apply creates the Spec's route at 100% on the
-// published revision), so it needs no write. Only a failed precondition
-// makes it read the route again, check it afresh and retry.
+// does. The route of a function this Apply created (IfNotExist) was
+// created with it on rev (a driver's Apply creates the Spec's route at
+// 100% on the published revision), so it needs no write. Only a failed
+// precondition, or a route Plan found absent on a function that existed
+// (someone may have created it since), makes it read the route, check it
+// afresh and retry.
 func pointRoute(ctx context.Context, tp *TargetPlan, rev string, applied bool, opts *ApplyOptions, inRollout bool) (bool, error) {
 	moved := false
 	r := tp.route()
-	if r == nil && applied {
+	if tp.state == nil && applied {
 		return true, nil
 	}
-	first := true
+	first := r != nil
 	err := opts.Retry.do(ctx, nil, func() error {
 		if !first {
 			st, err := tp.fn.Read(ctx, &provider.ReadOptions{Route: tp.Route})

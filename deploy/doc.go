@@ -99,8 +99,8 @@
 // traffic, records the candidate as the last known good and clears the
 // marker in one write; an all-at-once solo rollout is that one write, and
 // one that creates the function writes nothing (Apply created the route
-// on the candidate; no verdict is recorded for a first revision, since no
-// earlier one exists to go back to). A concurrent rollout of the same
+// on the candidate with the function; no verdict is recorded for a first
+// revision, since no earlier one exists to go back to). A concurrent rollout of the same
 // function then fails at its conditioned Apply or first route write rather
 // than at a marker, so it may have published a revision that serves no
 // traffic.

@@ -260,9 +260,10 @@ func (r *roller) publish(ctx context.Context) error {
 	}
 	var created []*rolloutTarget
 	for _, rt := range r.targets {
-		// A solo rollout's created route needs no marker: Apply created it
-		// on the candidate, and nothing runs before the rollout ends.
-		if rt.created && !r.solo {
+		// A solo rollout that created the function needs no marker on its
+		// route: Apply created it on the candidate with the function (so no
+		// one else can have), and nothing runs before the rollout ends.
+		if rt.created && !(r.solo && rt.fnCreated) {
 			created = append(created, rt)
 		}
 	}

@@ -30,15 +30,11 @@ func (r *roller) shift(ctx context.Context, rt *rolloutTarget, step int) error {
 	want := r.markerAt(rt, step, pct)
 	var err error
 	switch {
-	case r.solo && rt.created:
-		// Apply created the route at 100% on the candidate, and nothing
-		// runs before the rollout ends: there is nothing to hold or move.
-		// When no Apply ran (the function already held the spec) none
-		// created it, so the first step does.
-		if step == 1 && !rt.tp.needsApply() {
-			err = rt.tp.fn.SetTraffic(ctx, rt.tp.Route, tr, nil)
-		}
-		rt.finished = last && err == nil
+	case r.solo && rt.fnCreated:
+		// Apply created the function with its route at 100% on the
+		// candidate, and nothing runs before the rollout ends: there is
+		// nothing to hold or move.
+		rt.finished = last
 	case last:
 		build := func() *provider.RouteUpdate {
 			u := &provider.RouteUpdate{ClearMarker: rt.acquired}

@@ -224,3 +224,26 @@ func TestSoloRolloutNamesTheRolloutThatChangedTheFunction(t *testing.T) {
 		t.Fatalf("solo rollout after another changed the function: %v", err)
 	}
 }
+
+// A solo rollout's one traffic write that fails without a refusal may
+// have been applied in part (where a traffic write deploys code): the
+// rollback writes the stable traffic back, as it would with a marker.
+func TestSoloRolloutRepairsAFailedTrafficWrite(t *testing.T) {
+	c := newCloud(t, nil)
+	fns := openFns(t, c, "a")
+	deployed(t, fns, "1")
+	c.InjectFault(memprovider.Fault{Op: memprovider.OpSetTraffic, Times: 1, Code: provider.Internal})
+	res, err := Rollout(t.Context(), fns, testSpec("2"), rolloutOpts(AllAtOnce()))
+	if provider.Code(err) != provider.Internal || res.Outcome != OutcomeRolledBack || res.Targets[0].Outcome != OutcomeRolledBack {
+		t.Fatalf("solo rollout whose traffic write failed: %s %v", res.Outcome, err)
+	}
+	wantStable(t, fns[0], "1")
+	c.ClearFaults()
+	c.InjectFault(memprovider.Fault{Op: memprovider.OpSetTraffic, Times: 1, Code: provider.FailedPrecondition})
+	c.ResetCounters()
+	if _, err := Rollout(t.Context(), fns, testSpec("3"), rolloutOpts(AllAtOnce())); err != nil {
+		// A refusal re-reads; the route is as planned, so the write is retried.
+		t.Fatalf("solo rollout after a refused write: %v", err)
+	}
+	wantStable(t, fns[0], "3")
+}

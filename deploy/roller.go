@@ -39,10 +39,15 @@ type rolloutTarget struct {
 	// finished is set once the last step's write recorded the verdict
 	// and cleared the marker (a solo rollout's last shift), so finish
 	// has nothing left to write.
-	finished      bool
-	resumeStep    int    // step recorded by an interrupted rollout
-	resumePercent int    // and its percentage
-	prevID        string // ID of the interrupted rollout's marker ("" when not resuming)
+	finished bool
+	// dirty is set when a lazily locked target's first write, carrying
+	// traffic, failed without a refusal: it may have been applied in part,
+	// so the rollback writes the stable traffic back (see repair).
+	dirty         bool
+	tried         provider.Traffic // the traffic that write asked for
+	resumeStep    int              // step recorded by an interrupted rollout
+	resumePercent int              // and its percentage
+	prevID        string           // ID of the interrupted rollout's marker ("" when not resuming)
 	started       time.Time
 	shiftedAt     time.Time
 

@@ -77,6 +77,9 @@ func (r *roller) shift(ctx context.Context, rt *rolloutTarget, step int) error {
 		}
 	}
 	if err != nil {
+		if !rt.acquired && !rt.created && tr != rt.planTraffic && !refusal(err) {
+			rt.dirty, rt.tried = true, tr
+		}
 		return targetErr(rt.target(), StepTraffic, err)
 	}
 	rt.res.Percent = pct
@@ -84,6 +87,17 @@ func (r *roller) shift(ctx context.Context, rt *rolloutTarget, step int) error {
 	r.em.emit(Event{Kind: EventShifted, Target: rt.target(), Step: step, Steps: len(rt.percents), Percent: pct, Stable: rt.stable, Candidate: rt.cand,
 		Message: fmt.Sprintf("revision %s at %d%%, %s at %d%%", rt.cand, pct, rt.stable, 100-pct)})
 	return nil
+}
+
+// refusal reports whether err says a write was refused before any change:
+// a precondition, a missing route or revision, a bad or unsupported
+// update, a denied permission.
+func refusal(err error) bool {
+	switch provider.Code(err) {
+	case provider.FailedPrecondition, provider.NotFound, provider.InvalidArgument, provider.Unimplemented, provider.PermissionDenied:
+		return true
+	}
+	return false
 }
 
 // gates runs every gate on rt at step, stopping at the first failure.

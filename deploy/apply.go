@@ -133,7 +133,8 @@ func applyTarget(ctx context.Context, tp *TargetPlan, opts *ApplyOptions, em *em
 			return res, targetErr(tp.Target, StepCheck, failedRevisionErr(tp, "Apply"))
 		}
 	}
-	if tp.needsApply() {
+	applied := tp.needsApply()
+	if applied {
 		if err := applyConfig(ctx, tp, res); err != nil {
 			return res, targetErr(tp.Target, StepApply, err)
 		}
@@ -142,7 +143,7 @@ func applyTarget(ctx context.Context, tp *TargetPlan, opts *ApplyOptions, em *em
 		return res, targetErr(tp.Target, StepApply, provider.Errorf(provider.Internal, tp.Target, "Apply", "no revision was published"))
 	}
 	if !opts.NoTraffic {
-		moved, err := pointRoute(ctx, tp, res.Revision, opts, inRollout)
+		moved, err := pointRoute(ctx, tp, res.Revision, applied, opts, inRollout)
 		if err != nil {
 			return res, targetErr(tp.Target, StepTraffic, err)
 		}
@@ -200,16 +201,31 @@ func describeApply(r *TargetResult, route string) string {
 	return strings.Join(parts, ", ")
 }
 
-// pointRoute makes the route serve rev alone, re-reading the route on
-// every attempt and conditioning the change on its ETag.
-func pointRoute(ctx context.Context, tp *TargetPlan, rev string, opts *ApplyOptions, inRollout bool) (bool, error) {
+// pointRoute makes the route serve rev alone, in one write conditioned
+// on the route's ETag as Plan read it: Plan's read is this write's, and
+// Plan's checks (no marker, no failed revision) hold as long as that ETag
+// does. The route of a function this Apply created (IfNotExist) was
+// created with it on rev (a driver's Apply creates the Spec's route at
+// 100% on the published revision), so it needs no write. Only a failed
+// precondition, or a route Plan found absent on a function that existed
+// (someone may have created it since), makes it read the route, check it
+// afresh and retry.
+func pointRoute(ctx context.Context, tp *TargetPlan, rev string, applied bool, opts *ApplyOptions, inRollout bool) (bool, error) {
 	moved := false
+	r := tp.route()
+	if tp.state == nil && applied {
+		return true, nil
+	}
+	first := r != nil
 	err := opts.Retry.do(ctx, nil, func() error {
-		st, err := tp.fn.Get(ctx)
-		if err != nil {
-			return final(err)
+		if !first {
+			st, err := tp.fn.Read(ctx, &provider.ReadOptions{Route: tp.Route})
+			if err != nil {
+				return final(err)
+			}
+			r = st.Routes[tp.Route]
 		}
-		r := st.Routes[tp.Route]
+		first = false
 		var cond *provider.ConditionOptions
 		if r != nil {
 			if r.Marker != nil && !inRollout {

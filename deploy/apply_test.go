@@ -87,7 +87,9 @@ func TestPlanDiffAndJSON(t *testing.T) {
 		"~ MemoryMB: 128 → 512",
 		"~ Env[VERSION]: 1 → 2",
 		"- Labels[team]: core",
-		"+ publish a new revision (newest is 1)",
+		// A code change lists no revisions (see TargetPlan.needRevisions),
+		// so the plan does not name the newest one.
+		"+ publish a new revision\n",
 		"+ trigger queue jobs from arn:aws:sqs:eu-west-1:1:jobs",
 		"- trigger schedule tick cron",
 		"~ trigger http web (auth iam) → http web (auth none)",
@@ -277,7 +279,9 @@ func TestApplyFaults(t *testing.T) {
 						if res != nil && res.Targets[0] != nil && res.Targets[0].Revision != "2" {
 							t.Errorf("a was not applied: %+v", res.Targets[0])
 						}
-					} else if times < 0 {
+					} else if times < 0 && op != memprovider.OpListRevisions {
+						// (A code change lists no revisions: a fault on
+						// listing them cannot stop it.)
 						t.Fatalf("permanent %s fault on %s: Apply succeeded", code, op)
 					}
 					c.ClearFaults()

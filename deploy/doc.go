@@ -27,6 +27,26 @@
 // (provider.Code). A target whose plan has no changes is not touched at
 // all, so a no-op Apply makes read calls only.
 //
+// # Reads and calls
+//
+// Each workflow reads each thing once. Plan reads with
+// provider.Function.Read scoped to what the Spec manages (its route, and
+// triggers and provisioned concurrency only when the Spec manages them),
+// and Apply, Rollout and Rollback work from that read: every write is
+// conditioned on the ETag it returned, and the ETag each write returns
+// conditions the next. A failed precondition is the signal to read again
+// (and to check the route afresh), never a reason to read first. Plan
+// lists revisions only when they can change the outcome: when the route
+// records failed revisions or a rollout marker, or when the Spec changes
+// nothing in the live code and configuration and the target cannot tell
+// without a call which revision holds it (provider.Function.LiveRevision).
+// A Spec that changes them is applied and published whatever revisions
+// exist, so such a plan does not name the newest one. Rollback reads the
+// route only and lists revisions only when the route does not name where
+// to go. On AWS Lambda this makes a create 4 calls, a code change with
+// the route moved 6, a no-change deploy 2 reads (see the awslambda
+// package's call counts).
+//
 // # Rollout
 //
 // Rollout applies the Spec without moving traffic (publishing a candidate
@@ -62,12 +82,28 @@
 // cloud itself (provider.Marker). The marker is written before anything is
 // published, conditioned on the route's ETag read by Plan, so it is also
 // the lock. It carries a lease (RolloutOptions.Lease, 1 minute by
-// default) that the rollout renews every third of it, between steps and
-// while publishing, baking and gating. Every later write of the route —
-// each step's traffic and marker together, the renewals, the rollback —
-// is one UpdateRoute conditioned on the ETag the previous write returned,
-// so a rollout that lost its lock fails at its next write instead of
-// landing it, and stops without touching traffic.
+// default) that the rollout renews once a third of it has passed since the
+// last marker write, between steps and while publishing, baking and
+// gating (each step's write carries a fresh heartbeat, so a quick rollout
+// makes no renewal). Every later write of the route — each step's traffic
+// and marker together, the renewals, the rollback — is one UpdateRoute
+// conditioned on the ETag the previous write returned, so a rollout that
+// lost its lock fails at its next write instead of landing it, and stops
+// without touching traffic.
+//
+// A solo rollout — one target moves, no gates, no bake interval — has
+// nothing to hold the route for between its writes, so it writes no marker
+// before publishing: its first route write (the first step's traffic with
+// the marker), conditioned on the ETag Plan read, is the lock, and fails
+// naming whoever claimed or moved the route since. Its last step moves the
+// traffic, records the candidate as the last known good and clears the
+// marker in one write; an all-at-once solo rollout is that one write, and
+// one that creates the function writes nothing (Apply created the route
+// on the candidate with the function; no verdict is recorded for a first
+// revision, since no earlier one exists to go back to). A concurrent rollout of the same
+// function then fails at its conditioned Apply or first route write rather
+// than at a marker, so it may have published a revision that serves no
+// traffic.
 //
 // While a lease is live, every other Rollout, Apply and Rollback of the
 // route fails with FailedPrecondition naming the holder, the rollout id

@@ -52,7 +52,7 @@ func ExamplePlan() {
 	//   ~ MemoryMB: 128 → 256
 	//   + Env[API_TOKEN]: [redacted]
 	//   + Secrets[DB_PASSWORD]: [redacted]
-	//   + publish a new revision (newest is 1)
+	//   + publish a new revision
 	//   ~ traffic on route live: 1 → the new revision
 	// has changes: true
 }

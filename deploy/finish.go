@@ -19,9 +19,14 @@ func (r *roller) finish(ctx context.Context) error {
 		rt := r.targets[i]
 		rt.mu.Lock()
 		defer rt.mu.Unlock()
-		err := r.write(ctx, rt, func() *provider.RouteUpdate {
-			return &provider.RouteUpdate{ClearMarker: true, Verdicts: withGood(rt.verdicts, rt.cand)}
-		})
+		var err error
+		if !rt.finished {
+			err = r.writeOr(ctx, rt, func() *provider.RouteUpdate {
+				return &provider.RouteUpdate{ClearMarker: true, Verdicts: withGood(rt.verdicts, rt.cand)}
+			}, func(cur *provider.Route) bool {
+				return cur.Marker == nil && cur.Traffic == provider.Traffic{Stable: rt.cand} && cur.Verdicts != nil && cur.Verdicts.Good == rt.cand
+			})
+		}
 		if err != nil {
 			err = targetErr(rt.target(), StepMarker, rehint(err, fmt.Sprintf(
 				"the candidate serves all traffic; run the same Rollout again to clear the marker once its lease expires (%s)",
@@ -126,6 +131,8 @@ func (r *roller) undo(ctx context.Context, rt *rolloutTarget, markFailed bool) e
 		return nil
 	case rt.fnCreated:
 		return r.deleteCreated(ctx, rt)
+	case !acquired && rt.dirty:
+		return r.repair(ctx, rt)
 	case !acquired:
 		// Nothing of ours to undo; a target that failed itself says so.
 		rt.res.Outcome, rt.res.Percent = OutcomeRolledBack, 0
@@ -168,6 +175,50 @@ func (r *roller) undo(ctx context.Context, rt *rolloutTarget, markFailed bool) e
 		rt.res.Outcome = OutcomeFailed
 		rt.res.Failure = "the route was created by this rollout on the candidate, so there is no earlier revision to go back to; the candidate is recorded as failed"
 		return nil
+	}
+	rt.res.Outcome, rt.res.Percent = OutcomeRolledBack, 0
+	r.em.emit(Event{Kind: EventRollback, Target: rt.target(), Stable: rt.stable, Candidate: rt.cand,
+		Message: fmt.Sprintf("traffic back on revision %s; candidate %s has none", rt.stable, rt.cand)})
+	return nil
+}
+
+// repair rolls back a lazily locked target whose first write, carrying
+// traffic, failed without a refusal: the write may have been applied in
+// part (on a target whose traffic write deploys code, such as a slotless
+// Azure plan), so the stable traffic is written back, conditioned on the
+// ETag Plan read, as a marker's rollback would.
+func (r *roller) repair(ctx context.Context, rt *rolloutTarget) error {
+	want := provider.Traffic{Stable: rt.stable}
+	err := r.persistently(ctx, func() error {
+		rt.mu.Lock()
+		defer rt.mu.Unlock()
+		return r.opts.Retry.do(ctx, nil, func() error {
+			_, err := rt.tp.fn.UpdateRoute(ctx, rt.tp.Route, &provider.RouteUpdate{Traffic: &want}, &provider.ConditionOptions{IfMatch: rt.etag})
+			if err == nil || !conflict(err) {
+				return err
+			}
+			// The failed write may have moved the route (its ETag with
+			// it): write over it only while it holds no marker and what
+			// Plan saw or what that write asked for.
+			cur, rerr := r.readRoute(ctx, rt)
+			switch {
+			case rerr != nil:
+				return final(rerr)
+			case cur.Marker == nil && cur.Traffic == want:
+				return nil
+			case cur.Marker != nil || (cur.Traffic != rt.planTraffic && cur.Traffic != rt.tried):
+				return final(withHint(provider.FailedPrecondition, rt.target(), "Rollout",
+					"another deployment changed it; check what it serves and use Rollback if needed",
+					"route %s changed since it was planned (it now serves %s)", rt.tp.Route, describeTraffic(cur.Traffic)))
+			}
+			rt.etag = cur.ETag
+			return err
+		})
+	})
+	if err != nil {
+		rt.res.Outcome = OutcomeFailed
+		return targetErr(rt.target(), StepRollback, rehint(err, fmt.Sprintf(
+			"rolling back to revision %s failed and traffic may reach the candidate; run Rollback", rt.stable)))
 	}
 	rt.res.Outcome, rt.res.Percent = OutcomeRolledBack, 0
 	r.em.emit(Event{Kind: EventRollback, Target: rt.target(), Stable: rt.stable, Candidate: rt.cand,

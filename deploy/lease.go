@@ -16,10 +16,10 @@ func (r *roller) markerAt(rt *rolloutTarget, step, pct int) *provider.Marker {
 		Started: rt.started, Heartbeat: time.Now().UTC(), Lease: r.opts.Lease}
 }
 
-// readRoute reads rt's route. Mid-rollout a function or route that is
-// gone is an error, never a route to create.
+// readRoute reads rt's route (only the route). Mid-rollout a function
+// or route that is gone is an error, never a route to create.
 func (r *roller) readRoute(ctx context.Context, rt *rolloutTarget) (*provider.Route, error) {
-	st, err := rt.tp.fn.Get(ctx)
+	st, err := rt.tp.fn.Read(ctx, &provider.ReadOptions{Route: rt.tp.Route})
 	if err != nil {
 		return nil, err
 	}
@@ -33,15 +33,42 @@ func (r *roller) readRoute(ctx context.Context, rt *rolloutTarget) (*provider.Ro
 
 // acquire writes this rollout's marker on rt's route, conditioned on the
 // ETag Plan read (or, for a route this rollout created, read after the
-// create). A stale ETag is re-read: if the route still holds the traffic
-// and marker Plan saw, only its ETag moved and the write is retried;
-// otherwise the error names whoever changed it.
+// create): see claim.
 func (r *roller) acquire(ctx context.Context, rt *rolloutTarget) error {
 	rt.mu.Lock()
 	defer rt.mu.Unlock()
 	want := r.markerAt(rt, rt.resumeStep, rt.resumePercent)
-	err := r.opts.Retry.do(ctx, nil, func() error {
-		route, err := rt.tp.fn.UpdateRoute(ctx, rt.tp.Route, &provider.RouteUpdate{Marker: want}, &provider.ConditionOptions{IfMatch: rt.etag})
+	err := r.claim(ctx, rt, func() *provider.RouteUpdate { return &provider.RouteUpdate{Marker: want} }, r.ours)
+	if err != nil {
+		return targetErr(rt.target(), StepMarker, err)
+	}
+	r.hold(rt, want)
+	return nil
+}
+
+// ours reports whether cur holds this rollout's marker.
+func (r *roller) ours(cur *provider.Route) bool {
+	return cur.Marker != nil && cur.Marker.ID == r.opts.ID
+}
+
+// hold records that rt's route holds this rollout's marker m.
+func (r *roller) hold(rt *rolloutTarget, m *provider.Marker) {
+	rt.acquired, rt.marker, rt.owner = true, m, r.opts.ID
+	if rt.prevID == "" {
+		r.em.emit(Event{Kind: EventStarted, Target: rt.target(), Stable: rt.stable,
+			Message: fmt.Sprintf("rollout on route %s from revision %s by %s, lease %s", rt.tp.Route, cmpNone(rt.stable), r.opts.Holder, r.opts.Lease)})
+	}
+}
+
+// claim makes the first write of this rollout on rt's route: build's
+// update, conditioned on the ETag Plan read. A stale ETag is re-read: if
+// our write landed (its answer was lost) it is done; if the route still
+// holds the traffic and marker Plan saw, only its ETag moved and the
+// write is retried; otherwise the error names whoever changed it. The
+// caller holds rt.mu.
+func (r *roller) claim(ctx context.Context, rt *rolloutTarget, build func() *provider.RouteUpdate, landed func(*provider.Route) bool) error {
+	return r.opts.Retry.do(ctx, nil, func() error {
+		route, err := rt.tp.fn.UpdateRoute(ctx, rt.tp.Route, build(), &provider.ConditionOptions{IfMatch: rt.etag})
 		if err == nil {
 			rt.etag, rt.traffic, rt.verdicts = route.ETag, route.Traffic, route.Verdicts
 			return nil
@@ -55,7 +82,7 @@ func (r *roller) acquire(ctx context.Context, rt *rolloutTarget) error {
 		}
 		m := cur.Marker
 		switch {
-		case m != nil && m.ID == r.opts.ID: // our write landed; its answer was lost
+		case landed(cur): // our write landed; its answer was lost
 			rt.etag, rt.traffic, rt.verdicts = cur.ETag, cur.Traffic, cur.Verdicts
 			return nil
 		case m != nil && m.ID == rt.planMarker && !m.Heartbeat.Equal(rt.planHeartbeat) && !r.opts.TakeOver:
@@ -76,15 +103,6 @@ func (r *roller) acquire(ctx context.Context, rt *rolloutTarget) error {
 		rt.etag, rt.traffic, rt.verdicts = cur.ETag, cur.Traffic, cur.Verdicts
 		return err
 	})
-	if err != nil {
-		return targetErr(rt.target(), StepMarker, err)
-	}
-	rt.acquired, rt.marker, rt.owner = true, want, r.opts.ID
-	if rt.prevID == "" {
-		r.em.emit(Event{Kind: EventStarted, Target: rt.target(), Stable: rt.stable,
-			Message: fmt.Sprintf("rollout on route %s from revision %s by %s, lease %s", rt.tp.Route, cmpNone(rt.stable), r.opts.Holder, r.opts.Lease)})
-	}
-	return nil
 }
 
 func cmpNone(s string) string {
@@ -101,6 +119,13 @@ func cmpNone(s string) string {
 // refresh, and the write is retried on the fresh ETag; otherwise the lock
 // is lost and write fails without writing. The caller holds rt.mu.
 func (r *roller) write(ctx context.Context, rt *rolloutTarget, build func() *provider.RouteUpdate) error {
+	return r.writeOr(ctx, rt, build, nil)
+}
+
+// writeOr is write for an update that may clear our marker: landed, when
+// non-nil, tells from a re-read that such a write landed although its
+// answer was lost.
+func (r *roller) writeOr(ctx context.Context, rt *rolloutTarget, build func() *provider.RouteUpdate, landed func(*provider.Route) bool) error {
 	return r.opts.Retry.do(ctx, nil, func() error {
 		route, err := rt.tp.fn.UpdateRoute(ctx, rt.tp.Route, build(), &provider.ConditionOptions{IfMatch: rt.etag})
 		if err == nil {
@@ -113,6 +138,10 @@ func (r *roller) write(ctx context.Context, rt *rolloutTarget, build func() *pro
 		cur, rerr := r.readRoute(ctx, rt)
 		if rerr != nil {
 			return final(rerr)
+		}
+		if landed != nil && landed(cur) {
+			rt.etag, rt.traffic, rt.verdicts = cur.ETag, cur.Traffic, cur.Verdicts
+			return nil
 		}
 		if cur.Marker == nil || cur.Marker.ID != rt.owner {
 			rt.lost = rt.acquired
@@ -135,7 +164,8 @@ func (r *roller) lostErr(rt *rolloutTarget, m *provider.Marker) error {
 }
 
 // startLeases starts the goroutine that renews the lease of every marker
-// this rollout holds every Lease/3 until stopLeasesOnce — also after ctx
+// this rollout holds once it is Lease/3 old (checked every Lease/6) until
+// stopLeasesOnce — also after ctx
 // is cancelled, while the rollback runs, so that no other run takes the
 // route for dead meanwhile. When a renewal finds the marker taken, it
 // cancels the rollout with that error, so a bake or a gate stops at once.
@@ -143,7 +173,7 @@ func (r *roller) startLeases(ctx context.Context, lost context.CancelCauseFunc) 
 	ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
 	wg.Go(func() {
-		t := time.NewTicker(max(r.opts.Lease/3, time.Millisecond))
+		t := time.NewTicker(max(r.opts.Lease/6, time.Millisecond))
 		defer t.Stop()
 		for {
 			select {
@@ -177,6 +207,11 @@ func (r *roller) renew(ctx context.Context, rt *rolloutTarget) error {
 	rt.mu.Lock()
 	defer rt.mu.Unlock()
 	if !rt.acquired || rt.lost || rt.marker == nil {
+		return nil
+	}
+	if time.Since(rt.marker.Heartbeat) < r.opts.Lease/3 {
+		// Not due: a step's write renewed it (every marker write carries a
+		// fresh heartbeat), so a quick rollout makes no renewal at all.
 		return nil
 	}
 	m := *rt.marker

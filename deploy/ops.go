@@ -3,6 +3,7 @@ package deploy
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"maps"
@@ -96,9 +97,14 @@ func Rollback(ctx context.Context, fns []*provider.Function, opts *RollbackOptio
 }
 
 // rollbackTarget is one attempt of Rollback on one target; a
-// FailedPrecondition from the write is retried after a fresh read.
+// FailedPrecondition from the write is retried after a fresh read. It
+// reads the route only, and lists the revisions only when the route does
+// not name where to go (no revision given, no interrupted rollout, no
+// last known good other than the serving one) or the write found the
+// revision it named gone: the write itself checks that a revision
+// exists, as UpdateRoute fails with NotFound for an unknown one.
 func rollbackTarget(ctx context.Context, fn *provider.Function, tr *TargetRollback, opts *RollbackOptions) error {
-	st, err := fn.Get(ctx)
+	st, err := fn.Read(ctx, &provider.ReadOptions{Route: tr.Route})
 	if err != nil {
 		return final(err)
 	}
@@ -110,35 +116,59 @@ func rollbackTarget(ctx context.Context, fn *provider.Function, tr *TargetRollba
 		return final(liveMarkerErr(fn.Target(), tr.Route, m, "Rollback"))
 	}
 	tr.From = describeTraffic(route.Traffic)
-	revs, err := fn.Revisions(ctx)
-	if err != nil {
-		return final(err)
-	}
-	to, why, err := rollbackTo(fn.Target(), route, revs, opts.Revision)
-	if err != nil {
-		return final(err)
-	}
-	tr.To, tr.Why = to, why
-	u := &provider.RouteUpdate{ClearMarker: route.Marker != nil}
-	if route.Traffic != (provider.Traffic{Stable: to}) {
-		u.Traffic = &provider.Traffic{Stable: to}
-	}
-	if u.Traffic == nil && !u.ClearMarker {
+	var revs []*provider.Revision
+	listed := false
+	for {
+		to, why, err := rollbackTo(fn.Target(), route, revs, listed, opts.Revision)
+		if err == errNeedRevisions {
+			if revs, err = fn.Revisions(ctx); err != nil {
+				return final(err)
+			}
+			listed = true
+			continue
+		}
+		if err != nil {
+			return final(err)
+		}
+		tr.To, tr.Why = to, why
+		u := &provider.RouteUpdate{ClearMarker: route.Marker != nil}
+		if route.Traffic != (provider.Traffic{Stable: to}) {
+			u.Traffic = &provider.Traffic{Stable: to}
+		}
+		if u.Traffic == nil && !u.ClearMarker {
+			return nil
+		}
+		_, err = fn.UpdateRoute(ctx, tr.Route, u, &provider.ConditionOptions{IfMatch: route.ETag})
+		if provider.Code(err) == provider.NotFound && u.Traffic != nil && !listed {
+			// The revision chosen without the list is gone: choose again
+			// from the list.
+			if revs, err = fn.Revisions(ctx); err != nil {
+				return final(err)
+			}
+			listed = true
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if route.Marker != nil {
+			tr.ClearedMarker = route.Marker.ID
+		}
 		return nil
 	}
-	if _, err := fn.UpdateRoute(ctx, tr.Route, u, &provider.ConditionOptions{IfMatch: route.ETag}); err != nil {
-		return err
-	}
-	if route.Marker != nil {
-		tr.ClearedMarker = route.Marker.ID
-	}
-	return nil
 }
 
-// rollbackTo chooses the revision a Rollback goes to, and says why.
-func rollbackTo(target string, route *provider.Route, revs []*provider.Revision, named string) (string, string, error) {
+// errNeedRevisions is rollbackTo's answer when it cannot choose without
+// the list of revisions.
+var errNeedRevisions = errors.New("the revisions are needed")
+
+// rollbackTo chooses the revision a Rollback goes to, and says why. When
+// listed is false revs is unknown: a revision the route names is taken to
+// exist (the write checks it), and errNeedRevisions is returned when the
+// choice needs the list.
+func rollbackTo(target string, route *provider.Route, revs []*provider.Revision, listed bool, named string) (string, string, error) {
 	exists := func(id string) bool {
-		return slices.ContainsFunc(revs, func(r *provider.Revision) bool { return r.ID == id })
+		return !listed || slices.ContainsFunc(revs, func(r *provider.Revision) bool { return r.ID == id })
 	}
 	live, v := route.Traffic.Stable, route.Verdicts
 	switch {
@@ -150,6 +180,8 @@ func rollbackTo(target string, route *provider.Route, revs []*provider.Revision,
 		return route.Marker.Stable, "stable revision of rollout " + route.Marker.ID, nil
 	case v != nil && v.Good != "" && v.Good != live && exists(v.Good) && !v.IsFailed(v.Good):
 		return v.Good, "last known good", nil
+	case !listed:
+		return "", "", errNeedRevisions
 	}
 	i := slices.IndexFunc(revs, func(r *provider.Revision) bool { return r.ID == live })
 	if i < 0 {

@@ -153,6 +153,8 @@ type TargetPlan struct {
 	bundle      *bundle.Bundle
 	state       *provider.State // nil when the function does not exist
 	revisions   []*provider.Revision
+	listed      bool   // revisions were listed (see needRevisions)
+	liveRev     string // the revision the target knows serves the live configuration ("" unknown)
 	validateErr error
 }
 
@@ -418,8 +420,13 @@ func planTarget(ctx context.Context, fn *provider.Function, spec *provider.Spec,
 	// (AlreadyExists) instead of being taken for a new function. Any
 	// other read error, and a NotFound of the revisions of a function
 	// just read, fail the plan for this target.
+	//
+	// The read is scoped to what the Spec manages (its route, and its
+	// triggers and provisioned concurrency only when it manages them), and
+	// it is the read Apply and Rollout work from: they pass its ETags on
+	// as preconditions instead of reading again.
 	tp.readAt = time.Now()
-	state, err := fn.Get(ctx)
+	state, err := fn.Read(ctx, provider.ReadOptionsFor(spec))
 	switch {
 	case provider.Code(err) == provider.NotFound:
 		state = nil
@@ -428,11 +435,6 @@ func planTarget(ctx context.Context, fn *provider.Function, spec *provider.Spec,
 	}
 	tp.state = state
 	tp.Exists = state != nil
-	if state != nil {
-		if tp.revisions, err = fn.Revisions(ctx); err != nil {
-			return nil, targetErr(tp.Target, StepRead, err)
-		}
-	}
 	if tp.validateErr == nil {
 		b, err := bundles.get(ctx, fn, spec, opts.Bundle)
 		if err != nil {
@@ -442,6 +444,12 @@ func planTarget(ctx context.Context, fn *provider.Function, spec *provider.Spec,
 		if b != nil {
 			tp.CodeDigest = b.Digest
 		}
+	}
+	if tp.needRevisions() {
+		if tp.revisions, err = fn.Revisions(ctx); err != nil {
+			return nil, targetErr(tp.Target, StepRead, err)
+		}
+		tp.listed = true
 	}
 	if r := tp.route(); r != nil {
 		tp.Live = r.Traffic.Stable
@@ -454,6 +462,42 @@ func planTarget(ctx context.Context, fn *provider.Function, spec *provider.Spec,
 		tp.diff()
 	}
 	return tp, nil
+}
+
+// needRevisions reports whether the plan must list the revisions, and
+// sets liveRev when it need not because the target knows the route
+// already serves the live configuration. Revisions decide three things:
+// whether an existing revision already matches the spec (the newest one
+// is reused instead of publishing), whether the spec is a revision
+// recorded as failed, and whether an interrupted rollout's candidate is
+// the spec's. So they are listed when the function exists and:
+//   - the route's verdicts list failed revisions, or a marker is on it;
+//   - or the spec changes nothing in the live code and configuration, and
+//     the target cannot tell without a call which revision holds them.
+//
+// When the spec changes the live code or configuration, Apply changes
+// them and publishes a revision of the result, whatever revisions
+// exist: the list cannot change the outcome (the plan then does not name
+// the newest revision it replaces). An invalid spec is not diffed.
+func (t *TargetPlan) needRevisions() bool {
+	if t.state == nil || t.validateErr != nil {
+		return false
+	}
+	r := t.route()
+	if r != nil && (r.Marker != nil || (r.Verdicts != nil && len(r.Verdicts.Failed) > 0)) {
+		return true
+	}
+	want, live := t.desired(), t.state.Config
+	if want.CodeDigest != live.CodeDigest || len(configChanges(live, want)) > 0 {
+		return false
+	}
+	if r != nil && r.Traffic.Candidate == "" {
+		if id := t.fn.LiveRevision(t.state, t.Route); id != "" && id == r.Traffic.Stable {
+			t.liveRev = id
+			return false
+		}
+	}
+	return true
 }
 
 // desired is the configuration the function has after applying the spec:
@@ -482,8 +526,13 @@ func (t *TargetPlan) diff() {
 	t.Changes = append(t.Changes, configChanges(live, want)...)
 
 	var newest *provider.Revision
-	if len(t.revisions) > 0 {
+	switch {
+	case len(t.revisions) > 0:
 		newest = t.revisions[len(t.revisions)-1]
+	case !t.listed && t.liveRev != "":
+		// The target knows this revision holds the live configuration,
+		// which is the spec's.
+		newest = &provider.Revision{ID: t.liveRev, Config: live}
 	}
 	t.NewRevision = newest == nil || newest.Config.CodeDigest != want.CodeDigest || len(configChanges(newest.Config, want)) > 0
 	if t.NewRevision {

@@ -19,6 +19,9 @@ type roller struct {
 	em      *emitter
 	res     *RolloutResult
 	targets []*rolloutTarget // the targets whose route the rollout moves or creates
+	// solo is true when one target moves and nothing runs between its
+	// route writes (no gates, no bake): see (*roller).selectTargets.
+	solo bool
 
 	stopLeases func() // stops the lease renewer; nil before it starts
 }
@@ -33,11 +36,20 @@ type rolloutTarget struct {
 	// created is set when the route did not exist: this rollout creates
 	// it on the candidate; fnCreated when it created the function too.
 	created, fnCreated bool
-	resumeStep         int    // step recorded by an interrupted rollout
-	resumePercent      int    // and its percentage
-	prevID             string // ID of the interrupted rollout's marker ("" when not resuming)
-	started            time.Time
-	shiftedAt          time.Time
+	// finished is set once the last step's write recorded the verdict
+	// and cleared the marker (a solo rollout's last shift), so finish
+	// has nothing left to write.
+	finished bool
+	// dirty is set when a lazily locked target's first write, carrying
+	// traffic, failed without a refusal: it may have been applied in part,
+	// so the rollback writes the stable traffic back (see repair).
+	dirty         bool
+	tried         provider.Traffic // the traffic that write asked for
+	resumeStep    int              // step recorded by an interrupted rollout
+	resumePercent int              // and its percentage
+	prevID        string           // ID of the interrupted rollout's marker ("" when not resuming)
+	started       time.Time
+	shiftedAt     time.Time
 
 	// planTraffic and planMarker are what Plan read: the first marker
 	// write is conditioned on the plan's ETag and may only retry on a
@@ -160,10 +172,30 @@ func (r *roller) selectTargets() {
 		}
 		r.targets = append(r.targets, rt)
 	}
+	// A solo rollout moves one target's route with nothing run between its
+	// writes. Its route writes are then the lock: the first one is
+	// conditioned on the ETag Plan read (so it fails if anyone changed the
+	// route since, and names them), and the last one moves the traffic,
+	// records the verdict and clears the marker together. No marker is
+	// written before publishing, since a concurrent rollout of the same
+	// function fails at its own conditioned Apply or first route write,
+	// and there is no other target for the two to split. A rollout with
+	// gates, a bake interval or several targets holds the route from
+	// before publishing to the end, as the package documentation says.
+	r.solo = len(r.targets) == 1 && len(r.opts.Gates) == 0 && r.opts.Interval <= 0
+}
+
+// lazy reports whether rt is locked by its first step's write rather
+// than before publishing: a solo rollout that is not resuming (a resumed
+// rollout takes the interrupted one's marker over first) and whose route
+// exists.
+func (r *roller) lazy(rt *rolloutTarget) bool {
+	return r.solo && !rt.created && rt.prevID == ""
 }
 
 // lock writes this rollout's marker (no candidate yet, unless resuming)
-// on every existing route it moves, before anything is published, so that
+// on every existing route it moves (but a lazily locked one: see lazy),
+// before anything is published, so that
 // of two concurrent rollouts the loser fails naming the winner and
 // changes nothing. The first target in a fixed order is locked alone
 // first, so that of two rollouts of the same targets one gets every lock
@@ -171,7 +203,7 @@ func (r *roller) selectTargets() {
 func (r *roller) lock(ctx context.Context) error {
 	var order []*rolloutTarget
 	for _, rt := range r.targets {
-		if !rt.created {
+		if !rt.created && !r.lazy(rt) {
 			order = append(order, rt)
 		}
 	}
@@ -205,6 +237,11 @@ func (r *roller) publish(ctx context.Context) error {
 			rt.cand, rt.stable = applied[i].Revision, applied[i].Revision
 		}
 	}
+	for i, e := range errs {
+		if rt := byPlan[r.plan.Targets[i]]; e != nil && rt != nil && r.lazy(rt) && provider.Code(e) == provider.FailedPrecondition {
+			errs[i] = r.whoChanged(ctx, rt, e)
+		}
+	}
 	if err := joinErrors(errs...); err != nil {
 		for i, e := range errs {
 			if e == nil {
@@ -228,16 +265,38 @@ func (r *roller) publish(ctx context.Context) error {
 	}
 	var created []*rolloutTarget
 	for _, rt := range r.targets {
-		if rt.created {
+		// A solo rollout that created the function needs no marker on its
+		// route: Apply created it on the candidate with the function (so no
+		// one else can have), and nothing runs before the rollout ends.
+		if rt.created && !(r.solo && rt.fnCreated) {
 			created = append(created, rt)
 		}
 	}
 	return joinErrors(forEach(len(created), r.opts.Concurrency, func(i int) error { return r.lockCreated(ctx, created[i]) })...)
 }
 
+// whoChanged is the error for a lazily locked target whose conditioned
+// Apply failed because the function changed since Plan: with no marker
+// of its own written yet, it reads the route once to name the rollout
+// that holds it, as a lock written before publishing would have.
+func (r *roller) whoChanged(ctx context.Context, rt *rolloutTarget, err error) error {
+	cur, rerr := r.readRoute(ctx, rt)
+	if rerr != nil || cur.Marker == nil || cur.Marker.ID == r.opts.ID {
+		return err
+	}
+	return targetErr(rt.target(), StepApply, markerErr(rt.target(), rt.tp.Route, cur.Marker, "Rollout"))
+}
+
 // lockCreated reads the route Apply created for rt and writes the marker
 // on it, so a created target is held and rolled back like the others.
 func (r *roller) lockCreated(ctx context.Context, rt *rolloutTarget) error {
+	if !rt.tp.needsApply() {
+		// No Apply ran (the function already held the spec), so none
+		// created the route: create it on the candidate.
+		if err := rt.tp.fn.SetTraffic(ctx, rt.tp.Route, provider.Traffic{Stable: rt.cand}, nil); err != nil {
+			return targetErr(rt.target(), StepTraffic, err)
+		}
+	}
 	route, err := r.readRoute(ctx, rt)
 	if err != nil {
 		return targetErr(rt.target(), StepMarker, err)

@@ -10,7 +10,11 @@ import (
 )
 
 // shift moves rt's route to the step's percentage and records the step
-// in the marker, in one conditioned write.
+// in the marker, in one conditioned write; the first write of a lazily
+// locked target (see lazy) is its lock. The last step of a solo rollout
+// also records the candidate as the last known good and clears the
+// marker in that write, since no gate runs after it: finish then has
+// nothing to write. A write that would change nothing is not made.
 func (r *roller) shift(ctx context.Context, rt *rolloutTarget, step int) error {
 	rt.mu.Lock()
 	defer rt.mu.Unlock()
@@ -22,23 +26,78 @@ func (r *roller) shift(ctx context.Context, rt *rolloutTarget, step int) error {
 	case pct > 0:
 		tr = provider.Traffic{Stable: rt.stable, Candidate: rt.cand, CandidatePercent: pct}
 	}
+	last := r.solo && step == len(rt.percents)
 	want := r.markerAt(rt, step, pct)
-	err := r.write(ctx, rt, func() *provider.RouteUpdate {
-		u := &provider.RouteUpdate{Marker: want}
-		if rt.traffic != tr {
-			u.Traffic = &tr
+	var err error
+	switch {
+	case r.solo && rt.fnCreated:
+		// Apply created the function with its route at 100% on the
+		// candidate, and nothing runs before the rollout ends: there is
+		// nothing to hold or move.
+		rt.finished = last
+	case last:
+		build := func() *provider.RouteUpdate {
+			u := &provider.RouteUpdate{ClearMarker: rt.acquired}
+			if rt.traffic != tr {
+				u.Traffic = &tr
+			}
+			if v := withGood(rt.verdicts, rt.cand); !sameVerdicts(v, rt.verdicts) {
+				u.Verdicts = v
+			}
+			return u
 		}
-		return u
-	})
+		landed := func(cur *provider.Route) bool {
+			return cur.Marker == nil && cur.Traffic == tr && cur.Verdicts != nil && cur.Verdicts.Good == rt.cand
+		}
+		switch u := build(); {
+		case u.Traffic == nil && u.Verdicts == nil && !u.ClearMarker:
+		case rt.acquired:
+			err = r.writeOr(ctx, rt, build, landed)
+		default:
+			err = r.claim(ctx, rt, build, landed)
+		}
+		if err == nil {
+			rt.finished, rt.acquired = true, false
+		}
+	default:
+		build := func() *provider.RouteUpdate {
+			u := &provider.RouteUpdate{Marker: want}
+			if rt.traffic != tr {
+				u.Traffic = &tr
+			}
+			return u
+		}
+		if rt.acquired {
+			err = r.write(ctx, rt, build)
+		} else if err = r.claim(ctx, rt, build, r.ours); err == nil {
+			r.hold(rt, want)
+		}
+		if err == nil {
+			rt.marker = want
+		}
+	}
 	if err != nil {
+		if !rt.acquired && !rt.created && tr != rt.planTraffic && !refusal(err) {
+			rt.dirty, rt.tried = true, tr
+		}
 		return targetErr(rt.target(), StepTraffic, err)
 	}
-	rt.marker = want
 	rt.res.Percent = pct
 	rt.shiftedAt = time.Now()
 	r.em.emit(Event{Kind: EventShifted, Target: rt.target(), Step: step, Steps: len(rt.percents), Percent: pct, Stable: rt.stable, Candidate: rt.cand,
 		Message: fmt.Sprintf("revision %s at %d%%, %s at %d%%", rt.cand, pct, rt.stable, 100-pct)})
 	return nil
+}
+
+// refusal reports whether err says a write was refused before any change:
+// a precondition, a missing route or revision, a bad or unsupported
+// update, a denied permission.
+func refusal(err error) bool {
+	switch provider.Code(err) {
+	case provider.FailedPrecondition, provider.NotFound, provider.InvalidArgument, provider.Unimplemented, provider.PermissionDenied:
+		return true
+	}
+	return false
 }
 
 // gates runs every gate on rt at step, stopping at the first failure.

@@ -42,6 +42,17 @@ func withGood(v *provider.Verdicts, rev string) *provider.Verdicts {
 	return out
 }
 
+// sameVerdicts reports whether a and b record the same (nil records none).
+func sameVerdicts(a, b *provider.Verdicts) bool {
+	if a == nil {
+		a = &provider.Verdicts{}
+	}
+	if b == nil {
+		b = &provider.Verdicts{}
+	}
+	return a.Good == b.Good && slices.Equal(a.Failed, b.Failed)
+}
+
 // leaseLive reports whether m is held by a running rollout at now: its
 // lease has not run out. A marker without a lease never expires by
 // itself (it was written by a holder that promised no heartbeat), so it

@@ -13,7 +13,7 @@ func TestRun(t *testing.T) {
 	}
 	s := out.String()
 	for _, want := range []string{
-		"+ publish a new revision (newest is 1)",
+		"+ publish a new revision\n", // a code change lists no revisions (issue 11)
 		"~ Env[VERSION]: 1 → 2",
 		`gate "invoke" failed at step 1 (10%): rolled back everywhere (code FailedPrecondition)`,
 		"=> outcome rolled-back",

@@ -16,19 +16,10 @@ import (
 	"github.com/updraft-dev/updraft/trigger"
 )
 
-// ReadScope limits a read to what a Spec manages. It is the shape
-// proposed for the driver SPI (driver.GetOptions); until the SPI has it,
-// GetScoped takes it and Get reads everything.
-type ReadScope struct {
-	// Route is the one route to read (the Spec's route).
-	Route string
-	// Triggers reads the owned triggers on Route (the Spec's Triggers are
-	// non-nil); only the kinds the route's index tag lists are asked.
-	Triggers bool
-	// Provisioned reads provisioned concurrency on Route (the Spec's
-	// Concurrency.Provisioned is non-nil).
-	Provisioned bool
-}
+// ReadScope limits a read to what a Spec manages (see GetScoped). It
+// is the driver SPI's type (driver.ReadScope, read through
+// driver.ScopedGetter), kept under this name for the adapter's callers.
+type ReadScope = driver.ReadScope
 
 // snapshot is one Get's reading, kept so that an Apply conditioned on
 // its ETag works from it instead of reading again.

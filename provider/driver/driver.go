@@ -9,6 +9,14 @@
 // package provider compares every pair's fields by reflection, so a field
 // added here must be added there too (package provider's doc says why).
 //
+// Optional interfaces: a driver may also implement Targeter (its
+// canonical target), ScopedGetter (a read limited to what a Spec
+// manages, which deploy uses for every plan; without it deploy reads
+// with Get) and LiveRevisioner (which revision holds the live
+// configuration, known without a call; without it deploy lists
+// revisions when a Spec changes nothing). Each is found by a type
+// assertion, so a driver without them keeps working unchanged.
+//
 // Errors: return an *Error (NewError, or Wrap to keep an SDK error as the
 // cause) when the driver knows the code, or the SDK's error mapped in
 // ErrorCode. Say what the driver knows and no more: the portable type

@@ -38,7 +38,7 @@ func TestCallCounts(t *testing.T) {
 		t.Logf("%-12s %2d calls: %s", name, len(calls), strings.Join(parts, ", "))
 		return len(calls), m
 	}
-	want := map[string]int{"create": 9, "code change": 13, "no-op": 4, "rollback": 6}
+	want := map[string]int{"create": 7, "code change": 12, "no-op": 4, "rollback": 6}
 	n, m := step("create", func() error { _, err := deploy.Apply(ctx, fns, s, nil); return err })
 	if n != want["create"] || m["PUT upload"] != 1 {
 		t.Errorf("create: %d calls, want %d", n, want["create"])

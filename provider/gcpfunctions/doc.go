@@ -96,11 +96,10 @@
 // update, service write, deletion) adds one per poll, at least one on a
 // real cloud.
 //
-//	create (deploy.Apply)       9: plan GetFunction; GetFunction, GenerateUploadUrl, PUT, CreateFunction,
-//	                               GetService, UpdateService (route, pin); route check GetFunction, GetService
-//	code change (deploy.Apply) 13: plan GetFunction, GetService, GetFunction, ListRevisions; GetFunction,
-//	                               GetService (pin check), GenerateUploadUrl, PUT, UpdateFunction;
-//	                               route GetFunction, GetService, GetService, UpdateService
+//	create (deploy.Apply)       7: plan GetFunction; GetFunction, GenerateUploadUrl, PUT, CreateFunction,
+//	                               GetService, UpdateService (route, pin)
+//	code change (deploy.Apply) 12: plan GetFunction, GetService; GetFunction (x2), GetService (pin check,
+//	                               then the route: x4), GenerateUploadUrl, PUT, UpdateFunction, UpdateService
 //	no-op (deploy.Apply)        4 reads, 0 bytes: GetFunction, GetService, GetFunction, ListRevisions
 //	rollback (deploy.Rollback)  6: GetFunction, GetService, GetFunction, ListRevisions, GetService, UpdateService
 //

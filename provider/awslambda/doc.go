@@ -41,9 +41,8 @@
 //   - GetScoped(ctx, *ReadScope) reads what a Spec manages: GetFunction
 //     and GetAlias of the Spec's route, provisioned concurrency only when
 //     Concurrency.Provisioned is non-nil, triggers only when Triggers is
-//     non-nil. ReadScope is the shape proposed for the driver SPI
-//     (Get(ctx, *GetOptions)); until then a deploy engine reaches it
-//     through the driver.
+//     non-nil. It implements driver.ScopedGetter, which
+//     provider.Function.Read and the deploy engine use.
 //   - Apply with IfMatch equal to the ETag of this handle's last Get works
 //     from that reading and reads nothing; its mutations carry the same
 //     RevisionId, so a reading that went stale fails with

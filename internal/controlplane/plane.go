@@ -418,3 +418,25 @@ func (f *Function) DeleteRevision(id string) error {
 	f.Revisions = slices.Delete(f.Revisions, i, i+1)
 	return nil
 }
+
+// WaitProvisioned polls status every interval until the provisioned
+// concurrency on route of fn is READY (or gone: status returns nil), and
+// fails when it is FAILED.
+func WaitProvisioned(ctx context.Context, fn, route string, interval time.Duration, status func() *driver.Provisioned) error {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		p := status()
+		switch {
+		case p == nil || p.Status == "READY" || p.Status == "":
+			return nil
+		case p.Status == "FAILED":
+			return driver.NewError(driver.Internal, fmt.Sprintf("provisioned concurrency %d on route %s of %s FAILED: %s", p.Requested, route, fn, p.Reason))
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("waiting for provisioned concurrency on %s: %w", route, ctx.Err())
+		case <-t.C:
+		}
+	}
+}

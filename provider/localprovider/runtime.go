@@ -1,6 +1,7 @@
 package localprovider
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -15,6 +16,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/updraft-dev/updraft/internal/controlplane"
+	"github.com/updraft-dev/updraft/provider"
 	"github.com/updraft-dev/updraft/provider/driver"
 	"github.com/updraft-dev/updraft/trigger"
 )
@@ -232,11 +235,8 @@ func (fr *fnRuntime) sync(m *fnMeta) {
 		return
 	}
 	fr.gen = m.Gen
-	ts, _ := m.triggers()
-	trigRoute := m.TriggerRoute
-	if trigRoute == "" {
-		trigRoute = "live"
-	}
+	ts := m.TriggerList()
+	trigRoute := cmp.Or(m.TriggerRoute, provider.DefaultRoute)
 	v := &routing{routes: map[string]*routeView{}, revs: map[string]*revPool{}}
 	var kill []*instance
 	fr.mu.Lock()
@@ -638,26 +638,13 @@ func (fr *fnRuntime) provisionedStatus(route string, requested int) *driver.Prov
 
 // waitProvisioned waits until provisioned concurrency on route is READY.
 func (fr *fnRuntime) waitProvisioned(ctx context.Context, route string) error {
-	t := time.NewTicker(2 * time.Millisecond)
-	defer t.Stop()
-	for {
+	return controlplane.WaitProvisioned(ctx, fr.name, route, 2*time.Millisecond, func() *driver.Provisioned {
 		v := fr.view()
 		if v == nil || v.routes[route] == nil || v.routes[route].provisioned == 0 {
 			return nil
 		}
-		p := fr.provisionedStatus(route, v.routes[route].provisioned)
-		switch p.Status {
-		case "READY":
-			return nil
-		case "FAILED":
-			return driver.NewError(driver.Internal, fmt.Sprintf("provisioned concurrency %d on route %s of %s FAILED: %s", p.Requested, route, fr.name, p.Reason))
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("waiting for provisioned concurrency on %s: %w", route, ctx.Err())
-		case <-t.C:
-		}
-	}
+		return fr.provisionedStatus(route, v.routes[route].provisioned)
+	})
 }
 
 // stopAll kills every instance of the function (Delete).

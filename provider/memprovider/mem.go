@@ -73,34 +73,23 @@ func (c *Cloud) openDriver(name string) (*memFunction, error) {
 // Capabilities returns what a mem function supports by default: Lambda's
 // limits, every trigger kind, weighted traffic and provisioned concurrency.
 func Capabilities() provider.Capabilities {
-	return provider.Capabilities{
-		Provider:        "mem",
-		Memory:          provider.Range{Min: 128, Max: 10240, Step: 1},
-		DefaultMemoryMB: 128,
-		DefaultTimeout:  3 * time.Second,
-		MaxTimeout:      15 * time.Minute,
-		Runtimes:        []string{"go", "nodejs22", "nodejs20", "python3.13", "python3.12", "java21"},
-		Architectures:   []string{"amd64", "arm64"},
-		Triggers:        trigger.Kinds(),
-		WeightedTraffic: true,
-		Provisioned:     true,
-		MaxConcurrency:  true,
-		MaxProvisioned:  1000,
-		Secrets:         true,
-		MaxEnvBytes:     4096,
-		Env: provider.EnvRules{
-			NamePattern: `[A-Za-z][A-Za-z0-9_]*`,
-			NameRule:    "use letters, digits and '_', starting with a letter",
-			// The variables Lambda's runtime sets itself and refuses.
-			ReservedNames: []string{"_HANDLER", "_X_AMZN_TRACE_ID", "AWS_DEFAULT_REGION", "AWS_REGION", "AWS_EXECUTION_ENV",
-				"AWS_LAMBDA_FUNCTION_NAME", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "AWS_LAMBDA_FUNCTION_VERSION",
-				"AWS_LAMBDA_INITIALIZATION_TYPE", "AWS_LAMBDA_LOG_GROUP_NAME", "AWS_LAMBDA_LOG_STREAM_NAME",
-				"AWS_ACCESS_KEY", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
-				"AWS_LAMBDA_RUNTIME_API", "LAMBDA_TASK_ROOT", "LAMBDA_RUNTIME_DIR"},
-		},
-		CodeForm:   bundle.Form{GoBuild: true, GOOS: "linux", Binary: "bootstrap"},
-		CodeLimits: bundle.Limits{Target: "mem", MaxZipBytes: 50 << 20, MaxUnzippedBytes: 250 << 20},
+	c := controlplane.LambdaLike("mem")
+	c.Triggers, c.MaxProvisioned = trigger.Kinds(), 1000
+	c.Runtimes = []string{"go", "nodejs22", "nodejs20", "python3.13", "python3.12", "java21"}
+	c.Architectures = []string{"amd64", "arm64"}
+	c.Env = provider.EnvRules{
+		NamePattern: `[A-Za-z][A-Za-z0-9_]*`,
+		NameRule:    "use letters, digits and '_', starting with a letter",
+		// The variables Lambda's runtime sets itself and refuses.
+		ReservedNames: []string{"_HANDLER", "_X_AMZN_TRACE_ID", "AWS_DEFAULT_REGION", "AWS_REGION", "AWS_EXECUTION_ENV",
+			"AWS_LAMBDA_FUNCTION_NAME", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "AWS_LAMBDA_FUNCTION_VERSION",
+			"AWS_LAMBDA_INITIALIZATION_TYPE", "AWS_LAMBDA_LOG_GROUP_NAME", "AWS_LAMBDA_LOG_STREAM_NAME",
+			"AWS_ACCESS_KEY", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
+			"AWS_LAMBDA_RUNTIME_API", "LAMBDA_TASK_ROOT", "LAMBDA_RUNTIME_DIR"},
 	}
+	c.CodeForm = bundle.Form{GoBuild: true, GOOS: "linux", Binary: "bootstrap"}
+	c.CodeLimits = bundle.Limits{Target: "mem", MaxZipBytes: 50 << 20, MaxUnzippedBytes: 250 << 20}
+	return c
 }
 
 // function is one function of a Cloud: the control plane's model, the
@@ -288,27 +277,14 @@ func (m *memFunction) Apply(ctx context.Context, s *driver.Spec, opts *driver.Ap
 
 // waitProvisioned polls a route's provisioned concurrency to READY or FAILED.
 func (m *memFunction) waitProvisioned(ctx context.Context, routeName string) error {
-	for {
+	return controlplane.WaitProvisioned(ctx, m.name, routeName, m.c.opts.PollInterval, func() *driver.Provisioned {
 		m.c.mu.Lock()
-		var p driver.Provisioned
+		defer m.c.mu.Unlock()
 		if f := m.c.fns[m.name]; f != nil && f.Routes[routeName] != nil {
-			if rt := f.Routes[routeName].View(f.provisioned(time.Now())); rt.Provisioned != nil {
-				p = *rt.Provisioned
-			}
+			return f.Routes[routeName].View(f.provisioned(time.Now())).Provisioned
 		}
-		m.c.mu.Unlock()
-		switch p.Status {
-		case "READY", "":
-			return nil
-		case "FAILED":
-			return driver.NewError(driver.Internal, fmt.Sprintf("provisioned concurrency %d on route %s of %s FAILED: %s", p.Requested, routeName, m.name, p.Reason))
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("waiting for provisioned concurrency on %s: %w", routeName, ctx.Err())
-		case <-time.After(m.c.opts.PollInterval):
-		}
-	}
+		return nil
+	})
 }
 
 func (m *memFunction) ListRevisions(ctx context.Context) ([]*driver.Revision, error) {

@@ -266,25 +266,9 @@ func (fr *fnRuntime) sync(m *fnMeta) {
 		rp.target = 0
 	}
 	for name, r := range m.Routes {
-		rv := &routeView{name: name, stable: v.revs[r.Traffic.Stable], cand: v.revs[r.Traffic.Candidate],
-			pct: r.Traffic.CandidatePercent, provisioned: r.Provisioned, invokedARNFor: fr.arn + name}
-		if rv.stable == nil {
-			continue
+		if rv := fr.routeView(v, name, r); rv != nil {
+			v.routes[name] = rv
 		}
-		if rv.cand == nil {
-			rv.pct = 0
-		}
-		if r.Provisioned > 0 {
-			if rv.cand != nil {
-				rv.candShare = (r.Provisioned*rv.pct + 50) / 100
-			}
-			rv.stableShare = r.Provisioned - rv.candShare
-			rv.stable.target += rv.stableShare
-			if rv.cand != nil {
-				rv.cand.target += rv.candShare
-			}
-		}
-		v.routes[name] = rv
 	}
 	fr.mu.Unlock()
 	killAll(kill, "its revision was deleted")
@@ -296,6 +280,31 @@ func (fr *fnRuntime) sync(m *fnMeta) {
 	fr.routing.Store(v)
 	fr.provision()
 	fr.sched.update(ts, trigRoute)
+}
+
+// routeView is route name's view over the revision pools of v, and adds
+// its provisioned instances to their targets; nil when its stable
+// revision has no pool. fr.mu is held.
+func (fr *fnRuntime) routeView(v *routing, name string, r *controlplane.Route) *routeView {
+	rv := &routeView{name: name, stable: v.revs[r.Traffic.Stable], cand: v.revs[r.Traffic.Candidate],
+		pct: r.Traffic.CandidatePercent, provisioned: r.Provisioned, invokedARNFor: fr.arn + name}
+	if rv.stable == nil {
+		return nil
+	}
+	if rv.cand == nil {
+		rv.pct = 0
+	}
+	if r.Provisioned > 0 {
+		if rv.cand != nil {
+			rv.candShare = (r.Provisioned*rv.pct + 50) / 100
+		}
+		rv.stableShare = r.Provisioned - rv.candShare
+		rv.stable.target += rv.stableShare
+		if rv.cand != nil {
+			rv.cand.target += rv.candShare
+		}
+	}
+	return rv
 }
 
 // newPool prepares a revision's process settings. Called with fr.mu held.

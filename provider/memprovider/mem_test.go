@@ -47,6 +47,10 @@ func TestConformance(t *testing.T) {
 	providertest.RunConformanceTests(t, newHarness, nil)
 }
 
+func BenchmarkConformance(b *testing.B) {
+	providertest.RunBenchmarks(b, &harness{c: NewCloud(nil)})
+}
+
 func TestConformanceSwapOnly(t *testing.T) {
 	providertest.RunConformanceTests(t, func(ctx context.Context, t *testing.T) (providertest.Harness, error) {
 		return &harness{c: NewCloud(&Options{Capabilities: func(c *provider.Capabilities) { c.WeightedTraffic = false }})}, nil

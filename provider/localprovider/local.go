@@ -247,7 +247,10 @@ func (h *Host) OpenFunction(ctx context.Context, name string) (*provider.Functio
 	return provider.NewFunction(d), nil
 }
 
-// OpenDriver returns the driver for name, for conformance harnesses.
+// OpenDriver returns the driver for name without the portable
+// *provider.Function around it. It is a test hook: for conformance
+// harnesses (providertest.Harness) and tests that wrap the driver to
+// break or observe it; programs use OpenFunction.
 func (h *Host) OpenDriver(name string) (driver.Function, error) { return h.openDriver(name, nil) }
 
 func (h *Host) openDriver(name string, onClose func()) (*localFunction, error) {

@@ -56,7 +56,10 @@ func (c *Cloud) OpenFunction(ctx context.Context, name string) (*provider.Functi
 	return provider.NewFunction(d), nil
 }
 
-// OpenDriver returns the driver for name, for conformance harnesses.
+// OpenDriver returns the driver for name without the portable
+// *provider.Function around it. It is a test hook: for conformance
+// harnesses (providertest.Harness) and tests that wrap the driver to
+// break or observe it; programs use OpenFunction.
 func (c *Cloud) OpenDriver(name string) (driver.Function, error) { return c.openDriver(name) }
 
 func (c *Cloud) openDriver(name string) (*memFunction, error) {

@@ -304,6 +304,10 @@ type Capabilities struct {
 	Architectures []string
 	// Triggers lists the trigger kinds the target can map.
 	Triggers []trigger.Kind
+	// MaxEventTriggers, when non-zero, bounds how many queue, stream and
+	// storage triggers one function may have (Cloud Functions: one
+	// EventTrigger).
+	MaxEventTriggers int
 	// WeightedTraffic is true when a route can split traffic by percent;
 	// false means swap only (blue/green).
 	WeightedTraffic bool

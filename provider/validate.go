@@ -247,6 +247,24 @@ func (c *checker) triggers() {
 			c.missing("Triggers["+t.TriggerKey()+"]", "%s trigger %q: %s does not support %s triggers", t.Kind(), t.TriggerKey(), c.p, t.Kind())
 		}
 	}
+	if n := countEventTriggers(c.s.Triggers); c.caps.MaxEventTriggers > 0 && n > c.caps.MaxEventTriggers {
+		c.bad("Triggers", "%d queue, stream and storage triggers: %s allows %d per function (deploy the others as separate functions)", n, c.p, c.caps.MaxEventTriggers)
+	}
+}
+
+// countEventTriggers counts the queue, stream and storage triggers.
+func countEventTriggers(ts []trigger.Trigger) int {
+	n := 0
+	for _, t := range ts {
+		if t == nil {
+			continue
+		}
+		switch t.Kind() {
+		case trigger.KindQueue, trigger.KindStream, trigger.KindStorage:
+			n++
+		}
+	}
+	return n
 }
 
 // entrypointProblem says what is wrong with an entrypoint, or "". An

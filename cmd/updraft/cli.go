@@ -34,6 +34,7 @@ type globals struct {
 
 	mu      sync.Mutex
 	secrets []string // secret references and sensitive env values, never printed
+	emitted bool     // a JSON result was written: a failure adds no error object
 }
 
 func (g *globals) json() bool { return g.output == "json" }
@@ -116,6 +117,9 @@ func (g *globals) emit(v any, text func(w io.Writer)) error {
 		if err != nil {
 			return err
 		}
+		g.mu.Lock()
+		g.emitted = true
+		g.mu.Unlock()
 		_, err = fmt.Fprintln(g.stdout, g.scrub(string(b)))
 		return err
 	}
@@ -125,14 +129,21 @@ func (g *globals) emit(v any, text func(w io.Writer)) error {
 	return err
 }
 
-// fail reports err as the command's failure: in JSON mode as an error
-// object on stdout too, so a pipeline reading JSON sees it.
+// fail reports err as the command's failure: in JSON mode, when the
+// command wrote no result, as an error object on stdout too, so a pipeline
+// reading JSON sees it (a result, such as a rolled-back rollout, says what
+// failed itself).
 func (g *globals) fail(err error) error {
 	if err == nil {
 		return nil
 	}
-	if g.json() {
-		b, _ := json.Marshal(map[string]any{"error": map[string]string{"code": provider.Code(err).String(), "message": err.Error()}})
+	g.mu.Lock()
+	emitted := g.emitted
+	g.mu.Unlock()
+	if g.json() && !emitted {
+		var out errorOutput
+		out.Error.Code, out.Error.Message = provider.Code(err).String(), err.Error()
+		b, _ := json.Marshal(out)
 		fmt.Fprintln(g.stdout, g.scrub(string(b)))
 	}
 	return &exitCodeError{code: exitError, err: err}

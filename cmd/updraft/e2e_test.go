@@ -12,10 +12,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/santhosh-tekuri/jsonschema/v6"
 )
 
 // The end-to-end test runs the built binary as a CI job would, on a
@@ -68,6 +71,11 @@ type cli struct {
 	dir  string
 	env  []string
 	logs bytes.Buffer // every output, to search for secrets
+	json []jsonOutput // every --output json result, checked against its schema
+}
+
+type jsonOutput struct {
+	command, stdout string
 }
 
 func (c *cli) run(extraEnv []string, args ...string) (int, string, string) {
@@ -85,7 +93,72 @@ func (c *cli) run(extraEnv []string, args ...string) (int, string, string) {
 		c.t.Fatalf("%v: %v", args, err)
 	}
 	c.logs.WriteString(stdout.String() + stderr.String())
+	if cmd := commandOf(args); cmd != "" && slices.Contains(args, "json") {
+		c.json = append(c.json, jsonOutput{cmd, stdout.String()})
+	}
 	return code, stdout.String(), stderr.String()
+}
+
+// commandOf returns the subcommand in args.
+func commandOf(args []string) string {
+	for i, a := range args {
+		if _, ok := outputs[a]; ok && (i == 0 || !strings.HasPrefix(args[i-1], "--") || args[i-1] == "--yes") {
+			return a
+		}
+	}
+	return ""
+}
+
+// checkJSON validates every JSON output the test saw against the schema
+// `updraft schema --of COMMAND` prints.
+func (c *cli) checkJSON() {
+	c.t.Helper()
+	if len(c.json) == 0 {
+		c.t.Fatal("no JSON output was checked")
+	}
+	for _, o := range c.json {
+		command := o.command
+		if strings.HasPrefix(strings.TrimSpace(o.stdout), `{"error"`) {
+			command = "error" // a failure with no result
+		}
+		sch := compiledOutputSchema(c.t, command)
+		docs := []string{o.stdout}
+		if o.command == "logs" {
+			docs = strings.Split(strings.TrimSpace(o.stdout), "\n")
+		}
+		for _, d := range docs {
+			v, err := jsonschema.UnmarshalJSON(strings.NewReader(d))
+			if err != nil {
+				c.t.Errorf("%s: output is not one JSON value: %v\n%s", o.command, err, d)
+				continue
+			}
+			if err := sch.Validate(v); err != nil {
+				c.t.Errorf("%s output does not match its schema: %v\n%s", command, err, d)
+			}
+		}
+	}
+}
+
+func compiledOutputSchema(t *testing.T, command string) *jsonschema.Schema {
+	t.Helper()
+	b, err := outputSchema(command)
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	comp := jsonschema.NewCompiler()
+	url := "https://updraft.dev/schema/output/" + command + ".json"
+	if err := comp.AddResource(url, doc); err != nil {
+		t.Fatal(err)
+	}
+	sch, err := comp.Compile(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sch
 }
 
 // want runs the command and checks its exit code.
@@ -219,6 +292,7 @@ func TestEndToEndLocal(t *testing.T) {
 		t.Fatalf("portable worker: %s", out)
 	}
 	c.want(exitOK, nil, "logs", "--function", "api")
+	c.want(exitOK, nil, "logs", "--function", "api", "--output", "json")
 
 	// rollback, then destroy (which needs --yes without a terminal).
 	out, _ = c.want(exitOK, []string{"FN_MODE=v2"}, "rollback", "--function", "api", "--output", "json")
@@ -242,6 +316,9 @@ func TestEndToEndLocal(t *testing.T) {
 	if strings.Contains(c.logs.String(), "tok_ABCDEFGHIJKLMNOPQRSTUVWX") {
 		t.Fatal("a secret value was printed")
 	}
+	c.want(exitError, nil, "--spec", "bad.yaml", "validate", "--output", "json")
+	c.want(exitOK, nil, "version", "--output", "json")
+	c.checkJSON()
 }
 
 // TestDevAndRollout is the README's command-line quickstart, on its spec

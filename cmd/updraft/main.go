@@ -34,10 +34,14 @@
 // # JSON output
 //
 // With --output json each command writes one JSON object on stdout (logs:
-// one object a line), and a failure also writes {"error": {"code", "message"}}
-// there, with code one of provider's error codes ("InvalidArgument",
-// "FailedPrecondition", …). The shapes are the library's result types,
-// whose JSON field names are stable:
+// one object a line). A failure that has no result of its own writes
+// {"error": {"code", "message"}} there instead, with code one of
+// provider's error codes ("InvalidArgument", "FailedPrecondition", …); a
+// result that records a failure (a rolled-back rollout) is written as the
+// result, with a non-zero exit. `updraft schema --of COMMAND` prints the
+// JSON Schema of each shape (generated from the types; the end-to-end
+// tests check every output against it). The shapes are the library's
+// result types, whose JSON field names are stable:
 //
 //	validate  {"valid", "targets": [service.TargetCheck]}
 //	plan      service.Plan: {"version": 1, "hasChanges", "spec", "specDigest",
@@ -50,7 +54,7 @@
 //	destroy   {"functions": [{"function", "result": deploy.DestroyResult}]}
 //	status    {"targets": [service.TargetStatus]}
 //	invoke    [{"function", "target", "revision", "payload", "functionError", "durationMs", "error"}]
-//	logs      {"function", "target", "line"} per line
+//	logs      {"function", "target", "line"}, one compact object a line (JSON Lines)
 //	version   {"version", "go", "platform"}
 //
 // # Progress

@@ -27,22 +27,33 @@ func versionCmd(g *globals) *cobra.Command {
 		Short: "print updraft's version",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			v := map[string]string{"version": version(), "go": runtime.Version(), "platform": runtime.GOOS + "/" + runtime.GOARCH}
-			return g.emit(v, func(w io.Writer) { fmt.Fprintf(w, "updraft %s (%s, %s)\n", v["version"], v["go"], v["platform"]) })
+			v := versionOutput{Version: version(), Go: runtime.Version(), Platform: runtime.GOOS + "/" + runtime.GOARCH}
+			return g.emit(v, func(w io.Writer) { fmt.Fprintf(w, "updraft %s (%s, %s)\n", v.Version, v.Go, v.Platform) })
 		},
 	}
 }
 
 func schemaCmd(g *globals) *cobra.Command {
-	return &cobra.Command{
-		Use:   "schema",
-		Short: "print the JSON Schema of the spec file (for editors)",
+	var of string
+	cmd := &cobra.Command{
+		Use:   "schema [--of COMMAND]",
+		Short: "print the JSON Schema of the spec file (for editors), or of a command's JSON output",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			_, err := g.stdout.Write(service.Schema())
+			if of == "" {
+				_, err := g.stdout.Write(service.Schema())
+				return err
+			}
+			b, err := outputSchema(of)
+			if err != nil {
+				return err
+			}
+			_, err = fmt.Fprintln(g.stdout, string(b))
 			return err
 		},
 	}
+	cmd.Flags().StringVar(&of, "of", "", "a command whose --output json to describe (plan, rollout, status, …, or error)")
+	return cmd
 }
 
 // starter is what updraft init writes: a spec file and a Go function that
@@ -125,7 +136,7 @@ func initCmd(g *globals) *cobra.Command {
 					return g.fail(err)
 				}
 			}
-			return g.emit(map[string]any{"written": written}, func(w io.Writer) {
+			return g.emit(initOutput{Written: written}, func(w io.Writer) {
 				fmt.Fprintf(w, "wrote %s/updraft.yaml and %s/functions/%s\nnext: updraft plan, then updraft deploy\n", dir, dir, name)
 			})
 		},

@@ -28,7 +28,7 @@ func validateCmd(g *globals) *cobra.Command {
 			for _, c := range checks {
 				valid = valid && c.Err() == nil
 			}
-			if err := g.emit(map[string]any{"valid": valid, "targets": checks}, func(w io.Writer) {
+			if err := g.emit(validateOutput{Valid: valid, Targets: checks}, func(w io.Writer) {
 				for _, c := range checks {
 					if c.Err() != nil {
 						fmt.Fprintf(w, "✗ %s %s: %s\n", c.Function, c.Target, c.Error)
@@ -145,11 +145,11 @@ func deployCmd(g *globals) *cobra.Command {
 				}
 				res, err = ss.Apply(ctx, p, applyOpts)
 				if err != nil {
-					g.emit(map[string]any{"functions": res}, func(io.Writer) {})
+					g.emit(deployOutput{Functions: res}, func(io.Writer) {})
 					return g.fail(err)
 				}
 			}
-			return g.emit(map[string]any{"functions": res}, func(w io.Writer) {
+			return g.emit(deployOutput{Functions: res}, func(w io.Writer) {
 				for _, f := range res {
 					for _, t := range f.Result.Targets {
 						switch {

@@ -63,7 +63,7 @@ back on a failed gate, a failed shift or Ctrl-C.`,
 			if errors.Is(ctx.Err(), context.Canceled) {
 				fmt.Fprintln(g.stderr, "updraft: interrupted: every target was rolled back to its stable revision (see the results)")
 			}
-			g.emit(map[string]any{"functions": res}, func(w io.Writer) { printRollouts(w, res) })
+			g.emit(rolloutOutput{Functions: res}, func(w io.Writer) { printRollouts(w, res) })
 			return g.fail(err)
 		},
 	}
@@ -155,7 +155,7 @@ func rollbackCmd(g *globals) *cobra.Command {
 			defer ss.Close()
 			pr := newProgress(g)
 			res, err := ss.Rollback(cmd.Context(), &deploy.RollbackOptions{Revision: revision, Route: route, OnEvent: pr.event})
-			g.emit(map[string]any{"functions": res}, func(w io.Writer) {
+			g.emit(rollbackOutput{Functions: res}, func(w io.Writer) {
 				for _, f := range res {
 					if f == nil || f.Result == nil {
 						continue
@@ -187,7 +187,7 @@ func pruneCmd(g *globals) *cobra.Command {
 			}
 			defer ss.Close()
 			res, err := ss.Prune(cmd.Context(), &deploy.PruneOptions{Keep: keep, DryRun: dryRun})
-			g.emit(map[string]any{"functions": res}, func(w io.Writer) {
+			g.emit(pruneOutput{Functions: res}, func(w io.Writer) {
 				for _, f := range res {
 					if f == nil || f.Result == nil {
 						continue
@@ -232,7 +232,7 @@ func destroyCmd(g *globals) *cobra.Command {
 			}
 			pr := newProgress(g)
 			res, err := ss.Destroy(cmd.Context(), &deploy.DestroyOptions{Force: force, OnEvent: pr.event})
-			g.emit(map[string]any{"functions": res}, func(w io.Writer) {
+			g.emit(destroyOutput{Functions: res}, func(w io.Writer) {
 				for _, f := range res {
 					if f == nil || f.Result == nil {
 						continue

@@ -60,17 +60,21 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	var ce *exitCodeError
 	if errors.As(err, &ce) {
 		if ce.err != nil {
-			fmt.Fprintf(stderr, "updraft: %v\n", g.scrub(ce.err.Error()))
+			fmt.Fprintf(stderr, "updraft: %s\n", g.scrub(unprefixed(ce.err.Error())))
 		}
 		return ce.code
 	}
 	msg := err.Error()
-	fmt.Fprintf(stderr, "updraft: %s\n", g.scrub(msg))
+	fmt.Fprintf(stderr, "updraft: %s\n", g.scrub(unprefixed(msg)))
 	if isUsage(msg) {
 		return exitUsage
 	}
 	return exitError
 }
+
+// unprefixed drops the "updraft: " the library's errors start with, so
+// the CLI says it once.
+func unprefixed(msg string) string { return strings.TrimPrefix(msg, "updraft: ") }
 
 // isUsage recognises cobra's own command-line errors, which it returns
 // as plain errors.

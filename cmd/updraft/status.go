@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -34,7 +35,7 @@ func statusCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return g.fail(err)
 			}
-			if err := g.emit(map[string]any{"targets": st}, func(w io.Writer) { printStatus(w, st) }); err != nil {
+			if err := g.emit(statusOutput{Targets: st}, func(w io.Writer) { printStatus(w, st) }); err != nil {
 				return err
 			}
 			for _, t := range st {
@@ -111,20 +112,11 @@ func invokeCmd(g *globals) *cobra.Command {
 					return g.fail(err)
 				}
 			}
-			type result struct {
-				Function      string `json:"function"`
-				Target        string `json:"target"`
-				Revision      string `json:"revision,omitempty"`
-				Payload       string `json:"payload,omitempty"`
-				FunctionError string `json:"functionError,omitempty"`
-				DurationMS    int64  `json:"durationMs"`
-				Error         string `json:"error,omitempty"`
-			}
-			var out []result
+			out := invokeOutput{}
 			var failed error
 			for name, fns := range ss.Functions() {
 				for _, fn := range fns {
-					r := result{Function: name, Target: fn.Target()}
+					r := invokeResult{Function: name, Target: fn.Target()}
 					res, err := fn.Invoke(cmd.Context(), &provider.InvokeOptions{Payload: body, Revision: revision, Route: route})
 					if err != nil {
 						r.Error, failed = err.Error(), err
@@ -229,8 +221,9 @@ func printLog(g *globals, function, target string, lines int) error {
 		}
 	}
 	for _, l := range tail {
-		if g.json() {
-			g.emit(map[string]string{"function": function, "target": target, "line": l}, nil)
+		if g.json() { // JSON Lines: one compact object a line
+			b, _ := json.Marshal(logLine{Function: function, Target: target, Line: l})
+			fmt.Fprintln(g.stdout, g.scrub(string(b)))
 			continue
 		}
 		fmt.Fprintf(g.stdout, "%s | %s\n", function, g.scrub(l))

@@ -178,28 +178,9 @@ func urlTrafficGate(fa *fakeAWS, n int) deploy.Gate {
 	}}
 }
 
-// http5xxGate fails when more than rate of the route's URL responses
-// since the step began were 5xx (what the function URL metrics measure).
-func http5xxGate(rate float64) deploy.Gate {
-	return deploy.Gate{Name: "http-5xx", Check: func(ctx context.Context, in *deploy.GateInput) error {
-		m, err := in.Function.Metrics(ctx, &provider.MetricsQuery{Route: in.Route, Revision: in.Candidate, Since: in.Since.Add(-time.Minute)})
-		if err != nil {
-			return err
-		}
-		total := m.Status2xx + m.Status4xx + m.Status5xx
-		if !m.HTTP || total == 0 {
-			return fmt.Errorf("no HTTP responses measured (%+v)", m)
-		}
-		if float64(m.Status5xx) > rate*float64(total) {
-			return fmt.Errorf("%d of %d responses were 5xx", m.Status5xx, total)
-		}
-		return nil
-	}}
-}
-
 // A candidate whose HTTP handler answers 500 (not a function error) is
-// caught at the first canary step by the function URL metrics and
-// rolled back.
+// caught at the first canary step by the default ErrorRateGate, which
+// counts the function URL's 5xx responses, and rolled back.
 func TestHTTP5xxCandidateRolledBack(t *testing.T) {
 	opts := defaultFakeOptions()
 	opts.Seed = 7
@@ -218,10 +199,10 @@ func TestHTTP5xxCandidateRolledBack(t *testing.T) {
 	}
 	mustApply(t, fn, spec("1"))
 	ro := &deploy.RolloutOptions{Strategy: deploy.Canary(30), Holder: "ci", Bundle: &provider.BundleOptions{NoCache: true},
-		Gates: []deploy.Gate{urlTrafficGate(fa, 60), http5xxGate(0.05)}}
+		Gates: []deploy.Gate{urlTrafficGate(fa, 60), deploy.ErrorRateGate(0.05, 5)}}
 	res, err := deploy.Rollout(t.Context(), []*provider.Function{fn}, spec("bad"), ro)
 	var ge *deploy.GateError
-	if !errors.As(err, &ge) || ge.Gate != "http-5xx" || ge.Percent != 30 {
+	if !errors.As(err, &ge) || ge.Gate != "error-rate" || ge.Percent != 30 {
 		t.Fatalf("rollout of a 500-answering candidate: %v", err)
 	}
 	if res.Outcome != deploy.OutcomeRolledBack {

@@ -38,6 +38,10 @@ func (b *broken) Apply(ctx context.Context, s *driver.Spec, opts *driver.ApplyOp
 			err = ctx.Err()
 		}
 		return res, err
+	case "skips-hook": // never calls BeforeApply
+		o := *opts
+		o.BeforeApply = nil
+		return b.Function.Apply(ctx, s, &o)
 	case "noop-changes": // reports a change on every Apply
 		res, err := b.Function.Apply(ctx, s, opts)
 		if res != nil {
@@ -117,6 +121,7 @@ func TestSuiteFailsBrokenDrivers(t *testing.T) {
 	}{
 		{"ignores-cancel", []string{"-test.run=^TestBrokenChild$"}, "--- FAIL: TestBrokenChild/CanceledDuringApply"},
 		{"half-applied", []string{"-test.run=^TestBrokenChild$"}, "a canceled create left route live serving"},
+		{"skips-hook", []string{"-test.run=^TestBrokenChild$"}, "a create never called BeforeApply"},
 		{"metrics-zero", []string{"-test.run=^TestBrokenChild$"}, "--- FAIL: TestBrokenChild/Metrics"},
 		{"noop-changes", []string{"-test.run=^$", "-test.bench=^BenchmarkBrokenChild$", "-test.benchtime=1x"}, "an unchanged spec changed the function"},
 	} {

@@ -218,29 +218,36 @@ func (f *Function) newest() *driver.Revision {
 	return nil
 }
 
-// view reads what the route steps decide on: whether the route exists,
-// its provisioned concurrency, the owned triggers and their route.
-func (a *applier) view() (ok, hasRoute bool, prov int, trig map[string]trigger.Trigger, trigRoute string) {
+// facts are what the route steps decide on, read from the current state.
+type facts struct {
+	exists    bool // the function exists
+	hasRoute  bool // the spec's route exists
+	prov      int  // provisioned concurrency requested on it
+	trig      map[string]trigger.Trigger
+	trigRoute string
+}
+
+func (a *applier) view() facts {
+	var v facts
 	a.b.View(func(f *Function) {
 		if f == nil {
 			return
 		}
-		ok, trig, trigRoute = true, maps.Clone(f.Triggers), f.TriggerRoute
+		v.exists, v.trig, v.trigRoute = true, maps.Clone(f.Triggers), f.TriggerRoute
 		if r := f.Routes[a.s.Route]; r != nil {
-			hasRoute, prov = true, r.Provisioned
+			v.hasRoute, v.prov = true, r.Provisioned
 		}
 	})
-	return
+	return v
 }
 
 // route creates the route on first publish, pointing at the revision.
 func (a *applier) route(ctx context.Context) error {
 	s := a.s
-	ok, hasRoute, _, _, _ := a.view()
-	switch {
-	case !ok:
+	switch v := a.view(); {
+	case !v.exists:
 		return driver.NewError(driver.NotFound, fmt.Sprintf("function %s was deleted during Apply", a.name))
-	case hasRoute:
+	case v.hasRoute:
 		return nil
 	case a.res.Revision != nil:
 		rev := a.res.Revision.ID
@@ -264,8 +271,9 @@ func (a *applier) triggers(ctx context.Context) error {
 		return nil
 	}
 	want := Keyed(s.Triggers)
-	_, _, _, cur, curRoute := a.view()
-	moved := len(want) > 0 && curRoute != s.Route
+	v := a.view()
+	cur := v.trig
+	moved := len(want) > 0 && v.trigRoute != s.Route
 	if !moved && (reflect.DeepEqual(want, cur) || (len(want) == 0 && len(cur) == 0)) {
 		return nil
 	}
@@ -296,8 +304,7 @@ func Keyed(ts []trigger.Trigger) map[string]trigger.Trigger {
 func (a *applier) provisioned(ctx context.Context) error {
 	s := a.s
 	p := s.Concurrency.Provisioned
-	_, hasRoute, cur, _, _ := a.view()
-	if p == nil || !hasRoute || *p == cur {
+	if v := a.view(); p == nil || !v.hasRoute || *p == v.prov {
 		return nil
 	}
 	want := *p

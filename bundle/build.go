@@ -87,15 +87,7 @@ func build(ctx context.Context, src Source, opts *Options) (*Bundle, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	var c *cache
-	if !opts.NoCache {
-		var err error
-		if c, err = openCache(opts.CacheDir, opts.CacheMaxBytes); err != nil {
-			// The cache only saves time: build in memory instead.
-			log.Warn("bundle: building without cache", "err", err)
-			c = nil
-		}
-	}
+	c := openBuildCache(opts, log)
 	tmp := &tempDir{}
 	if c != nil {
 		tmp.base = c.tmp()
@@ -114,39 +106,13 @@ func build(ctx context.Context, src Source, opts *Options) (*Bundle, error) {
 	for _, p := range t.excluded {
 		log.Debug("bundle: excluded by default rule", "path", p)
 	}
-
-	var rec *statRecord
 	var statKey string
 	if c != nil {
-		if recKey != "" {
-			statKey = t.statKey()
-			rec = c.loadStat(recKey)
-			if rec != nil && rec.StatKey == statKey {
-				if b := c.load(rec.ContentKey); b != nil {
-					log.Debug("bundle: cache hit (unchanged stat)", "digest", b.Digest)
-					return b, nil
-				}
-			}
-		}
-		// Look the contents up when hashing them is cheap: in memory, a
-		// single binary, or a tree seen before whose unchanged files need
-		// no reading.
-		if t.cheapToHash() || rec != nil {
-			entries, err := t.hashAll(ctx, rec)
-			if err != nil {
-				return nil, err
-			}
-			key := contentKey(entries, t.excluded)
-			if b := c.load(key); b != nil {
-				log.Debug("bundle: cache hit (same contents)", "digest", b.Digest)
-				if recKey != "" {
-					c.saveStat(recKey, t, statKey, key, entries)
-				}
-				return b, nil
-			}
+		var b *Bundle
+		if b, statKey, err = lookupCache(ctx, c, t, recKey, log); b != nil || err != nil {
+			return b, err
 		}
 	}
-
 	if zin != nil && len(t.excluded) == 0 && len(form.Extra) == 0 {
 		if b, err := keepZipBundle(ctx, zin, t, c, tmp); b != nil || err != nil {
 			if b != nil {
@@ -155,12 +121,74 @@ func build(ctx context.Context, src Source, opts *Options) (*Bundle, error) {
 			return b, err
 		}
 	}
+	b, err := writeBundle(ctx, t, c, tmp, recKey, statKey)
+	if err != nil {
+		return nil, err
+	}
+	log.Debug("bundle: built", "digest", b.Digest, "files", b.Files, "size", b.Size)
+	return b, nil
+}
 
+// openBuildCache opens the cache opts ask for; nil when they ask for none
+// or it cannot be opened (it only saves time: build in memory instead).
+func openBuildCache(opts *Options, log *slog.Logger) *cache {
+	if opts.NoCache {
+		return nil
+	}
+	c, err := openCache(opts.CacheDir, opts.CacheMaxBytes)
+	if err != nil {
+		log.Warn("bundle: building without cache", "err", err)
+		return nil
+	}
+	return c
+}
+
+// lookupCache returns the cached bundle of t, if any: by the stat record
+// of a directory source (recKey), else by contents when hashing them is
+// cheap. It also returns t's stat key, for writeBundle to record.
+func lookupCache(ctx context.Context, c *cache, t *tree, recKey string, log *slog.Logger) (*Bundle, string, error) {
+	var rec *statRecord
+	var statKey string
+	if recKey != "" {
+		statKey = t.statKey()
+		rec = c.loadStat(recKey)
+		if rec != nil && rec.StatKey == statKey {
+			if b := c.load(rec.ContentKey); b != nil {
+				log.Debug("bundle: cache hit (unchanged stat)", "digest", b.Digest)
+				return b, statKey, nil
+			}
+		}
+	}
+	// Look the contents up when hashing them is cheap: in memory, a
+	// single binary, or a tree seen before whose unchanged files need
+	// no reading.
+	if !t.cheapToHash() && rec == nil {
+		return nil, statKey, nil
+	}
+	entries, err := t.hashAll(ctx, rec)
+	if err != nil {
+		return nil, "", err
+	}
+	key := contentKey(entries, t.excluded)
+	b := c.load(key)
+	if b != nil {
+		log.Debug("bundle: cache hit (same contents)", "digest", b.Digest)
+		if recKey != "" {
+			c.saveStat(recKey, t, statKey, key, entries)
+		}
+	}
+	return b, statKey, nil
+}
+
+// writeBundle zips t: in memory without a cache c, else into the cache,
+// recording its metadata and (for a directory source) its stat record.
+func writeBundle(ctx context.Context, t *tree, c *cache, tmp *tempDir, recKey, statKey string) (*Bundle, error) {
 	b := &Bundle{Files: len(t.items), DefaultExcluded: t.excluded}
 	for i := range t.items {
 		b.UnzippedSize += t.items[i].size
 	}
 	h := sha256.New()
+	var err error
 	if c == nil {
 		var buf bytes.Buffer
 		if b.Manifest, err = writeZip(ctx, t.items, io.MultiWriter(&buf, h), tmp); err != nil {
@@ -168,29 +196,28 @@ func build(ctx context.Context, src Source, opts *Options) (*Bundle, error) {
 		}
 		b.data = buf.Bytes()
 		b.Size = int64(buf.Len())
-	} else {
-		f, err := os.CreateTemp(c.tmp(), "zip-")
-		if err != nil {
-			return nil, fmt.Errorf("bundle: %w", err)
-		}
-		defer os.Remove(f.Name())
-		crc := crc32.New(castagnoli)
-		b.Manifest, b.Size, err = writeZipFile(ctx, t.items, f, io.MultiWriter(h, crc), tmp)
-		if err != nil {
-			return nil, err
-		}
 		b.Digest = digestOf(h)
-		if b.Path, err = c.storeZip(f.Name(), b.Digest); err != nil {
-			return nil, err
-		}
-		key := contentKey(b.Manifest, t.excluded)
-		c.saveMeta(key, b, crc.Sum32())
-		if recKey != "" {
-			c.saveStat(recKey, t, statKey, key, b.Manifest)
-		}
+		return b, nil
+	}
+	f, err := os.CreateTemp(c.tmp(), "zip-")
+	if err != nil {
+		return nil, fmt.Errorf("bundle: %w", err)
+	}
+	defer os.Remove(f.Name())
+	crc := crc32.New(castagnoli)
+	b.Manifest, b.Size, err = writeZipFile(ctx, t.items, f, io.MultiWriter(h, crc), tmp)
+	if err != nil {
+		return nil, err
 	}
 	b.Digest = digestOf(h)
-	log.Debug("bundle: built", "digest", b.Digest, "files", b.Files, "size", b.Size)
+	if b.Path, err = c.storeZip(f.Name(), b.Digest); err != nil {
+		return nil, err
+	}
+	key := contentKey(b.Manifest, t.excluded)
+	c.saveMeta(key, b, crc.Sum32())
+	if recKey != "" {
+		c.saveStat(recKey, t, statKey, key, b.Manifest)
+	}
 	return b, nil
 }
 

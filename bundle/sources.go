@@ -130,97 +130,123 @@ func (w *walker) dir(p, rel string, fr *frame) {
 		w.fail(fmt.Errorf("bundle: %w", err))
 		return
 	}
-	var items []item
-	var excluded []string
-	isExcluded := func(rel string) bool {
-		ex, byDefault := w.ig.match(rel)
-		if ex && byDefault {
-			excluded = append(excluded, rel)
+	d := &dirScan{w: w, p: p, rel: rel, fr: fr}
+	for _, e := range ents {
+		if err := d.entry(e); err != nil {
+			w.fail(err)
+			return
 		}
-		return ex
-	}
-	err = func() error {
-		for _, e := range ents {
-			name := e.Name()
-			if err := checkNameElem(name); err != nil {
-				return &UnsafeError{Path: path.Join(rel, name), Reason: err.Error()}
-			}
-			erel := name
-			if rel != "" {
-				erel = rel + "/" + name
-			}
-			ep := p + string(filepath.Separator) + name // p is clean, name one element
-			ereal := ""                                 // the real path, needed for directories only
-			typ := e.Type()
-			var info fs.FileInfo
-			if typ&fs.ModeSymlink != 0 {
-				fi, err := os.Stat(ep)
-				if err != nil {
-					if isExcluded(erel) {
-						continue
-					}
-					return &UnsafeError{Path: erel, Reason: "broken symlink: " + err.Error()}
-				}
-				slash := ""
-				if fi.IsDir() {
-					slash = "/"
-				}
-				if isExcluded(erel + slash) {
-					continue
-				}
-				target, err := filepath.EvalSymlinks(ep)
-				if err != nil {
-					return &UnsafeError{Path: erel, Reason: "unresolvable symlink: " + err.Error()}
-				}
-				r, err := filepath.Rel(w.realRoot, target)
-				if err != nil || !(r == "." || filepath.IsLocal(r)) {
-					return &UnsafeError{Path: erel, Reason: fmt.Sprintf("symlink to %s leaves the source root", target)}
-				}
-				// The rules apply to what the link points at too: a link
-				// to .env or into .git/ is as excluded as its target.
-				if ex, byDefault := w.ig.matchPath(filepath.ToSlash(r) + slash); ex && r != "." {
-					if byDefault {
-						excluded = append(excluded, erel+slash)
-					}
-					continue
-				}
-				ep, ereal, typ, info = target, target, fi.Mode().Type(), fi
-			} else if typ.IsDir() && isExcluded(erel+"/") || !typ.IsDir() && isExcluded(erel) {
-				continue
-			}
-			switch {
-			case typ.IsDir():
-				if ereal == "" {
-					ereal = fr.real + string(filepath.Separator) + name
-				}
-				if fr.contains(ereal) {
-					return &UnsafeError{Path: erel, Reason: "symlink cycle"}
-				}
-				w.spawn(ep, erel, &frame{real: ereal, up: fr})
-			case typ.IsRegular():
-				if info == nil {
-					if info, err = e.Info(); err != nil {
-						return fmt.Errorf("bundle: %w", err)
-					}
-					if !info.Mode().IsRegular() { // replaced since ReadDir
-						return &UnsafeError{Path: erel, Reason: "not a regular file"}
-					}
-				}
-				items = append(items, item{name: erel, mode: normMode(info.Mode()), size: info.Size(), path: ep, st: statOf(info)})
-			default:
-				return &UnsafeError{Path: erel, Reason: "special file (" + describeType(typ) + ")"}
-			}
-		}
-		return nil
-	}()
-	if err != nil {
-		w.fail(err)
-		return
 	}
 	w.mu.Lock()
-	w.items = append(w.items, items...)
-	w.excluded = append(w.excluded, excluded...)
+	w.items = append(w.items, d.items...)
+	w.excluded = append(w.excluded, d.excluded...)
 	w.mu.Unlock()
+}
+
+// dirScan is one directory being read: what it contributes, gathered
+// before it joins the walker's results.
+type dirScan struct {
+	w        *walker
+	p, rel   string // the directory's path and its path in the bundle
+	fr       *frame
+	items    []item
+	excluded []string
+}
+
+// isExcluded reports whether the rules exclude rel, noting the default
+// exclusions.
+func (d *dirScan) isExcluded(rel string) bool {
+	ex, byDefault := d.w.ig.match(rel)
+	if ex && byDefault {
+		d.excluded = append(d.excluded, rel)
+	}
+	return ex
+}
+
+// entry adds e: a file as an item, a directory as a walk of its own.
+func (d *dirScan) entry(e fs.DirEntry) error {
+	name := e.Name()
+	if err := checkNameElem(name); err != nil {
+		return &UnsafeError{Path: path.Join(d.rel, name), Reason: err.Error()}
+	}
+	erel := name
+	if d.rel != "" {
+		erel = d.rel + "/" + name
+	}
+	ep := d.p + string(filepath.Separator) + name // p is clean, name one element
+	ereal := ""                                   // the real path, needed for directories only
+	typ := e.Type()
+	var info fs.FileInfo
+	if typ&fs.ModeSymlink != 0 {
+		target, fi, err := d.symlink(ep, erel)
+		if err != nil || fi == nil {
+			return err
+		}
+		ep, ereal, typ, info = target, target, fi.Mode().Type(), fi
+	} else if typ.IsDir() && d.isExcluded(erel+"/") || !typ.IsDir() && d.isExcluded(erel) {
+		return nil
+	}
+	switch {
+	case typ.IsDir():
+		if ereal == "" {
+			ereal = d.fr.real + string(filepath.Separator) + name
+		}
+		if d.fr.contains(ereal) {
+			return &UnsafeError{Path: erel, Reason: "symlink cycle"}
+		}
+		d.w.spawn(ep, erel, &frame{real: ereal, up: d.fr})
+	case typ.IsRegular():
+		if info == nil {
+			var err error
+			if info, err = e.Info(); err != nil {
+				return fmt.Errorf("bundle: %w", err)
+			}
+			if !info.Mode().IsRegular() { // replaced since ReadDir
+				return &UnsafeError{Path: erel, Reason: "not a regular file"}
+			}
+		}
+		d.items = append(d.items, item{name: erel, mode: normMode(info.Mode()), size: info.Size(), path: ep, st: statOf(info)})
+	default:
+		return &UnsafeError{Path: erel, Reason: "special file (" + describeType(typ) + ")"}
+	}
+	return nil
+}
+
+// symlink resolves the link ep (erel in the bundle) to its target and
+// the target's info; a nil info with a nil error means it is excluded.
+// A link must stay inside the source root.
+func (d *dirScan) symlink(ep, erel string) (string, fs.FileInfo, error) {
+	fi, err := os.Stat(ep)
+	if err != nil {
+		if d.isExcluded(erel) {
+			return "", nil, nil
+		}
+		return "", nil, &UnsafeError{Path: erel, Reason: "broken symlink: " + err.Error()}
+	}
+	slash := ""
+	if fi.IsDir() {
+		slash = "/"
+	}
+	if d.isExcluded(erel + slash) {
+		return "", nil, nil
+	}
+	target, err := filepath.EvalSymlinks(ep)
+	if err != nil {
+		return "", nil, &UnsafeError{Path: erel, Reason: "unresolvable symlink: " + err.Error()}
+	}
+	r, err := filepath.Rel(d.w.realRoot, target)
+	if err != nil || !(r == "." || filepath.IsLocal(r)) {
+		return "", nil, &UnsafeError{Path: erel, Reason: fmt.Sprintf("symlink to %s leaves the source root", target)}
+	}
+	// The rules apply to what the link points at too: a link to .env or
+	// into .git/ is as excluded as its target.
+	if ex, byDefault := d.w.ig.matchPath(filepath.ToSlash(r) + slash); ex && r != "." {
+		if byDefault {
+			d.excluded = append(d.excluded, erel+slash)
+		}
+		return "", nil, nil
+	}
+	return target, fi, nil
 }
 
 // readDir lists a directory unsorted (the items are sorted once, later).

@@ -24,59 +24,27 @@ type bundleResult struct {
 	DefaultExcluded []string `json:"defaultExcluded"`
 }
 
+// bundleFlags are the flags of updraft bundle.
+type bundleFlags struct {
+	goBuild, noCache          bool
+	arch, binary, out, output string
+	cacheDir                  string
+}
+
 func runBundle(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("updraft bundle", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	goBuild := fs.Bool("go", false, "PATH is a Go main package: cross-compile it into a static binary")
-	arch := fs.String("arch", "amd64", "target architecture for --go: amd64 or arm64")
-	binary := fs.String("binary", "bootstrap", "name of the binary in the zip, with --go")
-	out := fs.String("o", "", "write the zip to this file")
-	output := fs.String("output", "text", "output format: text or json")
-	noCache := fs.Bool("no-cache", false, "neither use nor fill the bundle cache")
-	cacheDir := fs.String("cache-dir", "", "bundle cache directory (default: $UPDRAFT_CACHE_DIR, else the user cache directory)")
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: updraft bundle [--go] [--arch arm64|amd64] [-o out.zip] [--output json] PATH")
-		fs.PrintDefaults()
+	fl, path, form, code := parseBundleArgs(args, stderr)
+	if code >= 0 {
+		return code
 	}
-	pos, err := parseInterspersed(fs, args)
-	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return exitOK
-		}
-		return exitUsage
-	}
-	if len(pos) != 1 {
-		fmt.Fprintln(stderr, "updraft bundle: want exactly one PATH")
-		fs.Usage()
-		return exitUsage
-	}
-	if *arch != "amd64" && *arch != "arm64" {
-		fmt.Fprintf(stderr, "updraft bundle: --arch %q: want amd64 or arm64\n", *arch)
-		return exitUsage
-	}
-	if *output != "text" && *output != "json" {
-		fmt.Fprintf(stderr, "updraft bundle: --output %q: want text or json\n", *output)
-		return exitUsage
-	}
-	form := bundle.Form{GoBuild: *goBuild, GOOS: "linux", GOARCH: *arch, Binary: *binary}
-	if err := form.Validate(); err != nil {
-		var fe *bundle.FormError
-		if errors.As(err, &fe) && fe.Field == "Binary" {
-			fmt.Fprintf(stderr, "updraft bundle: --binary %q: %s\n", fe.Value, fe.Reason)
-		} else {
-			fmt.Fprintf(stderr, "updraft bundle: %v\n", err)
-		}
-		return exitUsage
-	}
-	src := bundle.Dir(pos[0])
-	if *goBuild {
-		src = bundle.GoSource(pos[0])
+	src := bundle.Dir(path)
+	if fl.goBuild {
+		src = bundle.GoSource(path)
 	}
 	opts := &bundle.Options{
 		Form:     form,
-		CacheDir: *cacheDir,
+		CacheDir: fl.cacheDir,
 	}
-	if *noCache {
+	if fl.noCache {
 		// A private cache removed on exit: the zip streams to disk, so
 		// memory stays flat however large it is.
 		tmp, err := os.MkdirTemp("", "updraft-bundle-")
@@ -92,23 +60,75 @@ func runBundle(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		fmt.Fprintf(stderr, "updraft bundle: %v\n", err)
 		return exitError
 	}
-	path := b.Path
-	if *noCache {
-		path = "" // removed on return
+	zipPath := b.Path
+	if fl.noCache {
+		zipPath = "" // removed on return
 	}
-	if *out != "" {
-		if err := writeZip(b, *out); err != nil {
+	if fl.out != "" {
+		if err := writeZip(b, fl.out); err != nil {
 			fmt.Fprintf(stderr, "updraft bundle: %v\n", err)
 			return exitError
 		}
-		path = *out
+		zipPath = fl.out
 	}
 	res := bundleResult{Digest: b.Digest, Size: b.Size, UnzippedSize: b.UnzippedSize, Files: b.Files,
-		Cached: b.Cached, Path: path, DefaultExcluded: b.DefaultExcluded}
+		Cached: b.Cached, Path: zipPath, DefaultExcluded: b.DefaultExcluded}
 	if res.DefaultExcluded == nil {
 		res.DefaultExcluded = []string{}
 	}
-	if *output == "json" {
+	return printBundle(stdout, &res, fl.output)
+}
+
+// parseBundleArgs parses updraft bundle's arguments into its flags, the
+// PATH and the code form. code is the exit code to return at once (a
+// usage error, or help), -1 to go on.
+func parseBundleArgs(args []string, stderr io.Writer) (fl bundleFlags, path string, form bundle.Form, code int) {
+	fs := flag.NewFlagSet("updraft bundle", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.BoolVar(&fl.goBuild, "go", false, "PATH is a Go main package: cross-compile it into a static binary")
+	fs.StringVar(&fl.arch, "arch", "amd64", "target architecture for --go: amd64 or arm64")
+	fs.StringVar(&fl.binary, "binary", "bootstrap", "name of the binary in the zip, with --go")
+	fs.StringVar(&fl.out, "o", "", "write the zip to this file")
+	fs.StringVar(&fl.output, "output", "text", "output format: text or json")
+	fs.BoolVar(&fl.noCache, "no-cache", false, "neither use nor fill the bundle cache")
+	fs.StringVar(&fl.cacheDir, "cache-dir", "", "bundle cache directory (default: $UPDRAFT_CACHE_DIR, else the user cache directory)")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: updraft bundle [--go] [--arch arm64|amd64] [-o out.zip] [--output json] PATH")
+		fs.PrintDefaults()
+	}
+	pos, err := parseInterspersed(fs, args)
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		return fl, "", form, exitOK
+	case err != nil:
+		return fl, "", form, exitUsage
+	case len(pos) != 1:
+		fmt.Fprintln(stderr, "updraft bundle: want exactly one PATH")
+		fs.Usage()
+		return fl, "", form, exitUsage
+	case fl.arch != "amd64" && fl.arch != "arm64":
+		fmt.Fprintf(stderr, "updraft bundle: --arch %q: want amd64 or arm64\n", fl.arch)
+		return fl, "", form, exitUsage
+	case fl.output != "text" && fl.output != "json":
+		fmt.Fprintf(stderr, "updraft bundle: --output %q: want text or json\n", fl.output)
+		return fl, "", form, exitUsage
+	}
+	form = bundle.Form{GoBuild: fl.goBuild, GOOS: "linux", GOARCH: fl.arch, Binary: fl.binary}
+	if err := form.Validate(); err != nil {
+		var fe *bundle.FormError
+		if errors.As(err, &fe) && fe.Field == "Binary" {
+			fmt.Fprintf(stderr, "updraft bundle: --binary %q: %s\n", fe.Value, fe.Reason)
+		} else {
+			fmt.Fprintf(stderr, "updraft bundle: %v\n", err)
+		}
+		return fl, "", form, exitUsage
+	}
+	return fl, pos[0], form, -1
+}
+
+// printBundle writes res as text or JSON and returns the exit code.
+func printBundle(stdout io.Writer, res *bundleResult, output string) int {
+	if output == "json" {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
 		if err := enc.Encode(res); err != nil {

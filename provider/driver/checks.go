@@ -89,3 +89,41 @@ func ApplyRouteUpdate(r *Route, u *RouteUpdate, etag string) {
 	}
 	r.ETag = etag
 }
+
+// FunctionNotFound is the NotFound error for a function that does not
+// exist; what names it ("function hello", "function hello in /state").
+func FunctionNotFound(what string) error {
+	return NewError(NotFound, what+" does not exist: Apply a spec to create it")
+}
+
+// FunctionExists is the AlreadyExists error of a create that lost its
+// race: someone else made function fn after the caller read that it did
+// not exist.
+func FunctionExists(fn string) error {
+	return NewError(AlreadyExists, fmt.Sprintf("function %s already exists: another deployment created it since it was read; read it again and plan an update", fn))
+}
+
+// CheckApply makes the precondition checks Apply owes before it changes
+// anything: IfNotExist on an existing function, and IfMatch that is not
+// the function's etag ("" when it does not exist, so any IfMatch fails).
+func CheckApply(fn string, exists bool, etag string, opts *ApplyOptions) error {
+	if exists && opts.IfNotExist {
+		return FunctionExists(fn)
+	}
+	if !exists {
+		etag = ""
+	}
+	return CheckETag("function "+fn, opts.IfMatch, etag)
+}
+
+// NoCode is the InvalidArgument error of an Apply that would create
+// function fn from a spec without code.
+func NoCode(fn string) error {
+	return NewError(InvalidArgument, fmt.Sprintf("function %s does not exist and the spec has no code: set Spec.Code to create it", fn))
+}
+
+// NoRoute is the FailedPrecondition error of an Apply that attaches
+// triggers or provisioned concurrency to a route that does not exist.
+func NoRoute(fn, route string) error {
+	return NewError(FailedPrecondition, fmt.Sprintf("route %s of %s does not exist, so triggers and provisioned concurrency have nothing to attach to: apply with Publish", route, fn))
+}

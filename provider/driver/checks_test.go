@@ -25,4 +25,16 @@ func TestChecks(t *testing.T) {
 	if CodeOf(RevisionNotFound("f", "9")) != NotFound || CodeOf(RouteNotFound("f", "x")) != NotFound {
 		t.Error("not-found helpers must carry NotFound")
 	}
+	if err := CheckApply("f", true, "e1", &ApplyOptions{IfNotExist: true}); CodeOf(err) != AlreadyExists {
+		t.Errorf("IfNotExist on an existing function: %v", err)
+	}
+	if err := CheckApply("f", false, "", &ApplyOptions{IfMatch: "e1"}); CodeOf(err) != FailedPrecondition {
+		t.Errorf("IfMatch on a missing function: %v", err)
+	}
+	if err := CheckApply("f", true, "e1", &ApplyOptions{IfMatch: "e1"}); err != nil {
+		t.Errorf("matching IfMatch: %v", err)
+	}
+	if CodeOf(FunctionNotFound("function f")) != NotFound || CodeOf(NoCode("f")) != InvalidArgument || CodeOf(NoRoute("f", "live")) != FailedPrecondition {
+		t.Error("Apply's errors must carry their codes")
+	}
 }

@@ -17,6 +17,10 @@
 // IfNotExist fails with AlreadyExists when the function exists, and with
 // IfMatch on an absent function with FailedPrecondition, both under the
 // function's lock, so of two plans that both create it only one succeeds.
+// The metadata is the model of the module's internal control plane (the
+// one memprovider is): Apply runs the plane's steps on it under the lock
+// and saves it once, so an Apply that fails or is canceled midway leaves
+// the function as it was.
 //
 // The gateway listens on 127.0.0.1 (never a wider address unless
 // Options.Addr asks for one) and serves function NAME's HTTP trigger at

@@ -5,13 +5,11 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"reflect"
-	"slices"
 	"sync"
-	"time"
 
+	"github.com/updraft-dev/updraft/bundle"
+	"github.com/updraft-dev/updraft/internal/controlplane"
 	"github.com/updraft-dev/updraft/provider/driver"
-	"github.com/updraft-dev/updraft/trigger"
 )
 
 // localFunction is the driver.Function of one local function.
@@ -50,7 +48,7 @@ func (l *localFunction) Close() error {
 }
 
 func (l *localFunction) notFound() error {
-	return driver.NewError(driver.NotFound, fmt.Sprintf("function %s does not exist in %s: Apply a spec to create it", l.name, l.h.dir))
+	return driver.FunctionNotFound(fmt.Sprintf("function %s in %s", l.name, l.h.dir))
 }
 
 // loadExisting reads the function's metadata; NotFound if it does not exist.
@@ -97,37 +95,8 @@ func (l *localFunction) Get(ctx context.Context) (*driver.State, error) {
 }
 
 func (l *localFunction) state(fr *fnRuntime, m *fnMeta) (*driver.State, error) {
-	s := &driver.State{Name: m.Name, Config: cloneConfig(m.Config), ETag: m.ETag, Routes: map[string]*driver.Route{}}
-	for name, r := range m.Routes {
-		rt := r.route()
-		rt.Name = name
-		if r.Provisioned > 0 {
-			rt.Provisioned = fr.provisionedStatus(name, r.Provisioned)
-		}
-		s.Routes[name] = rt
-	}
-	ts, err := m.triggers()
-	if err != nil {
-		return nil, driver.NewError(driver.Internal, err.Error())
-	}
-	if len(ts) > 0 {
-		s.Triggers = ts
-	}
-	for _, t := range ts {
-		if t.Kind() == trigger.KindHTTP {
-			s.Endpoint = l.h.URL(l.name)
-		}
-	}
-	return s, nil
+	return m.State(l.h.URL(l.name), fr.provisionedStatus), nil
 }
-
-func cloneConfig(c driver.Config) driver.Config { return c.Clone() }
-
-// desired and sameConfig are the SPI's shared definitions, so Apply
-// changes exactly what deploy.Plan reports.
-func desired(live driver.Config, s *driver.Spec) driver.Config { return driver.Desired(live, s) }
-
-func sameConfig(a, b driver.Config) bool { return driver.SameConfig(a, b) }
 
 func (l *localFunction) Apply(ctx context.Context, s *driver.Spec, opts *driver.ApplyOptions) (*driver.ApplyResult, error) {
 	if opts.BeforeApply != nil {
@@ -136,16 +105,28 @@ func (l *localFunction) Apply(ctx context.Context, s *driver.Spec, opts *driver.
 			return nil, err
 		}
 	}
+	if err := checkEntrypoint(s.Entrypoint); err != nil {
+		return nil, driver.NewError(driver.InvalidArgument, err.Error())
+	}
 	fr, unlock, err := l.begin(ctx)
 	if err != nil {
 		return nil, err
 	}
-	res, m, err := l.apply(ctx, s, opts)
+	a := &localApply{h: l.h}
+	a.m, err = l.h.loadMeta(l.name)
+	var res *driver.ApplyResult
+	if err == nil {
+		res, err = controlplane.Apply(ctx, a, l.name, s, opts)
+	}
+	if err == nil && a.dirty {
+		// Saved once, whole: a step that failed leaves nothing applied.
+		err = l.h.saveMeta(a.m)
+	}
 	unlock()
 	if err != nil {
 		return nil, err
 	}
-	fr.sync(m)
+	fr.sync(a.m)
 	if p := s.Concurrency.Provisioned; p != nil && *p > 0 {
 		if err := fr.waitProvisioned(ctx, s.Route); err != nil {
 			return nil, err
@@ -154,139 +135,62 @@ func (l *localFunction) Apply(ctx context.Context, s *driver.Spec, opts *driver.
 	return res, nil
 }
 
-func (l *localFunction) apply(ctx context.Context, s *driver.Spec, opts *driver.ApplyOptions) (*driver.ApplyResult, *fnMeta, error) {
-	res := &driver.ApplyResult{}
-	m, err := l.h.loadMeta(l.name)
+// localApply is the controlplane.Backend of one Apply: the function's
+// decoded metadata, changed step by step under the control lock and saved
+// by Apply when every step has succeeded.
+type localApply struct {
+	h     *Host
+	m     *fnMeta // nil while the function does not exist
+	dirty bool
+}
+
+func (a *localApply) View(fn func(*controlplane.Function)) {
+	if a.m == nil {
+		fn(nil)
+		return
+	}
+	fn(&a.m.Function)
+}
+
+func (a *localApply) Step(ctx context.Context, _ string, mutate func(*controlplane.Function) (*controlplane.Function, error)) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	var cur *controlplane.Function
+	if a.m != nil {
+		cur = &a.m.Function
+	}
+	next, err := mutate(cur)
 	if err != nil {
-		return nil, nil, err
+		return err
 	}
-	if err := l.checkApply(m, s, opts); err != nil {
-		return nil, nil, err
+	if cur == nil {
+		a.m = &fnMeta{Function: *next}
 	}
-	if m == nil {
-		if s.Bundle == nil {
-			return nil, nil, driver.NewError(driver.InvalidArgument, fmt.Sprintf("function %s does not exist and the spec has no code: set Spec.Code to create it", l.name))
-		}
-		m = &fnMeta{Name: l.name, NextRev: 1, Routes: map[string]*routeMeta{}}
-		res.Created = true
-	}
-	live := m.Config
-	want := desired(live, s)
-	if s.Bundle != nil && (res.Created || s.Bundle.Digest != live.CodeDigest) {
-		if _, err := l.h.unpack(s.Bundle, entrypoint(want)); err != nil {
-			return nil, nil, err
-		}
-		if err := ctx.Err(); err != nil {
-			return nil, nil, err
-		}
-		res.UploadedBytes = s.Bundle.Size
-	}
-	if res.Created || !sameConfig(live, want) {
-		m.Config = cloneConfig(want)
-		m.ETag = newETag()
-		res.Changed = true
-	}
-
-	if opts.Publish {
-		var newest *driver.Revision
-		if n := len(m.Revisions); n > 0 {
-			newest = m.Revisions[n-1]
-		}
-		if newest == nil || !sameConfig(newest.Config, m.Config) {
-			newest = &driver.Revision{ID: fmt.Sprint(m.NextRev), CodeDigest: m.Config.CodeDigest, Created: time.Now().UTC(), Config: cloneConfig(m.Config)}
-			m.NextRev++
-			m.Revisions = append(m.Revisions, newest)
-			res.Published = true
-		}
-		r := *newest
-		r.Config = cloneConfig(r.Config)
-		res.Revision = &r
-	}
-
-	dirty := false
-	r := m.Routes[s.Route]
-	needsRoute := len(s.Triggers) > 0 || (s.Concurrency.Provisioned != nil && *s.Concurrency.Provisioned > 0)
-	if r == nil {
-		switch {
-		case res.Revision != nil:
-			r = &routeMeta{Name: s.Route, Traffic: driver.Traffic{Stable: res.Revision.ID}, ETag: newETag()}
-			m.Routes[s.Route] = r
-			dirty = true
-		case needsRoute:
-			return nil, nil, driver.NewError(driver.FailedPrecondition, fmt.Sprintf("route %s of %s does not exist, so triggers and provisioned concurrency have nothing to attach to: apply with Publish", s.Route, l.name))
-		}
-	}
-	if s.Triggers != nil {
-		cur, err := m.triggers()
-		if err != nil {
-			return nil, nil, driver.NewError(driver.Internal, err.Error())
-		}
-		if !sameTriggers(cur, s.Triggers) {
-			st, err := storeTriggers(s.Triggers)
-			if err != nil {
-				return nil, nil, driver.NewError(driver.InvalidArgument, fmt.Sprintf("encoding triggers: %v", err))
-			}
-			m.Triggers = st
-			res.Changed = true
-		}
-		if len(s.Triggers) > 0 && m.TriggerRoute != s.Route {
-			m.TriggerRoute = s.Route
-			res.Changed = true
-		}
-	}
-	if p := s.Concurrency.Provisioned; p != nil && r != nil && *p != r.Provisioned {
-		r.Provisioned = *p
-		r.ETag = newETag()
-		res.Changed = true
-	}
-	if res.Created || res.Changed || res.Published || dirty {
-		if err := l.h.saveMeta(m); err != nil {
-			return nil, nil, err
-		}
-	}
-	return res, m, nil
+	a.dirty = true
+	return nil
 }
 
-// checkApply checks what Apply must refuse before it changes anything,
-// under the function's lock: an entrypoint outside the code, and the
-// preconditions (IfNotExist on an existing function, IfMatch that does
-// not match, also on an absent one).
-func (l *localFunction) checkApply(m *fnMeta, s *driver.Spec, opts *driver.ApplyOptions) error {
-	if err := checkEntrypoint(s.Entrypoint); err != nil {
-		return driver.NewError(driver.InvalidArgument, err.Error())
+func (a *localApply) NewETag() string { return newETag() }
+
+// Upload unpacks the code, once per digest.
+func (a *localApply) Upload(ctx context.Context, b *bundle.Bundle, c driver.Config) error {
+	if _, err := a.h.unpack(b, entrypoint(c)); err != nil {
+		return err
 	}
-	switch {
-	case m != nil && opts.IfNotExist:
-		return driver.NewError(driver.AlreadyExists, fmt.Sprintf("function %s already exists in %s: another deploy created it since this one was planned; plan again", l.name, l.h.dir))
-	case m != nil:
-		return driver.CheckETag("function "+l.name, opts.IfMatch, m.ETag)
-	}
-	return driver.CheckETag("function "+l.name, opts.IfMatch, "")
+	return ctx.Err()
 }
 
-func sameTriggers(a, b []trigger.Trigger) bool {
-	am, bm := map[string]trigger.Trigger{}, map[string]trigger.Trigger{}
-	for _, t := range a {
-		am[t.TriggerKey()] = t
-	}
-	for _, t := range b {
-		bm[t.TriggerKey()] = t
-	}
-	return reflect.DeepEqual(am, bm)
-}
+// Provision has nothing to do: the runtime starts provisioned instances
+// when Apply syncs it.
+func (a *localApply) Provision(string, int) {}
 
 func (l *localFunction) ListRevisions(ctx context.Context) ([]*driver.Revision, error) {
 	m, err := l.loadExisting()
 	if err != nil {
 		return nil, err
 	}
-	out := make([]*driver.Revision, len(m.Revisions))
-	for i, r := range m.Revisions {
-		cp := *r
-		cp.Config = cloneConfig(r.Config)
-		out[i] = &cp
-	}
-	return out, nil
+	return m.RevisionList(), nil
 }
 
 // mutate runs fn on the function's metadata under the control lock and
@@ -314,46 +218,17 @@ func (l *localFunction) mutate(ctx context.Context, fn func(m *fnMeta) error) er
 func (l *localFunction) UpdateRoute(ctx context.Context, routeName string, u *driver.RouteUpdate, opts *driver.ConditionOptions) (*driver.Route, error) {
 	var out *driver.Route
 	err := l.mutate(ctx, func(m *fnMeta) error {
-		r := m.Routes[routeName]
-		var cur *driver.Route
-		if r != nil {
-			cur = r.route()
+		r, err := m.UpdateRoute(routeName, u, opts.IfMatch, newETag())
+		if err == nil {
+			out = r.View(nil)
 		}
-		exists := func(id string) bool { return m.revision(id) != nil }
-		if err := driver.CheckRouteUpdate(l.name, routeName, cur, u, opts.IfMatch, exists); err != nil {
-			return err
-		}
-		if cur == nil {
-			cur = &driver.Route{Name: routeName}
-		}
-		driver.ApplyRouteUpdate(cur, u, newETag())
-		if r == nil {
-			r = &routeMeta{Name: routeName}
-			m.Routes[routeName] = r
-		}
-		r.Traffic, r.ETag, r.Marker, r.Verdicts = cur.Traffic, cur.ETag, cur.Marker, cur.Verdicts
-		out = r.route()
-		return nil
+		return err
 	})
 	return out, err
 }
 
 func (l *localFunction) DeleteRevision(ctx context.Context, id string) error {
-	err := l.mutate(ctx, func(m *fnMeta) error {
-		i := slices.IndexFunc(m.Revisions, func(r *driver.Revision) bool { return r.ID == id })
-		if i < 0 {
-			return driver.RevisionNotFound(l.name, id)
-		}
-		traffic := make(map[string]driver.Traffic, len(m.Routes))
-		for name, r := range m.Routes {
-			traffic[name] = r.Traffic
-		}
-		if err := driver.CheckNotServing(l.name, id, traffic); err != nil {
-			return err
-		}
-		m.Revisions = slices.Delete(m.Revisions, i, i+1)
-		return nil
-	})
+	err := l.mutate(ctx, func(m *fnMeta) error { return m.Function.DeleteRevision(id) })
 	if err == nil {
 		l.h.gcCode()
 	}

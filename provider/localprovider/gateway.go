@@ -411,24 +411,40 @@ func appendEvent(b []byte, r *http.Request, path string, body []byte, id, name s
 	b = appendJSONString(b, path)
 	b = append(b, `,"rawQueryString":`...)
 	b = appendJSONString(b, r.URL.RawQuery)
-	if cs := r.Header["Cookie"]; len(cs) > 0 {
-		b = append(b, `,"cookies":[`...)
-		first := true
-		for _, line := range cs {
-			for c := range strings.SplitSeq(line, ";") {
-				c = strings.TrimSpace(c)
-				if c == "" {
-					continue
-				}
-				if !first {
-					b = append(b, ',')
-				}
-				first = false
-				b = appendJSONString(b, c)
-			}
-		}
-		b = append(b, ']')
+	b = appendCookies(b, r.Header["Cookie"])
+	b = appendHeaders(b, r)
+	b = appendQuery(b, r.URL.RawQuery)
+	b = appendRequestContext(b, r, path, id, name, now)
+	return appendBody(b, r.Header.Get("Content-Type"), body)
+}
+
+// appendCookies appends the event's "cookies": each cookie of the Cookie
+// header lines, as API Gateway splits them.
+func appendCookies(b []byte, lines []string) []byte {
+	if len(lines) == 0 {
+		return b
 	}
+	b = append(b, `,"cookies":[`...)
+	first := true
+	for _, line := range lines {
+		for c := range strings.SplitSeq(line, ";") {
+			c = strings.TrimSpace(c)
+			if c == "" {
+				continue
+			}
+			if !first {
+				b = append(b, ',')
+			}
+			first = false
+			b = appendJSONString(b, c)
+		}
+	}
+	return append(b, ']')
+}
+
+// appendHeaders appends the event's "headers": lower-cased names,
+// repeated values joined by commas, the Host always present.
+func appendHeaders(b []byte, r *http.Request) []byte {
 	b = append(b, `,"headers":{`...)
 	first := true
 	host := false
@@ -440,26 +456,10 @@ func appendEvent(b []byte, r *http.Request, path string, body []byte, id, name s
 			b = append(b, ',')
 		}
 		first = false
-		if k == "Host" {
-			host = true
-		}
-		b = append(b, '"')
-		for i := 0; i < len(k); i++ {
-			c := k[i]
-			if 'A' <= c && c <= 'Z' {
-				c += 'a' - 'A'
-			}
-			if c == '"' || c == '\\' || c < 0x20 {
-				c = '_'
-			}
-			b = append(b, c)
-		}
+		host = host || k == "Host"
+		b = appendHeaderName(b, k)
 		b = append(b, `":`...)
-		if len(vs) == 1 {
-			b = appendJSONString(b, vs[0])
-		} else {
-			b = appendJSONString(b, strings.Join(vs, ","))
-		}
+		b = appendJSONString(b, strings.Join(vs, ","))
 	}
 	if !host {
 		if !first {
@@ -468,23 +468,52 @@ func appendEvent(b []byte, r *http.Request, path string, body []byte, id, name s
 		b = append(b, `"host":`...)
 		b = appendJSONString(b, r.Host)
 	}
-	b = append(b, '}')
-	if r.URL.RawQuery != "" {
-		if q, err := url.ParseQuery(r.URL.RawQuery); err == nil && len(q) > 0 {
-			b = append(b, `,"queryStringParameters":{`...)
-			first := true
-			for k, vs := range q {
-				if !first {
-					b = append(b, ',')
-				}
-				first = false
-				b = appendJSONString(b, k)
-				b = append(b, ':')
-				b = appendJSONString(b, strings.Join(vs, ","))
-			}
-			b = append(b, '}')
+	return append(b, '}')
+}
+
+// appendHeaderName appends '"' and k lower-cased, any byte that JSON
+// would need escaped replaced by '_'.
+func appendHeaderName(b []byte, k string) []byte {
+	b = append(b, '"')
+	for i := 0; i < len(k); i++ {
+		c := k[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
 		}
+		if c == '"' || c == '\\' || c < 0x20 {
+			c = '_'
+		}
+		b = append(b, c)
 	}
+	return b
+}
+
+// appendQuery appends the event's "queryStringParameters", when the
+// query parses and is not empty.
+func appendQuery(b []byte, raw string) []byte {
+	if raw == "" {
+		return b
+	}
+	q, err := url.ParseQuery(raw)
+	if err != nil || len(q) == 0 {
+		return b
+	}
+	b = append(b, `,"queryStringParameters":{`...)
+	first := true
+	for k, vs := range q {
+		if !first {
+			b = append(b, ',')
+		}
+		first = false
+		b = appendJSONString(b, k)
+		b = append(b, ':')
+		b = appendJSONString(b, strings.Join(vs, ","))
+	}
+	return append(b, '}')
+}
+
+// appendRequestContext appends the event's "requestContext".
+func appendRequestContext(b []byte, r *http.Request, path, id, name string, now time.Time) []byte {
 	b = append(b, `,"requestContext":{"accountId":"anonymous","apiId":`...)
 	b = appendJSONString(b, name)
 	b = append(b, `,"domainName":`...)
@@ -507,20 +536,23 @@ func appendEvent(b []byte, r *http.Request, path string, body []byte, id, name s
 	b = now.UTC().AppendFormat(b, "02/Jan/2006:15:04:05 -0700")
 	b = append(b, `","timeEpoch":`...)
 	b = strconv.AppendInt(b, now.UnixMilli(), 10)
-	b = append(b, '}')
-	if len(body) > 0 {
-		b = append(b, `,"body":`...)
-		if isText(r.Header.Get("Content-Type")) && utf8.Valid(body) {
-			b = appendJSONString(b, string(body))
-			b = append(b, `,"isBase64Encoded":false}`...)
-		} else {
-			b = append(b, '"')
-			b = base64.StdEncoding.AppendEncode(b, body)
-			b = append(b, `","isBase64Encoded":true}`...)
-		}
-		return b
+	return append(b, '}')
+}
+
+// appendBody appends the event's "body", as text when it is text and
+// valid UTF-8, else base64, and closes the event.
+func appendBody(b []byte, contentType string, body []byte) []byte {
+	if len(body) == 0 {
+		return append(b, `,"isBase64Encoded":false}`...)
 	}
-	return append(b, `,"isBase64Encoded":false}`...)
+	b = append(b, `,"body":`...)
+	if isText(contentType) && utf8.Valid(body) {
+		b = appendJSONString(b, string(body))
+		return append(b, `,"isBase64Encoded":false}`...)
+	}
+	b = append(b, '"')
+	b = base64.StdEncoding.AppendEncode(b, body)
+	return append(b, `","isBase64Encoded":true}`...)
 }
 
 // isText reports whether a content type is sent as text in events, as

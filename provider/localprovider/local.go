@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/updraft-dev/updraft/bundle"
+	"github.com/updraft-dev/updraft/internal/controlplane"
 	"github.com/updraft-dev/updraft/provider"
 	"github.com/updraft-dev/updraft/provider/driver"
 	"github.com/updraft-dev/updraft/trigger"
@@ -130,24 +131,13 @@ func DefaultDir() (string, error) {
 // executable bootstrap) built for this machine, HTTP and schedule
 // triggers, weighted traffic, provisioned and maximum concurrency.
 func Capabilities() provider.Capabilities {
-	return provider.Capabilities{
-		Provider:        "local",
-		Memory:          provider.Range{Min: 128, Max: 10240, Step: 1},
-		DefaultMemoryMB: 128,
-		DefaultTimeout:  3 * time.Second,
-		MaxTimeout:      15 * time.Minute,
-		Runtimes:        []string{"go", "provided"},
-		Architectures:   []string{runtime.GOARCH},
-		Triggers:        []trigger.Kind{trigger.KindHTTP, trigger.KindSchedule},
-		WeightedTraffic: true,
-		Provisioned:     true,
-		MaxConcurrency:  true,
-		MaxProvisioned:  64,
-		Secrets:         true,
-		MaxEnvBytes:     4096,
-		CodeForm:        bundle.Form{GoBuild: true, GOOS: runtime.GOOS, GOARCH: runtime.GOARCH, Binary: "bootstrap"},
-		CodeLimits:      bundle.Limits{Target: "local", MaxUnzippedBytes: 1 << 30},
-	}
+	c := controlplane.LambdaLike("local")
+	c.Runtimes, c.Architectures = []string{"go", "provided"}, []string{runtime.GOARCH}
+	c.Triggers = []trigger.Kind{trigger.KindHTTP, trigger.KindSchedule}
+	c.MaxProvisioned = 64
+	c.CodeForm = bundle.Form{GoBuild: true, GOOS: runtime.GOOS, GOARCH: runtime.GOARCH, Binary: "bootstrap"}
+	c.CodeLimits = bundle.Limits{Target: "local", MaxUnzippedBytes: 1 << 30}
+	return c
 }
 
 var nameRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
@@ -257,7 +247,10 @@ func (h *Host) OpenFunction(ctx context.Context, name string) (*provider.Functio
 	return provider.NewFunction(d), nil
 }
 
-// OpenDriver returns the driver for name, for conformance harnesses.
+// OpenDriver returns the driver for name without the portable
+// *provider.Function around it. It is a test hook: for conformance
+// harnesses (providertest.Harness) and tests that wrap the driver to
+// break or observe it; programs use OpenFunction.
 func (h *Host) OpenDriver(name string) (driver.Function, error) { return h.openDriver(name, nil) }
 
 func (h *Host) openDriver(name string, onClose func()) (*localFunction, error) {

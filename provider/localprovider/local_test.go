@@ -133,6 +133,10 @@ func TestConformance(t *testing.T) {
 
 var harnesses atomic.Int64
 
+func BenchmarkConformance(b *testing.B) {
+	providertest.RunBenchmarks(b, &harness{h: newHost(b, nil), name: "bench"})
+}
+
 type harness struct {
 	h    *Host
 	name string

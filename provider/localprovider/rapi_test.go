@@ -4,6 +4,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -49,7 +50,7 @@ func TestRuntimeAPIServer(t *testing.T) {
 		resp.Body.Close()
 		h := resp.Header
 		if string(body) != string(inv.payload) || h.Get("Lambda-Runtime-Aws-Request-Id") != inv.id || h.Get("Lambda-Runtime-Invoked-Function-Arn") != inv.arn ||
-			h.Get("Lambda-Runtime-Trace-Id") != inv.trace || h.Get("Lambda-Runtime-Deadline-Ms") != itoa64(inv.deadline.UnixMilli()) {
+			h.Get("Lambda-Runtime-Trace-Id") != inv.trace || h.Get("Lambda-Runtime-Deadline-Ms") != strconv.FormatInt(inv.deadline.UnixMilli(), 10) {
 			t.Fatalf("%s: next = %q %v", mode, body, h)
 		}
 		var r io.Reader = strings.NewReader(`"ok-` + mode + `"`)
@@ -92,12 +93,4 @@ func TestRuntimeAPIServer(t *testing.T) {
 		}
 		resp.Body.Close()
 	}
-}
-
-func itoa64(n int64) string {
-	const digits = "0123456789"
-	if n < 10 {
-		return digits[n : n+1]
-	}
-	return itoa64(n/10) + digits[n%10:n%10+1]
 }

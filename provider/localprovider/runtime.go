@@ -1,6 +1,7 @@
 package localprovider
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -15,6 +16,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/updraft-dev/updraft/internal/controlplane"
+	"github.com/updraft-dev/updraft/provider"
 	"github.com/updraft-dev/updraft/provider/driver"
 	"github.com/updraft-dev/updraft/trigger"
 )
@@ -232,11 +235,8 @@ func (fr *fnRuntime) sync(m *fnMeta) {
 		return
 	}
 	fr.gen = m.Gen
-	ts, _ := m.triggers()
-	trigRoute := m.TriggerRoute
-	if trigRoute == "" {
-		trigRoute = "live"
-	}
+	ts := m.TriggerList()
+	trigRoute := cmp.Or(m.TriggerRoute, provider.DefaultRoute)
 	v := &routing{routes: map[string]*routeView{}, revs: map[string]*revPool{}}
 	var kill []*instance
 	fr.mu.Lock()
@@ -266,25 +266,9 @@ func (fr *fnRuntime) sync(m *fnMeta) {
 		rp.target = 0
 	}
 	for name, r := range m.Routes {
-		rv := &routeView{name: name, stable: v.revs[r.Traffic.Stable], cand: v.revs[r.Traffic.Candidate],
-			pct: r.Traffic.CandidatePercent, provisioned: r.Provisioned, invokedARNFor: fr.arn + name}
-		if rv.stable == nil {
-			continue
+		if rv := fr.routeView(v, name, r); rv != nil {
+			v.routes[name] = rv
 		}
-		if rv.cand == nil {
-			rv.pct = 0
-		}
-		if r.Provisioned > 0 {
-			if rv.cand != nil {
-				rv.candShare = (r.Provisioned*rv.pct + 50) / 100
-			}
-			rv.stableShare = r.Provisioned - rv.candShare
-			rv.stable.target += rv.stableShare
-			if rv.cand != nil {
-				rv.cand.target += rv.candShare
-			}
-		}
-		v.routes[name] = rv
 	}
 	fr.mu.Unlock()
 	killAll(kill, "its revision was deleted")
@@ -296,6 +280,31 @@ func (fr *fnRuntime) sync(m *fnMeta) {
 	fr.routing.Store(v)
 	fr.provision()
 	fr.sched.update(ts, trigRoute)
+}
+
+// routeView is route name's view over the revision pools of v, and adds
+// its provisioned instances to their targets; nil when its stable
+// revision has no pool. fr.mu is held.
+func (fr *fnRuntime) routeView(v *routing, name string, r *controlplane.Route) *routeView {
+	rv := &routeView{name: name, stable: v.revs[r.Traffic.Stable], cand: v.revs[r.Traffic.Candidate],
+		pct: r.Traffic.CandidatePercent, provisioned: r.Provisioned, invokedARNFor: fr.arn + name}
+	if rv.stable == nil {
+		return nil
+	}
+	if rv.cand == nil {
+		rv.pct = 0
+	}
+	if r.Provisioned > 0 {
+		if rv.cand != nil {
+			rv.candShare = (r.Provisioned*rv.pct + 50) / 100
+		}
+		rv.stableShare = r.Provisioned - rv.candShare
+		rv.stable.target += rv.stableShare
+		if rv.cand != nil {
+			rv.cand.target += rv.candShare
+		}
+	}
+	return rv
 }
 
 // newPool prepares a revision's process settings. Called with fr.mu held.
@@ -638,26 +647,13 @@ func (fr *fnRuntime) provisionedStatus(route string, requested int) *driver.Prov
 
 // waitProvisioned waits until provisioned concurrency on route is READY.
 func (fr *fnRuntime) waitProvisioned(ctx context.Context, route string) error {
-	t := time.NewTicker(2 * time.Millisecond)
-	defer t.Stop()
-	for {
+	return controlplane.WaitProvisioned(ctx, fr.name, route, 2*time.Millisecond, func() *driver.Provisioned {
 		v := fr.view()
 		if v == nil || v.routes[route] == nil || v.routes[route].provisioned == 0 {
 			return nil
 		}
-		p := fr.provisionedStatus(route, v.routes[route].provisioned)
-		switch p.Status {
-		case "READY":
-			return nil
-		case "FAILED":
-			return driver.NewError(driver.Internal, fmt.Sprintf("provisioned concurrency %d on route %s of %s FAILED: %s", p.Requested, route, fr.name, p.Reason))
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("waiting for provisioned concurrency on %s: %w", route, ctx.Err())
-		case <-t.C:
-		}
-	}
+		return fr.provisionedStatus(route, v.routes[route].provisioned)
+	})
 }
 
 // stopAll kills every instance of the function (Delete).

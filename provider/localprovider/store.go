@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/updraft-dev/updraft/bundle"
+	"github.com/updraft-dev/updraft/internal/controlplane"
 	"github.com/updraft-dev/updraft/provider/driver"
 	"github.com/updraft-dev/updraft/trigger"
 )
@@ -25,38 +26,13 @@ import (
 const metaVersion = 1
 
 // fnMeta is one function's persisted metadata: DIR/functions/NAME/function.json.
+// The model is the control plane's; its triggers are stored encoded.
 type fnMeta struct {
 	Version int `json:"version"`
 	// Gen counts saves, so a stale read never overrides a newer one.
-	Gen       int64                 `json:"generation"`
-	Name      string                `json:"name"`
-	Config    driver.Config         `json:"config"`
-	ETag      string                `json:"etag"`
-	NextRev   int                   `json:"nextRevision"`
-	Revisions []*driver.Revision    `json:"revisions"`
-	Routes    map[string]*routeMeta `json:"routes"`
-	Triggers  []storedTrigger       `json:"triggers,omitempty"`
-	// TriggerRoute is the route the triggers target.
-	TriggerRoute string `json:"triggerRoute,omitempty"`
-}
-
-type routeMeta struct {
-	Name        string           `json:"name"`
-	Traffic     driver.Traffic   `json:"traffic"`
-	ETag        string           `json:"etag"`
-	Marker      *driver.Marker   `json:"marker,omitempty"`
-	Verdicts    *driver.Verdicts `json:"verdicts,omitempty"`
-	Provisioned int              `json:"provisioned,omitempty"`
-}
-
-// route returns r's portable view (without provisioned status).
-func (r *routeMeta) route() *driver.Route {
-	rt := &driver.Route{Name: r.Name, Traffic: r.Traffic, ETag: r.ETag, Verdicts: r.Verdicts.Clone()}
-	if r.Marker != nil {
-		mk := *r.Marker
-		rt.Marker = &mk
-	}
-	return rt
+	Gen int64 `json:"generation"`
+	controlplane.Function
+	Stored []storedTrigger `json:"triggers,omitempty"`
 }
 
 type storedTrigger struct {
@@ -71,18 +47,10 @@ func newETag() string {
 	return hex.EncodeToString(b[:])
 }
 
-func (m *fnMeta) revision(id string) *driver.Revision {
-	for _, r := range m.Revisions {
-		if r.ID == id {
-			return r
-		}
-	}
-	return nil
-}
-
-func (m *fnMeta) triggers() ([]trigger.Trigger, error) {
-	out := make([]trigger.Trigger, 0, len(m.Triggers))
-	for _, st := range m.Triggers {
+// decodeTriggers decodes stored triggers, by key.
+func decodeTriggers(stored []storedTrigger) (map[string]trigger.Trigger, error) {
+	out := make(map[string]trigger.Trigger, len(stored))
+	for _, st := range stored {
 		var t trigger.Trigger
 		var err error
 		switch st.Kind {
@@ -100,7 +68,8 @@ func (m *fnMeta) triggers() ([]trigger.Trigger, error) {
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, trigger.Normalize(t))
+		t = trigger.Normalize(t)
+		out[t.TriggerKey()] = t
 	}
 	return out, nil
 }
@@ -108,6 +77,9 @@ func (m *fnMeta) triggers() ([]trigger.Trigger, error) {
 func storeTriggers(ts []trigger.Trigger) ([]storedTrigger, error) {
 	out := make([]storedTrigger, 0, len(ts))
 	for _, t := range ts {
+		if k := t.Kind(); k != trigger.KindHTTP && k != trigger.KindSchedule {
+			return nil, fmt.Errorf("trigger %q has kind %q, which local does not run", t.TriggerKey(), k)
+		}
 		b, err := json.Marshal(t)
 		if err != nil {
 			return nil, err
@@ -147,7 +119,7 @@ func (h *Host) loadMeta(name string) (*fnMeta, error) {
 		return nil, driver.NewError(driver.Internal, fmt.Sprintf("metadata of %s in %s is corrupt: %v (delete the function's directory to start over)", name, h.fnDir(name), err))
 	}
 	if m.Routes == nil {
-		m.Routes = map[string]*routeMeta{}
+		m.Routes = map[string]*controlplane.Route{}
 	}
 	return &m, nil
 }
@@ -191,10 +163,9 @@ func (m *fnMeta) validate(name string) error {
 			return fmt.Errorf("route %s has provisioned concurrency %d", k, r.Provisioned)
 		}
 	}
-	if _, err := m.triggers(); err != nil {
-		return err
-	}
-	return nil
+	ts, err := decodeTriggers(m.Stored)
+	m.Triggers = ts
+	return err
 }
 
 // checkEntrypoint refuses an entrypoint that is not a path inside the
@@ -212,7 +183,11 @@ func checkEntrypoint(e string) error {
 
 // saveMeta writes m atomically: a temporary file renamed over the old one.
 func (h *Host) saveMeta(m *fnMeta) error {
-	m.Version = metaVersion
+	st, err := storeTriggers(m.TriggerList())
+	if err != nil {
+		return driver.NewError(driver.InvalidArgument, fmt.Sprintf("encoding the triggers of %s: %v", m.Name, err))
+	}
+	m.Version, m.Stored = metaVersion, st
 	m.Gen++
 	b, err := json.MarshalIndent(m, "", "  ")
 	if err != nil {

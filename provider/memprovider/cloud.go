@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/updraft-dev/updraft/internal/controlplane"
 	"github.com/updraft-dev/updraft/provider"
 	"github.com/updraft-dev/updraft/provider/driver"
 	"github.com/updraft-dev/updraft/trigger"
@@ -27,13 +28,13 @@ const (
 	OpInvoke         = "Invoke"
 	OpMetrics        = "Metrics"
 
-	OpCreate      = "Apply.Create"       // create the function
-	OpUpdateCode  = "Apply.UpdateCode"   // upload new code
-	OpUpdateConf  = "Apply.UpdateConfig" // change configuration
-	OpPublish     = "Apply.Publish"      // publish a revision
-	OpCreateRoute = "Apply.CreateRoute"  // create the route on first publish
-	OpTriggers    = "Apply.Triggers"     // reconcile triggers
-	OpProvisioned = "Apply.Provisioned"  // set provisioned concurrency
+	OpCreate      = controlplane.OpCreate      // create the function
+	OpUpdateCode  = controlplane.OpUpdateCode  // upload new code
+	OpUpdateConf  = controlplane.OpUpdateConf  // change configuration
+	OpPublish     = controlplane.OpPublish     // publish a revision
+	OpCreateRoute = controlplane.OpCreateRoute // create the route on first publish
+	OpTriggers    = controlplane.OpTriggers    // reconcile triggers
+	OpProvisioned = controlplane.OpProvisioned // set provisioned concurrency
 )
 
 // Mutating reports whether op changes state.
@@ -248,7 +249,7 @@ func (c *Cloud) Triggers(function string) map[string]trigger.Trigger {
 		return nil
 	}
 	out := map[string]trigger.Trigger{}
-	for k, t := range f.triggers {
+	for k, t := range f.Triggers {
 		out[ownedPrefix+k] = t
 	}
 	for k, t := range f.foreign {

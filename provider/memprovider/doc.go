@@ -12,8 +12,15 @@
 // and passes the conformance suite in provider/providertest. Creates are
 // conditioned: an Apply with ApplyOptions.IfNotExist on a function that
 // exists fails with AlreadyExists and changes nothing, as does a create
-// that finds the function made meanwhile. Use it to test code built on updraft without a
-// cloud account; use provider/localprovider to actually run functions.
+// that finds the function made meanwhile. Use it to test code built on
+// updraft without a cloud account; use provider/localprovider to actually
+// run functions.
+//
+// The state machine itself (Apply's steps, routes, etags, markers,
+// verdicts, owned triggers, DeleteRevision) is the module's internal
+// control plane, which localprovider runs too: a Cloud is that plane over
+// a map, with faults, latency and readiness around every step, so the
+// two in-process targets cannot drift apart.
 //
 // # URLs
 //

@@ -4,114 +4,43 @@ import (
 	"context"
 	"fmt"
 	"maps"
-	"net/url"
-	"reflect"
-	"regexp"
-	"slices"
 	"strings"
 	"time"
 
 	"github.com/updraft-dev/updraft/bundle"
-	"github.com/updraft-dev/updraft/provider"
+	"github.com/updraft-dev/updraft/internal/controlplane"
 	"github.com/updraft-dev/updraft/provider/driver"
 	"github.com/updraft-dev/updraft/trigger"
 )
 
-// Scheme is the URL scheme memprovider registers: mem://NAME.
-const Scheme = "mem"
-
-func init() {
-	provider.DefaultURLMux().RegisterFunction(Scheme, &URLOpener{Cloud: NewCloud(nil)})
-}
-
-// URLOpener opens mem:// URLs on one Cloud. The opener registered for the
-// default mux has a Cloud of its own, so every mem://NAME opened through
-// provider.Open in one process refers to the same function.
-type URLOpener struct {
-	Cloud *Cloud
-}
-
-// OpenFunctionURL implements provider.FunctionURLOpener. The URL is
-// mem://NAME with no query parameters.
-func (o *URLOpener) OpenFunctionURL(ctx context.Context, u *url.URL) (*provider.Function, error) {
-	if q := u.Query(); len(q) > 0 {
-		// Name the parameters, never their values: one may be a credential.
-		return nil, driver.NewError(driver.InvalidArgument, fmt.Sprintf("mem:// takes no query parameters, got %s", strings.Join(slices.Sorted(maps.Keys(q)), ", ")))
-	}
-	if u.Path != "" && u.Path != "/" {
-		return nil, driver.NewError(driver.InvalidArgument, "write mem://NAME with no path")
-	}
-	return o.Cloud.OpenFunction(ctx, u.Host)
-}
-
-var nameRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
-
-// OpenFunction returns a handle to the function name on c. The function
-// need not exist yet: Apply creates it.
-func (c *Cloud) OpenFunction(ctx context.Context, name string) (*provider.Function, error) {
-	d, err := c.openDriver(name)
-	if err != nil {
-		return nil, provider.Errorf(driver.CodeOf(err), Scheme+"://"+name, "Open", "%w", err)
-	}
-	return provider.NewFunction(d), nil
-}
-
-// OpenDriver returns the driver for name, for conformance harnesses.
-func (c *Cloud) OpenDriver(name string) (driver.Function, error) { return c.openDriver(name) }
-
-func (c *Cloud) openDriver(name string) (*memFunction, error) {
-	if !nameRE.MatchString(name) {
-		return nil, driver.NewError(driver.InvalidArgument, fmt.Sprintf("function name %q: use 1 to 64 letters, digits, '-' and '_'", name))
-	}
-	caps := Capabilities()
-	if c.opts.Capabilities != nil {
-		c.opts.Capabilities(&caps)
-	}
-	return &memFunction{c: c, name: name, caps: provider.DriverCapabilities(caps)}, nil
-}
-
-// Capabilities returns what a mem function supports by default: Lambda's
-// limits, every trigger kind, weighted traffic and provisioned concurrency.
-func Capabilities() provider.Capabilities {
-	return provider.Capabilities{
-		Provider:        "mem",
-		Memory:          provider.Range{Min: 128, Max: 10240, Step: 1},
-		DefaultMemoryMB: 128,
-		DefaultTimeout:  3 * time.Second,
-		MaxTimeout:      15 * time.Minute,
-		Runtimes:        []string{"go", "nodejs22", "nodejs20", "python3.13", "python3.12", "java21"},
-		Architectures:   []string{"amd64", "arm64"},
-		Triggers:        trigger.Kinds(),
-		WeightedTraffic: true,
-		Provisioned:     true,
-		MaxConcurrency:  true,
-		MaxProvisioned:  1000,
-		Secrets:         true,
-		MaxEnvBytes:     4096,
-		Env: provider.EnvRules{
-			NamePattern: `[A-Za-z][A-Za-z0-9_]*`,
-			NameRule:    "use letters, digits and '_', starting with a letter",
-			// The variables Lambda's runtime sets itself and refuses.
-			ReservedNames: []string{"_HANDLER", "_X_AMZN_TRACE_ID", "AWS_DEFAULT_REGION", "AWS_REGION", "AWS_EXECUTION_ENV",
-				"AWS_LAMBDA_FUNCTION_NAME", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "AWS_LAMBDA_FUNCTION_VERSION",
-				"AWS_LAMBDA_INITIALIZATION_TYPE", "AWS_LAMBDA_LOG_GROUP_NAME", "AWS_LAMBDA_LOG_STREAM_NAME",
-				"AWS_ACCESS_KEY", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
-				"AWS_LAMBDA_RUNTIME_API", "LAMBDA_TASK_ROOT", "LAMBDA_RUNTIME_DIR"},
-		},
-		CodeForm:   bundle.Form{GoBuild: true, GOOS: "linux", Binary: "bootstrap"},
-		CodeLimits: bundle.Limits{Target: "mem", MaxZipBytes: 50 << 20, MaxUnzippedBytes: 250 << 20},
-	}
-}
-
+// function is one function of a Cloud: the control plane's model, the
+// triggers other tools attached, and the progress of provisioned
+// concurrency by route.
 type function struct {
-	name      string
-	config    driver.Config
-	etag      string
-	revisions []*driver.Revision
-	nextRev   int
-	routes    map[string]*route
-	triggers  map[string]trigger.Trigger
-	foreign   map[string]trigger.Trigger
+	*controlplane.Function
+	foreign map[string]trigger.Trigger
+	prov    map[string]provState
+}
+
+// provState is provisioned concurrency in progress on one route.
+type provState struct {
+	readyAt    time.Time
+	failReason string
+}
+
+// provisioned reports the status of n instances on route at now: IN_PROGRESS
+// until the provisioning delay has passed, then READY or FAILED.
+func (f *function) provisioned(now time.Time) controlplane.ProvisionedStatus {
+	return func(route string, n int) *driver.Provisioned {
+		ps := f.prov[route]
+		switch {
+		case now.Before(ps.readyAt):
+			return &driver.Provisioned{Requested: n, Status: "IN_PROGRESS"}
+		case ps.failReason != "":
+			return &driver.Provisioned{Requested: n, Status: "FAILED", Reason: ps.failReason}
+		}
+		return &driver.Provisioned{Requested: n, Ready: n, Status: "READY"}
+	}
 }
 
 // routeOp names an UpdateRoute for fault injection by what it writes:
@@ -124,40 +53,6 @@ func routeOp(u *driver.RouteUpdate) string {
 		return OpSetMarker
 	}
 	return OpSetVerdicts
-}
-
-// copyRoute returns a deep copy of r.
-func copyRoute(r *driver.Route) *driver.Route {
-	cp := *r
-	if r.Marker != nil {
-		mk := *r.Marker
-		cp.Marker = &mk
-	}
-	cp.Verdicts = r.Verdicts.Clone()
-	if r.Provisioned != nil {
-		p := *r.Provisioned
-		cp.Provisioned = &p
-	}
-	return &cp
-}
-
-type route struct {
-	driver.Route
-	readyAt    time.Time
-	failReason string
-}
-
-// refresh moves provisioned concurrency on once its delay has passed.
-func (r *route) refresh(now time.Time) {
-	p := r.Provisioned
-	if p == nil || p.Status != "IN_PROGRESS" || now.Before(r.readyAt) {
-		return
-	}
-	if r.failReason != "" {
-		p.Status, p.Reason, p.Ready = "FAILED", r.failReason, 0
-		return
-	}
-	p.Status, p.Ready = "READY", p.Requested
 }
 
 type memFunction struct {
@@ -175,16 +70,6 @@ func (m *memFunction) As(any) bool             { return false }
 func (m *memFunction) ErrorAs(error, any) bool { return false }
 func (m *memFunction) Close() error            { return nil }
 
-// exists is the error of a create that lost its race: someone else made
-// the function after the caller read that it did not exist.
-func (m *memFunction) exists() error {
-	return driver.NewError(driver.AlreadyExists, fmt.Sprintf("function %s already exists: another deployment created it since it was read; read it again and plan an update", m.name))
-}
-
-func (m *memFunction) notFound() error {
-	return driver.NewError(driver.NotFound, fmt.Sprintf("function %s does not exist: Apply a spec to create it", m.name))
-}
-
 // enter records op, applies latency and faults, then locks the cloud and
 // returns the function. On success the caller must unlock m.c.mu.
 func (m *memFunction) enter(ctx context.Context, op string) (*function, error) {
@@ -195,7 +80,7 @@ func (m *memFunction) enter(ctx context.Context, op string) (*function, error) {
 	f := m.c.fns[m.name]
 	if f == nil {
 		m.c.mu.Unlock()
-		return nil, m.notFound()
+		return nil, driver.FunctionNotFound("function " + m.name)
 	}
 	return f, nil
 }
@@ -206,22 +91,7 @@ func (m *memFunction) Get(ctx context.Context) (*driver.State, error) {
 		return nil, err
 	}
 	defer m.c.mu.Unlock()
-	return f.state(time.Now()), nil
-}
-
-func (f *function) state(now time.Time) *driver.State {
-	s := &driver.State{Name: f.name, Config: f.config.Clone(), ETag: f.etag, Routes: map[string]*driver.Route{}}
-	for name, r := range f.routes {
-		r.refresh(now)
-		s.Routes[name] = copyRoute(&r.Route)
-	}
-	for _, k := range slices.Sorted(maps.Keys(f.triggers)) {
-		s.Triggers = append(s.Triggers, f.triggers[k])
-		if f.triggers[k].Kind() == trigger.KindHTTP {
-			s.Endpoint = "https://" + strings.ToLower(f.name) + ".mem.invalid/"
-		}
-	}
-	return s
+	return f.State("https://"+strings.ToLower(f.Name)+".mem.invalid/", f.provisioned(time.Now())), nil
 }
 
 // waitReady polls until the function is no longer busy.
@@ -244,8 +114,28 @@ func (m *memFunction) waitReady(ctx context.Context) error {
 	}
 }
 
-// step runs one Apply step: readiness, fault check, the mutation, readiness.
-func (m *memFunction) step(ctx context.Context, op string, mutate func(f *function) error) error {
+// memApply is the controlplane.Backend of one Apply: the Cloud's map,
+// with its faults, latency and readiness around every step.
+type memApply struct {
+	m *memFunction
+	// provisioned is the route whose provisioned concurrency the Apply
+	// raised, to wait for.
+	provisioned string
+}
+
+func (a *memApply) View(fn func(f *controlplane.Function)) {
+	a.m.c.mu.Lock()
+	defer a.m.c.mu.Unlock()
+	if f := a.m.c.fns[a.m.name]; f != nil {
+		fn(f.Function)
+		return
+	}
+	fn(nil)
+}
+
+// Step runs one Apply step: readiness, fault check, the mutation, readiness.
+func (a *memApply) Step(ctx context.Context, op string, mutate func(*controlplane.Function) (*controlplane.Function, error)) error {
+	m := a.m
 	if err := m.waitReady(ctx); err != nil {
 		return err
 	}
@@ -253,12 +143,14 @@ func (m *memFunction) step(ctx context.Context, op string, mutate func(f *functi
 		return err
 	}
 	m.c.mu.Lock()
-	f := m.c.fns[m.name]
-	if f == nil && op != OpCreate {
-		m.c.mu.Unlock()
-		return driver.NewError(driver.NotFound, fmt.Sprintf("function %s was deleted during Apply", m.name))
+	var cur *controlplane.Function
+	if f := m.c.fns[m.name]; f != nil {
+		cur = f.Function
 	}
-	err := mutate(f)
+	next, err := mutate(cur)
+	if err == nil && cur == nil {
+		m.c.fns[m.name] = &function{Function: next, foreign: map[string]trigger.Trigger{}, prov: map[string]provState{}}
+	}
 	m.c.mu.Unlock()
 	if err != nil {
 		return err
@@ -266,222 +158,54 @@ func (m *memFunction) step(ctx context.Context, op string, mutate func(f *functi
 	return m.waitReady(ctx)
 }
 
+func (a *memApply) NewETag() string { return a.m.c.nextETag() }
+
+// Upload counts the code's bytes; m.c.mu is held.
+func (a *memApply) Upload(_ context.Context, b *bundle.Bundle, _ driver.Config) error {
+	a.m.c.uploaded += b.Size
+	return nil
+}
+
+// Provision starts provisioning n instances on route; m.c.mu is held.
+func (a *memApply) Provision(route string, n int) {
+	c, f := a.m.c, a.m.c.fns[a.m.name]
+	if n == 0 {
+		delete(f.prov, route)
+		return
+	}
+	f.prov[route] = provState{readyAt: time.Now().Add(c.opts.ProvisionDelay), failReason: c.failProv[a.m.name]}
+	delete(c.failProv, a.m.name)
+	a.provisioned = route
+}
+
 func (m *memFunction) Apply(ctx context.Context, s *driver.Spec, opts *driver.ApplyOptions) (*driver.ApplyResult, error) {
-	res := &driver.ApplyResult{}
 	if opts.BeforeApply != nil {
 		// mem has no native request; asFunc never converts.
 		if err := opts.BeforeApply(func(any) bool { return false }); err != nil {
 			return nil, err
 		}
 	}
-	m.c.mu.Lock()
-	f := m.c.fns[m.name]
-	var live driver.Config
-	if f != nil {
-		live = f.config
-		if err := driver.CheckETag("function "+m.name, opts.IfMatch, f.etag); err != nil {
-			m.c.mu.Unlock()
-			return nil, err
-		}
-		if opts.IfNotExist {
-			m.c.mu.Unlock()
-			return nil, m.exists()
-		}
+	a := &memApply{m: m}
+	res, err := controlplane.Apply(ctx, a, m.name, s, opts)
+	if err == nil && a.provisioned != "" {
+		err = m.waitProvisioned(ctx, a.provisioned)
 	}
-	m.c.mu.Unlock()
-
-	want := driver.Desired(live, s)
-	if f == nil {
-		if s.Bundle == nil {
-			return nil, driver.NewError(driver.InvalidArgument, fmt.Sprintf("function %s does not exist and the spec has no code: set Spec.Code to create it", m.name))
-		}
-		err := m.step(ctx, OpCreate, func(*function) error {
-			if m.c.fns[m.name] != nil {
-				return m.exists()
-			}
-			m.c.fns[m.name] = &function{name: m.name, config: want, etag: m.c.nextETag(), nextRev: 1,
-				routes: map[string]*route{}, triggers: map[string]trigger.Trigger{}, foreign: map[string]trigger.Trigger{}}
-			m.c.uploaded += s.Bundle.Size
-			return nil
-		})
-		if err != nil {
-			return nil, err
-		}
-		res.Created, res.Changed, res.UploadedBytes = true, true, s.Bundle.Size
-	} else {
-		if s.Bundle != nil && s.Bundle.Digest != live.CodeDigest {
-			err := m.step(ctx, OpUpdateCode, func(f *function) error {
-				f.config.CodeDigest, f.config.CodeSize = s.Bundle.Digest, s.Bundle.Size
-				f.etag = m.c.nextETag()
-				m.c.uploaded += s.Bundle.Size
-				return nil
-			})
-			if err != nil {
-				return nil, err
-			}
-			res.Changed, res.UploadedBytes = true, s.Bundle.Size
-		}
-		if !driver.SameConfig(withCode(live, want), want) {
-			err := m.step(ctx, OpUpdateConf, func(f *function) error {
-				f.config = want.Clone()
-				f.etag = m.c.nextETag()
-				return nil
-			})
-			if err != nil {
-				return nil, err
-			}
-			res.Changed = true
-		}
-	}
-
-	if opts.Publish {
-		m.c.mu.Lock()
-		f = m.c.fns[m.name]
-		var newest *driver.Revision
-		if f != nil && len(f.revisions) > 0 {
-			newest = f.revisions[len(f.revisions)-1]
-		}
-		needed := f != nil && (newest == nil || !driver.SameConfig(newest.Config, f.config))
-		m.c.mu.Unlock()
-		if needed {
-			err := m.step(ctx, OpPublish, func(f *function) error {
-				r := &driver.Revision{ID: fmt.Sprint(f.nextRev), CodeDigest: f.config.CodeDigest, Created: time.Now(), Config: f.config.Clone()}
-				f.nextRev++
-				f.revisions = append(f.revisions, r)
-				newest = r
-				return nil
-			})
-			if err != nil {
-				return nil, err
-			}
-			res.Published = true
-		}
-		if newest != nil {
-			r := *newest
-			r.Config = r.Config.Clone()
-			res.Revision = &r
-		}
-	}
-
-	if err := m.applyRoute(ctx, s, res); err != nil {
+	if err != nil {
 		return nil, err
 	}
 	return res, nil
 }
 
-// withCode is live with want's code, so code and config compare apart.
-func withCode(live, want driver.Config) driver.Config {
-	live.CodeDigest, live.CodeSize = want.CodeDigest, want.CodeSize
-	return live
-}
-
-// applyRoute creates the route if needed and reconciles triggers and
-// provisioned concurrency on it.
-func (m *memFunction) applyRoute(ctx context.Context, s *driver.Spec, res *driver.ApplyResult) error {
-	m.c.mu.Lock()
-	f := m.c.fns[m.name]
-	if f == nil {
-		m.c.mu.Unlock()
-		return driver.NewError(driver.NotFound, fmt.Sprintf("function %s was deleted during Apply", m.name))
-	}
-	r := f.routes[s.Route]
-	curTriggers := maps.Clone(f.triggers)
-	curProv := 0
-	if r != nil && r.Provisioned != nil {
-		curProv = r.Provisioned.Requested
-	}
-	m.c.mu.Unlock()
-
-	needsRoute := len(s.Triggers) > 0 || (s.Concurrency.Provisioned != nil && *s.Concurrency.Provisioned > 0)
-	if r == nil {
-		switch {
-		case res.Revision != nil:
-			rev := res.Revision.ID
-			err := m.step(ctx, OpCreateRoute, func(f *function) error {
-				if f.routes[s.Route] == nil {
-					f.routes[s.Route] = &route{Route: driver.Route{Name: s.Route, Traffic: driver.Traffic{Stable: rev}, ETag: m.c.nextETag()}}
-				}
-				return nil
-			})
-			if err != nil {
-				return err
-			}
-		case needsRoute:
-			return driver.NewError(driver.FailedPrecondition, fmt.Sprintf("route %s of %s does not exist, so triggers and provisioned concurrency have nothing to attach to: apply with Publish", s.Route, m.name))
-		}
-	}
-
-	if s.Triggers != nil {
-		want := map[string]trigger.Trigger{}
-		for _, t := range s.Triggers {
-			want[t.TriggerKey()] = t
-		}
-		if !reflect.DeepEqual(want, curTriggers) && !(len(want) == 0 && len(curTriggers) == 0) {
-			err := m.step(ctx, OpTriggers, func(f *function) error {
-				f.triggers = want
-				return nil
-			})
-			if err != nil {
-				return err
-			}
-			res.Changed = true
-		}
-	}
-
-	if p := s.Concurrency.Provisioned; p != nil && *p != curProv {
-		want := *p
-		err := m.step(ctx, OpProvisioned, func(f *function) error {
-			r := f.routes[s.Route]
-			if r == nil {
-				return driver.NewError(driver.NotFound, fmt.Sprintf("route %s of %s was deleted during Apply", s.Route, m.name))
-			}
-			r.ETag = m.c.nextETag()
-			if want == 0 {
-				r.Provisioned = nil
-				return nil
-			}
-			r.Provisioned = &driver.Provisioned{Requested: want, Status: "IN_PROGRESS"}
-			r.readyAt = time.Now().Add(m.c.opts.ProvisionDelay)
-			r.failReason = m.c.failProv[m.name]
-			delete(m.c.failProv, m.name)
-			return nil
-		})
-		if err != nil {
-			return err
-		}
-		res.Changed = true
-		if want > 0 {
-			if err := m.waitProvisioned(ctx, s.Route); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
-}
-
 // waitProvisioned polls a route's provisioned concurrency to READY or FAILED.
 func (m *memFunction) waitProvisioned(ctx context.Context, routeName string) error {
-	for {
+	return controlplane.WaitProvisioned(ctx, m.name, routeName, m.c.opts.PollInterval, func() *driver.Provisioned {
 		m.c.mu.Lock()
-		var p driver.Provisioned
-		if f := m.c.fns[m.name]; f != nil && f.routes[routeName] != nil && f.routes[routeName].Provisioned != nil {
-			r := f.routes[routeName]
-			r.refresh(time.Now())
-			p = *r.Provisioned
+		defer m.c.mu.Unlock()
+		if f := m.c.fns[m.name]; f != nil && f.Routes[routeName] != nil {
+			return f.Routes[routeName].View(f.provisioned(time.Now())).Provisioned
 		}
-		m.c.mu.Unlock()
-		switch p.Status {
-		case "READY", "":
-			return nil
-		case "FAILED":
-			return driver.NewError(driver.Internal, fmt.Sprintf("provisioned concurrency %d on route %s of %s FAILED: %s", p.Requested, routeName, m.name, p.Reason))
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("waiting for provisioned concurrency on %s: %w", routeName, ctx.Err())
-		case <-time.After(m.c.opts.PollInterval):
-		}
-	}
+		return nil
+	})
 }
 
 func (m *memFunction) ListRevisions(ctx context.Context) ([]*driver.Revision, error) {
@@ -490,22 +214,7 @@ func (m *memFunction) ListRevisions(ctx context.Context) ([]*driver.Revision, er
 		return nil, err
 	}
 	defer m.c.mu.Unlock()
-	out := make([]*driver.Revision, len(f.revisions))
-	for i, r := range f.revisions {
-		cp := *r
-		cp.Config = r.Config.Clone()
-		out[i] = &cp
-	}
-	return out, nil
-}
-
-func (f *function) revision(id string) *driver.Revision {
-	for _, r := range f.revisions {
-		if r.ID == id {
-			return r
-		}
-	}
-	return nil
+	return f.RevisionList(), nil
 }
 
 func (m *memFunction) UpdateRoute(ctx context.Context, routeName string, u *driver.RouteUpdate, opts *driver.ConditionOptions) (*driver.Route, error) {
@@ -514,21 +223,11 @@ func (m *memFunction) UpdateRoute(ctx context.Context, routeName string, u *driv
 		return nil, err
 	}
 	defer m.c.mu.Unlock()
-	r := f.routes[routeName]
-	var cur *driver.Route
-	if r != nil {
-		cur = &r.Route
-	}
-	exists := func(id string) bool { return f.revision(id) != nil }
-	if err := driver.CheckRouteUpdate(m.name, routeName, cur, u, opts.IfMatch, exists); err != nil {
+	r, err := f.Function.UpdateRoute(routeName, u, opts.IfMatch, m.c.nextETag())
+	if err != nil {
 		return nil, err
 	}
-	if r == nil {
-		r = &route{Route: driver.Route{Name: routeName}}
-		f.routes[routeName] = r
-	}
-	driver.ApplyRouteUpdate(&r.Route, u, m.c.nextETag())
-	return copyRoute(&r.Route), nil
+	return r.View(f.provisioned(time.Now())), nil
 }
 
 func (m *memFunction) DeleteRevision(ctx context.Context, id string) error {
@@ -537,19 +236,7 @@ func (m *memFunction) DeleteRevision(ctx context.Context, id string) error {
 		return err
 	}
 	defer m.c.mu.Unlock()
-	i := slices.IndexFunc(f.revisions, func(r *driver.Revision) bool { return r.ID == id })
-	if i < 0 {
-		return driver.RevisionNotFound(m.name, id)
-	}
-	traffic := make(map[string]driver.Traffic, len(f.routes))
-	for name, r := range f.routes {
-		traffic[name] = r.Traffic
-	}
-	if err := driver.CheckNotServing(m.name, id, traffic); err != nil {
-		return err
-	}
-	f.revisions = slices.Delete(f.revisions, i, i+1)
-	return nil
+	return f.Function.DeleteRevision(id)
 }
 
 func (m *memFunction) Delete(ctx context.Context) error {
@@ -569,7 +256,7 @@ func (m *memFunction) Invoke(ctx context.Context, req *driver.InvokeRequest) (*d
 	}
 	revID := req.Revision
 	if revID == "" {
-		r := f.routes[req.Route]
+		r := f.Routes[req.Route]
 		if r == nil {
 			m.c.mu.Unlock()
 			return nil, driver.RouteNotFound(m.name, req.Route)
@@ -579,7 +266,7 @@ func (m *memFunction) Invoke(ctx context.Context, req *driver.InvokeRequest) (*d
 			revID = r.Traffic.Candidate
 		}
 	}
-	rev := f.revision(revID)
+	rev := f.Revision(revID)
 	if rev == nil {
 		m.c.mu.Unlock()
 		return nil, driver.RevisionNotFound(m.name, revID)

@@ -3,6 +3,7 @@ package memprovider
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -45,6 +46,10 @@ func testTriggers() []trigger.Trigger {
 
 func TestConformance(t *testing.T) {
 	providertest.RunConformanceTests(t, newHarness, nil)
+}
+
+func BenchmarkConformance(b *testing.B) {
+	providertest.RunBenchmarks(b, &harness{c: NewCloud(nil)})
 }
 
 func TestConformanceSwapOnly(t *testing.T) {
@@ -133,20 +138,9 @@ func TestProvisionedFailure(t *testing.T) {
 	two := 2
 	s.Concurrency.Provisioned = &two
 	_, err := fn.Apply(t.Context(), s, &provider.ApplyOptions{Publish: true})
-	if provider.Code(err) != provider.Internal || !contains(err.Error(), "insufficient capacity") {
+	if provider.Code(err) != provider.Internal || !strings.Contains(err.Error(), "insufficient capacity") {
 		t.Fatalf("got %v, want Internal with the reason", err)
 	}
-}
-
-func contains(s, sub string) bool { return len(s) >= len(sub) && (s == sub || indexOf(s, sub) >= 0) }
-
-func indexOf(s, sub string) int {
-	for i := 0; i+len(sub) <= len(s); i++ {
-		if s[i:i+len(sub)] == sub {
-			return i
-		}
-	}
-	return -1
 }
 
 func TestNoOpApplyMakesNoMutation(t *testing.T) {

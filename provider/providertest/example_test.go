@@ -29,6 +29,8 @@ func ExampleCases() {
 	// RouteUpdate
 	// Invoke
 	// Canceled
+	// CanceledDuringApply
+	// Metrics
 	// Closed
 	// Delete
 }

@@ -8,9 +8,17 @@
 //	func TestConformance(t *testing.T) {
 //		providertest.RunConformanceTests(t, newHarness, nil)
 //	}
+//
+// and benchmarks the same harness with RunBenchmarks, as the Go CDK's
+// drivertest does:
+//
+//	func BenchmarkConformance(b *testing.B) {
+//		providertest.RunBenchmarks(b, newBenchHarness(b))
+//	}
 package providertest
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"maps"
@@ -150,6 +158,8 @@ var cases = []struct {
 	{"RouteUpdate", testRouteUpdate},
 	{"Invoke", testInvoke},
 	{"Canceled", testCanceled},
+	{"CanceledDuringApply", testCanceledDuringApply},
+	{"Metrics", testMetrics},
 	{"Closed", testClosed},
 	{"Delete", testDelete},
 }
@@ -638,6 +648,114 @@ func testCanceled(t *testing.T, mk HarnessMaker) {
 	wantCode(t, "Get after a canceled Apply", err, provider.NotFound)
 }
 
+// testCanceledDuringApply: a context canceled in the middle of Apply's
+// driver call (from BeforeApply, which runs inside it) ends the call with
+// Canceled, and nothing half-applied serves: a create leaves no route
+// serving, an update leaves the route on the revision it served.
+func testCanceledDuringApply(t *testing.T, mk HarnessMaker) {
+	f := setup(t, mk)
+	called := false
+	cancelIn := func() (context.Context, *provider.ApplyOptions) {
+		ctx, cancel := context.WithCancel(f.ctx)
+		t.Cleanup(cancel)
+		called = false
+		return ctx, &provider.ApplyOptions{Publish: true, BeforeApply: func(func(any) bool) error { called = true; cancel(); return nil }}
+	}
+	// BeforeApply runs inside the driver call, right before its native
+	// requests are sent; an Apply that changes something must call it.
+	mustCall := func(what string) {
+		t.Helper()
+		if !called {
+			t.Fatalf("%s never called BeforeApply: the driver contract calls it right before the native requests are sent", what)
+		}
+	}
+	ctx, opts := cancelIn()
+	_, err := f.fn.Apply(ctx, f.spec.Clone(), opts)
+	mustCall("a create")
+	wantCode(t, "create canceled during Apply", err, provider.Canceled)
+	if st, err := f.fn.Get(f.ctx); err == nil {
+		for name, r := range st.Routes {
+			t.Errorf("a canceled create left route %s serving %+v", name, r.Traffic)
+		}
+	} else {
+		wantCode(t, "Get after a canceled create", err, provider.NotFound)
+	}
+
+	r1 := f.apply(f.spec.Clone()).Revision.ID
+	s := f.spec.Clone()
+	s.Env = map[string]string{"CANCELED": "1"}
+	ctx, opts = cancelIn()
+	_, err = f.fn.Apply(ctx, s, opts)
+	if !called {
+		// An adapter that stages updates may write no request the hook
+		// sees (Azure Flex writes its revision index only), so nothing
+		// cancels this Apply in the middle.
+		t.Skipf("the update never called BeforeApply (err %v): nothing to cancel in the middle", err)
+	}
+	wantCode(t, "update canceled during Apply", err, provider.Canceled)
+	if r := f.route(f.get()); r.Traffic.Stable != r1 || r.Traffic.Candidate != "" {
+		t.Errorf("a canceled update left the route serving %+v, want only revision %s", r.Traffic, r1)
+	}
+	// The function is not wedged: the same update applies afterwards.
+	if res := f.apply(s); res.Revision == nil || res.Revision.ID == r1 {
+		t.Errorf("the update after a canceled one published %+v, want a revision other than %s", res.Revision, r1)
+	}
+}
+
+// MetricsLagger is an optional Harness method: how long the target's
+// metrics may take to count an invocation. The Metrics case polls that
+// long; 10 seconds when the Harness does not say.
+type MetricsLagger interface {
+	MetricsLag() time.Duration
+}
+
+// testMetrics: after n invocations through Invoke, Metrics counts at
+// least n (skipped where Invoke or Metrics is Unimplemented).
+func testMetrics(t *testing.T, mk HarnessMaker) {
+	f := setup(t, mk)
+	f.apply(f.spec.Clone())
+	if _, err := f.fn.Metrics(f.ctx, nil); provider.Code(err) == provider.Unimplemented {
+		t.Skipf("Metrics unsupported: %v", err)
+	} else if err != nil {
+		t.Fatalf("Metrics: %v", err)
+	}
+	const n = 3
+	for range n {
+		_, err := f.fn.Invoke(f.ctx, &provider.InvokeOptions{Payload: []byte(`{}`)})
+		if provider.Code(err) == provider.Unimplemented {
+			t.Skipf("Invoke unsupported: %v", err)
+		}
+		if err != nil {
+			t.Fatalf("Invoke: %v", err)
+		}
+	}
+	lag := 10 * time.Second
+	if ml, ok := f.h.(MetricsLagger); ok {
+		lag = ml.MetricsLag()
+	}
+	deadline := time.Now().Add(lag)
+	for {
+		m, err := f.fn.Metrics(f.ctx, nil)
+		if err != nil {
+			t.Fatalf("Metrics: %v", err)
+		}
+		if m.Errors > m.Invocations || m.Throttles > m.Invocations {
+			t.Fatalf("Metrics = %+v: more errors or throttles than invocations", m)
+		}
+		if m.Invocations >= n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("Metrics = %+v %v after %d invocations, want at least %d", m, lag, n, n)
+		}
+		select {
+		case <-f.ctx.Done():
+			t.Fatal(f.ctx.Err())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
 func testClosed(t *testing.T, mk HarnessMaker) {
 	f := setup(t, mk)
 	d, err := f.h.MakeDriver(f.ctx)
@@ -714,4 +832,62 @@ func testAs(t *testing.T, mk HarnessMaker, at AsTest) {
 	if err := at.ErrorCheck(missing, gerr); err != nil {
 		t.Error(err)
 	}
+}
+
+// RunBenchmarks benchmarks the calls a rollout makes most against the
+// function h's driver refers to: a no-op Apply (the plan of an unchanged
+// spec), Get, and an UpdateRoute chained on its etag. It creates the
+// function and deletes it at the end.
+func RunBenchmarks(b *testing.B, h Harness) {
+	ctx := b.Context()
+	d, err := h.MakeDriver(ctx)
+	if err != nil {
+		b.Fatalf("making driver: %v", err)
+	}
+	fn := provider.NewFunction(d)
+	defer fn.Close()
+	spec, err := h.Spec(ctx)
+	if err != nil {
+		b.Fatalf("harness spec: %v", err)
+	}
+	res, err := fn.Apply(ctx, spec.Clone(), &provider.ApplyOptions{Publish: true})
+	if err != nil {
+		b.Fatalf("Apply: %v", err)
+	}
+	defer fn.Delete(context.WithoutCancel(ctx))
+	rev := res.Revision.ID
+	b.Run("ApplyNoop", func(b *testing.B) {
+		for b.Loop() {
+			res, err := fn.Apply(ctx, spec.Clone(), &provider.ApplyOptions{Publish: true})
+			if err != nil {
+				b.Fatalf("Apply: %v", err)
+			}
+			if res.Changed || res.Published {
+				b.Fatalf("an unchanged spec changed the function: %+v", res)
+			}
+		}
+	})
+	b.Run("Get", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := fn.Get(ctx); err != nil {
+				b.Fatalf("Get: %v", err)
+			}
+		}
+	})
+	b.Run("UpdateRoute", func(b *testing.B) {
+		st, err := fn.Get(ctx)
+		if err != nil {
+			b.Fatalf("Get: %v", err)
+		}
+		route := cmp.Or(spec.Route, provider.DefaultRoute)
+		etag := st.Routes[route].ETag
+		for b.Loop() {
+			r, err := fn.UpdateRoute(ctx, route, &provider.RouteUpdate{Traffic: &provider.Traffic{Stable: rev}},
+				&provider.ConditionOptions{IfMatch: etag})
+			if err != nil {
+				b.Fatalf("UpdateRoute: %v", err)
+			}
+			etag = r.ETag
+		}
+	})
 }

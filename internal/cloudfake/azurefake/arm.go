@@ -117,6 +117,11 @@ type armTransport struct {
 }
 
 func (t armTransport) Do(req *http.Request) (*http.Response, error) {
+	// A real transport sends nothing on a canceled context; the SDK's fake
+	// server panics on one (its dispatch goroutine sends on a closed channel).
+	if err := req.Context().Err(); err != nil {
+		return nil, err
+	}
 	c := t.c
 	f, lat := c.fault("arm", req.Method, req.URL.Path)
 	if lat > 0 {

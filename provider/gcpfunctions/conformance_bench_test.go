@@ -1,0 +1,13 @@
+package gcpfunctions
+
+import (
+	"testing"
+
+	"github.com/updraft-dev/updraft/provider/providertest"
+)
+
+// BenchmarkConformance runs the conformance suite's benchmarks through
+// the real SDK clients against the in-repo fake.
+func BenchmarkConformance(b *testing.B) {
+	providertest.RunBenchmarks(b, &harness{fg: newFakeGCP(b, nil)})
+}

@@ -19,15 +19,8 @@ func (r *roller) shift(ctx context.Context, rt *rolloutTarget, step int) error {
 	rt.mu.Lock()
 	defer rt.mu.Unlock()
 	pct := rt.percents[step-1]
-	tr := provider.Traffic{Stable: rt.stable}
-	switch {
-	case pct == 100 || rt.stable == rt.cand:
-		tr = provider.Traffic{Stable: rt.cand}
-	case pct > 0:
-		tr = provider.Traffic{Stable: rt.stable, Candidate: rt.cand, CandidatePercent: pct}
-	}
+	tr := stepTraffic(rt, pct)
 	last := r.solo && step == len(rt.percents)
-	want := r.markerAt(rt, step, pct)
 	var err error
 	switch {
 	case r.solo && rt.fnCreated:
@@ -36,45 +29,9 @@ func (r *roller) shift(ctx context.Context, rt *rolloutTarget, step int) error {
 		// nothing to hold or move.
 		rt.finished = last
 	case last:
-		build := func() *provider.RouteUpdate {
-			u := &provider.RouteUpdate{ClearMarker: rt.acquired}
-			if rt.traffic != tr {
-				u.Traffic = &tr
-			}
-			if v := withGood(rt.verdicts, rt.cand); !sameVerdicts(v, rt.verdicts) {
-				u.Verdicts = v
-			}
-			return u
-		}
-		landed := func(cur *provider.Route) bool {
-			return cur.Marker == nil && cur.Traffic == tr && cur.Verdicts != nil && cur.Verdicts.Good == rt.cand
-		}
-		switch u := build(); {
-		case u.Traffic == nil && u.Verdicts == nil && !u.ClearMarker:
-		case rt.acquired:
-			err = r.writeOr(ctx, rt, build, landed)
-		default:
-			err = r.claim(ctx, rt, build, landed)
-		}
-		if err == nil {
-			rt.finished, rt.acquired = true, false
-		}
+		err = r.shiftLast(ctx, rt, tr)
 	default:
-		build := func() *provider.RouteUpdate {
-			u := &provider.RouteUpdate{Marker: want}
-			if rt.traffic != tr {
-				u.Traffic = &tr
-			}
-			return u
-		}
-		if rt.acquired {
-			err = r.write(ctx, rt, build)
-		} else if err = r.claim(ctx, rt, build, r.ours); err == nil {
-			r.hold(rt, want)
-		}
-		if err == nil {
-			rt.marker = want
-		}
+		err = r.shiftStep(ctx, rt, tr, r.markerAt(rt, step, pct))
 	}
 	if err != nil {
 		if !rt.acquired && !rt.created && tr != rt.planTraffic && !refusal(err) {
@@ -87,6 +44,70 @@ func (r *roller) shift(ctx context.Context, rt *rolloutTarget, step int) error {
 	r.em.emit(Event{Kind: EventShifted, Target: rt.target(), Step: step, Steps: len(rt.percents), Percent: pct, Stable: rt.stable, Candidate: rt.cand,
 		Message: fmt.Sprintf("revision %s at %d%%, %s at %d%%", rt.cand, pct, rt.stable, 100-pct)})
 	return nil
+}
+
+// stepTraffic is rt's traffic with the candidate at pct.
+func stepTraffic(rt *rolloutTarget, pct int) provider.Traffic {
+	switch {
+	case pct == 100 || rt.stable == rt.cand:
+		return provider.Traffic{Stable: rt.cand}
+	case pct > 0:
+		return provider.Traffic{Stable: rt.stable, Candidate: rt.cand, CandidatePercent: pct}
+	}
+	return provider.Traffic{Stable: rt.stable}
+}
+
+// shiftLast is the last step of a solo rollout: traffic to tr, the
+// candidate recorded as last known good and the marker cleared, in one
+// write (none when nothing would change).
+func (r *roller) shiftLast(ctx context.Context, rt *rolloutTarget, tr provider.Traffic) error {
+	build := func() *provider.RouteUpdate {
+		u := &provider.RouteUpdate{ClearMarker: rt.acquired}
+		if rt.traffic != tr {
+			u.Traffic = &tr
+		}
+		if v := withGood(rt.verdicts, rt.cand); !sameVerdicts(v, rt.verdicts) {
+			u.Verdicts = v
+		}
+		return u
+	}
+	landed := func(cur *provider.Route) bool {
+		return cur.Marker == nil && cur.Traffic == tr && cur.Verdicts != nil && cur.Verdicts.Good == rt.cand
+	}
+	var err error
+	switch u := build(); {
+	case u.Traffic == nil && u.Verdicts == nil && !u.ClearMarker:
+	case rt.acquired:
+		err = r.writeOr(ctx, rt, build, landed)
+	default:
+		err = r.claim(ctx, rt, build, landed)
+	}
+	if err == nil {
+		rt.finished, rt.acquired = true, false
+	}
+	return err
+}
+
+// shiftStep moves traffic to tr and records want as the marker, in one
+// write; the first write of a lazily locked target claims it.
+func (r *roller) shiftStep(ctx context.Context, rt *rolloutTarget, tr provider.Traffic, want *provider.Marker) error {
+	build := func() *provider.RouteUpdate {
+		u := &provider.RouteUpdate{Marker: want}
+		if rt.traffic != tr {
+			u.Traffic = &tr
+		}
+		return u
+	}
+	var err error
+	if rt.acquired {
+		err = r.write(ctx, rt, build)
+	} else if err = r.claim(ctx, rt, build, r.ours); err == nil {
+		r.hold(rt, want)
+	}
+	if err == nil {
+		rt.marker = want
+	}
+	return err
 }
 
 // refusal reports whether err says a write was refused before any change:

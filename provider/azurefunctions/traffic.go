@@ -54,6 +54,10 @@ func (f *function) ListRevisions(ctx context.Context) ([]*driver.Revision, error
 // revision with a deploying flag before the deployment starts, so a run
 // that dies half way leaves a route that the next traffic write deploys
 // again.
+//
+// Its branches are the Flex and the Premium paths above and the record
+// write they share, kept in one function so the order of the writes
+// (tags first, then the deployment) shows.
 func (f *function) UpdateRoute(ctx context.Context, route string, u *driver.RouteUpdate, opts *driver.ConditionOptions) (*driver.Route, error) {
 	if t := u.Traffic; t != nil && t.Candidate != "" && t.CandidatePercent > 0 {
 		return nil, unimplemented("Azure Functions cannot split a route's traffic by percent (Flex has no slots; Premium slot routing is unreliable for function apps)")

@@ -211,6 +211,9 @@ func (c *Cloud) lookup(rg, name, slot string) *site {
 
 func notFound(e *azfake.ErrorResponder) { e.SetResponseError(http.StatusNotFound, "ResourceNotFound") }
 
+// servers is the table of every ARM operation the fake answers, one
+// closure per operation: its length and branch count are the table's,
+// each entry being a short lookup, so it stays one function.
 func (c *Cloud) servers() *fake.ServerFactory {
 	return &fake.ServerFactory{
 		PlansServer: fake.PlansServer{
@@ -492,6 +495,8 @@ func setSettings(s *site, d armappservice.StringDictionary) string {
 
 // putSite creates or replaces a site or slot (PUT semantics), checking
 // If-Match and the Flex rules. It returns an error code on refusal.
+// Its branches are ARM's checks, in the order ARM makes them (existence,
+// If-Match, the plan, the Flex rules), kept together so the order shows.
 func (c *Cloud) putSite(ctx context.Context, rg, name, slot string, in armappservice.Site) (*site, string) {
 	parent := c.sites[rg+"/"+name]
 	if slot != "" && parent == nil {
@@ -558,6 +563,8 @@ func (c *Cloud) putSite(ctx context.Context, rg, name, slot string, in armappser
 	return cur, ""
 }
 
+// checkFlex applies Flex Consumption's rules to a FunctionAppConfig:
+// one short check per rule, as a flat list.
 func checkFlex(fc *armappservice.FunctionAppConfig) string {
 	if fc.Runtime == nil || fc.Runtime.Name == nil {
 		return "FlexRuntimeRequired"

@@ -26,6 +26,7 @@ func blobError(w http.ResponseWriter, status int, code, msg string) {
 
 // serveBlob implements Put Blob (block blobs), Get Blob, Get Blob
 // Properties and Delete Blob with If-Match / If-None-Match.
+// Its branches are the four operations and their conditional headers.
 func (c *Cloud) serveBlob(w http.ResponseWriter, r *http.Request, host string) {
 	sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
 	defer func() { c.record("blob", r, sw.status) }()

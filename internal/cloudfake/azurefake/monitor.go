@@ -28,6 +28,8 @@ func (c *Cloud) MonitorClientOptions() *arm.ClientOptions {
 	return &arm.ClientOptions{ClientOptions: azcore.ClientOptions{Transport: armTransport{c: c, inner: monfake.NewMetricsServerTransport(srv)}}}
 }
 
+// listMetrics answers Azure Monitor's List for the App Service metrics
+// the adapter reads; its branches parse and check the query's parts.
 func (c *Cloud) listMetrics(ctx context.Context, uri string, o *armmonitor.MetricsClientListOptions) (resp azfake.Responder[armmonitor.MetricsClientListResponse], e azfake.ErrorResponder) {
 	c.mu.Lock()
 	defer c.mu.Unlock()

@@ -361,6 +361,8 @@ func (s *Server) validateBuild(bc *functionspb.BuildConfig) error {
 }
 
 // validateService checks memory, CPU, concurrency, timeout and scaling.
+// It is one flat list of Cloud Run's rules, each a short check, kept in
+// one function so that it reads as the rules are documented.
 func validateService(sc *functionspb.ServiceConfig, event bool) error {
 	mem := 256
 	if sc.AvailableMemory != "" {

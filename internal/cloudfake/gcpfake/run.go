@@ -197,6 +197,9 @@ var (
 	tagRE              = regexp.MustCompile(`^[a-z]([a-z0-9-]*[a-z0-9])?$`)
 )
 
+// UpdateService applies a service update as Cloud Run does: etag, the
+// update mask field by field, then the traffic rules. Its branches are
+// those checks in Cloud Run's order, kept in one place so the order shows.
 func (r *servicesServer) UpdateService(_ context.Context, req *runpb.UpdateServiceRequest) (*longrunningpb.Operation, error) {
 	s := r.s
 	s.mu.Lock()

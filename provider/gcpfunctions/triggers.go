@@ -52,7 +52,8 @@ type triggerPlan struct {
 	schedules []trigger.Schedule
 }
 
-// Its length is one case per trigger kind, each mapping the kind to the
+// planTriggers maps a Spec's triggers to Cloud Functions' terms. Its
+// length is one case per trigger kind, each mapping the kind to the
 // function's EventTrigger or to a Cloud Scheduler job.
 func (f *function) planTriggers(ts []trigger.Trigger) (*triggerPlan, error) {
 	tp := &triggerPlan{managed: ts != nil}

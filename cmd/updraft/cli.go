@@ -200,8 +200,16 @@ func (p *progress) event(e deploy.Event) {
 	if p.drawn > 0 {
 		fmt.Fprintf(p.w, "\x1b[%dA", p.drawn)
 	}
+	width := 0
+	if f, ok := p.w.(*os.File); ok {
+		width, _, _ = term.GetSize(int(f.Fd()))
+	}
 	for _, k := range p.order {
-		fmt.Fprintf(p.w, "\x1b[2K%s\n", p.lines[k])
+		l := p.lines[k]
+		if r := []rune(l); width > 1 && len(r) >= width {
+			l = string(r[:width-2]) + "…" // a wrapped line would break the redraw
+		}
+		fmt.Fprintf(p.w, "\x1b[2K%s\n", l)
 	}
 	p.drawn = len(p.order)
 }

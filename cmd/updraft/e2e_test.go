@@ -231,6 +231,9 @@ func TestEndToEndLocal(t *testing.T) {
 	c.want(exitOK, nil, "init", "starter")
 	c.want(exitOK, nil, "--spec", "starter/updraft.yaml", "validate")
 	c.want(exitChanges, nil, "--spec", "starter/updraft.yaml", "plan")
+	// init --from describes an existing function.
+	c.want(exitOK, nil, "init", "--name", "existing", "--from", fn, "adopted")
+	c.want(exitOK, nil, "--spec", "adopted/updraft.yaml", "validate")
 
 	portable, err := filepath.Abs("../../examples/portable/fn")
 	if err != nil {

@@ -104,8 +104,41 @@ func main() {
 `,
 }
 
+// detectRuntime guesses the code form and portable runtime of an existing
+// function directory.
+func detectRuntime(dir string) (form, rt string, err error) {
+	has := func(pattern string) bool {
+		m, _ := filepath.Glob(filepath.Join(dir, pattern))
+		return len(m) > 0
+	}
+	switch {
+	case has("*.go"):
+		return "go", "go", nil
+	case has("package.json"):
+		return "dir", "nodejs22", nil
+	case has("requirements.txt"), has("pyproject.toml"), has("*.py"):
+		return "dir", "python3.13", nil
+	case has("pom.xml"), has("build.gradle"), has("*.jar"):
+		return "dir", "java21", nil
+	}
+	return "", "", provider.Errorf(provider.InvalidArgument, dir, "init", "cannot tell the runtime of %s (no .go, package.json, Python or Java files): write the spec file by hand", dir)
+}
+
+// fromSpec is the spec file init writes for an existing function.
+const fromSpec = `# updraft spec file for the function in {{code}}.
+version: 1
+functions:
+  {{name}}:
+    code: {{{form}}: {{code}}}
+    runtime: {{runtime}}
+    memory: 128
+    timeout: 10s
+    targets:
+      - url: local://{{name}}
+`
+
 func initCmd(g *globals) *cobra.Command {
-	var name string
+	var name, from string
 	cmd := &cobra.Command{
 		Use:   "init [DIR]",
 		Short: "write a starter updraft.yaml and function that deploy to local:// right away",
@@ -117,6 +150,9 @@ func initCmd(g *globals) *cobra.Command {
 			}
 			if !funcName(name) {
 				return usageErr("--name %q: use lower-case letters, digits and inner hyphens", name)
+			}
+			if from != "" {
+				return initFrom(g, dir, name, from)
 			}
 			var written []string
 			for pattern := range starter {
@@ -142,7 +178,46 @@ func initCmd(g *globals) *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&name, "name", "hello", "the function's name")
+	cmd.Flags().StringVar(&from, "from", "", "describe an existing function's code directory instead of writing a starter")
 	return cmd
+}
+
+// initFrom writes DIR/updraft.yaml for the existing code in from.
+func initFrom(g *globals, dir, name, from string) error {
+	form, rt, err := detectRuntime(from)
+	if err != nil {
+		return g.fail(err)
+	}
+	absDir, err := filepath.Abs(dir)
+	if err != nil {
+		return g.fail(err)
+	}
+	absFrom, err := filepath.Abs(from)
+	if err != nil {
+		return g.fail(err)
+	}
+	rel, err := filepath.Rel(absDir, absFrom)
+	if err != nil {
+		rel = absFrom
+	}
+	rel = filepath.ToSlash(rel)
+	if !strings.HasPrefix(rel, ".") && !strings.HasPrefix(rel, "/") {
+		rel = "./" + rel
+	}
+	p := filepath.Join(dir, "updraft.yaml")
+	if _, err := os.Stat(p); err == nil {
+		return g.fail(provider.Errorf(provider.AlreadyExists, p, "init", "%s exists: remove it or init another directory", p))
+	}
+	body := strings.NewReplacer("{{name}}", name, "{{form}}", form, "{{code}}", rel, "{{runtime}}", rt).Replace(fromSpec)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return g.fail(err)
+	}
+	if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+		return g.fail(err)
+	}
+	return g.emit(map[string]any{"written": []string{p}, "runtime": rt}, func(w io.Writer) {
+		fmt.Fprintf(w, "wrote %s for %s (%s, %s)\nnext: updraft plan, then updraft deploy\n", p, rel, form, rt)
+	})
 }
 
 func funcName(s string) bool {

@@ -215,7 +215,7 @@ func initFrom(g *globals, dir, name, from string) error {
 	if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
 		return g.fail(err)
 	}
-	return g.emit(map[string]any{"written": []string{p}, "runtime": rt}, func(w io.Writer) {
+	return g.emit(initOutput{Written: []string{p}, Runtime: rt}, func(w io.Writer) {
 		fmt.Fprintf(w, "wrote %s for %s (%s, %s)\nnext: updraft plan, then updraft deploy\n", p, rel, form, rt)
 	})
 }

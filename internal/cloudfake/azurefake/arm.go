@@ -209,6 +209,20 @@ func (c *Cloud) lookup(rg, name, slot string) *site {
 	return s.slots[slot]
 }
 
+// withSite answers a read of site rg/name (slot "" is production) with
+// what f makes of it, under the lock, or NotFound when it does not exist.
+func withSite[T any](c *Cloud, rg, name, slot string, f func(*site) T) (resp azfake.Responder[T], e azfake.ErrorResponder) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	s := c.lookup(rg, name, slot)
+	if s == nil {
+		notFound(&e)
+		return
+	}
+	resp.SetResponse(http.StatusOK, f(s), nil)
+	return
+}
+
 func notFound(e *azfake.ErrorResponder) { e.SetResponseError(http.StatusNotFound, "ResourceNotFound") }
 
 // servers is the table of every ARM operation the fake answers, one
@@ -301,26 +315,14 @@ func (c *Cloud) servers() *fake.ServerFactory {
 				return
 			},
 			ListApplicationSettings: func(ctx context.Context, rg, name string, _ *armappservice.WebAppsClientListApplicationSettingsOptions) (resp azfake.Responder[armappservice.WebAppsClientListApplicationSettingsResponse], e azfake.ErrorResponder) {
-				c.mu.Lock()
-				defer c.mu.Unlock()
-				s := c.lookup(rg, name, "")
-				if s == nil {
-					notFound(&e)
-					return
-				}
-				resp.SetResponse(http.StatusOK, armappservice.WebAppsClientListApplicationSettingsResponse{StringDictionary: dict(s)}, nil)
-				return
+				return withSite(c, rg, name, "", func(s *site) armappservice.WebAppsClientListApplicationSettingsResponse {
+					return armappservice.WebAppsClientListApplicationSettingsResponse{StringDictionary: dict(s)}
+				})
 			},
 			ListApplicationSettingsSlot: func(ctx context.Context, rg, name, slot string, _ *armappservice.WebAppsClientListApplicationSettingsSlotOptions) (resp azfake.Responder[armappservice.WebAppsClientListApplicationSettingsSlotResponse], e azfake.ErrorResponder) {
-				c.mu.Lock()
-				defer c.mu.Unlock()
-				s := c.lookup(rg, name, slot)
-				if s == nil {
-					notFound(&e)
-					return
-				}
-				resp.SetResponse(http.StatusOK, armappservice.WebAppsClientListApplicationSettingsSlotResponse{StringDictionary: dict(s)}, nil)
-				return
+				return withSite(c, rg, name, slot, func(s *site) armappservice.WebAppsClientListApplicationSettingsSlotResponse {
+					return armappservice.WebAppsClientListApplicationSettingsSlotResponse{StringDictionary: dict(s)}
+				})
 			},
 			UpdateApplicationSettings: func(ctx context.Context, rg, name string, d armappservice.StringDictionary, _ *armappservice.WebAppsClientUpdateApplicationSettingsOptions) (resp azfake.Responder[armappservice.WebAppsClientUpdateApplicationSettingsResponse], e azfake.ErrorResponder) {
 				c.mu.Lock()
@@ -426,26 +428,14 @@ func (c *Cloud) servers() *fake.ServerFactory {
 				return
 			},
 			ListHostKeys: func(ctx context.Context, rg, name string, _ *armappservice.WebAppsClientListHostKeysOptions) (resp azfake.Responder[armappservice.WebAppsClientListHostKeysResponse], e azfake.ErrorResponder) {
-				c.mu.Lock()
-				defer c.mu.Unlock()
-				s := c.lookup(rg, name, "")
-				if s == nil {
-					notFound(&e)
-					return
-				}
-				resp.SetResponse(http.StatusOK, armappservice.WebAppsClientListHostKeysResponse{HostKeys: hostKeys(s)}, nil)
-				return
+				return withSite(c, rg, name, "", func(s *site) armappservice.WebAppsClientListHostKeysResponse {
+					return armappservice.WebAppsClientListHostKeysResponse{HostKeys: hostKeys(s)}
+				})
 			},
 			ListHostKeysSlot: func(ctx context.Context, rg, name, slot string, _ *armappservice.WebAppsClientListHostKeysSlotOptions) (resp azfake.Responder[armappservice.WebAppsClientListHostKeysSlotResponse], e azfake.ErrorResponder) {
-				c.mu.Lock()
-				defer c.mu.Unlock()
-				s := c.lookup(rg, name, slot)
-				if s == nil {
-					notFound(&e)
-					return
-				}
-				resp.SetResponse(http.StatusOK, armappservice.WebAppsClientListHostKeysSlotResponse{HostKeys: hostKeys(s)}, nil)
-				return
+				return withSite(c, rg, name, slot, func(s *site) armappservice.WebAppsClientListHostKeysSlotResponse {
+					return armappservice.WebAppsClientListHostKeysSlotResponse{HostKeys: hostKeys(s)}
+				})
 			},
 		},
 	}

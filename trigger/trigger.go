@@ -102,6 +102,15 @@ type Stream struct {
 	StartingPosition StartingPosition
 	// BatchSize is the most records per invocation; 0 means the cloud's default.
 	BatchSize int
+	// MaxRetries is how many times a batch that failed is retried before
+	// its records are given up (skipped, and counted as discarded). nil
+	// means the cloud's default: retry until the records expire (Lambda
+	// and local://); new(0) means no retry. Lambda takes up to 10000.
+	MaxRetries *int
+	// BisectOnError splits a failed batch in two and retries each half
+	// apart, so that one bad record holds up fewer good ones (Lambda's
+	// BisectBatchOnFunctionError).
+	BisectOnError bool
 }
 
 // Schedule invokes the function on a timer. Exactly one of Cron and Rate is set.
@@ -238,6 +247,9 @@ func (t Stream) Validate() error {
 	}
 	if t.BatchSize < 0 || t.BatchSize > 10000 {
 		return fmt.Errorf("stream trigger %q: batch size %d: use 0 (default) to 10000", t.Key, t.BatchSize)
+	}
+	if t.MaxRetries != nil && (*t.MaxRetries < 0 || *t.MaxRetries > 10000) {
+		return fmt.Errorf("stream trigger %q: max retries %d: use 0 to 10000, or leave it unset to retry until the records expire", t.Key, *t.MaxRetries)
 	}
 	return nil
 }

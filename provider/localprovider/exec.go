@@ -165,6 +165,17 @@ func (fr *fnRuntime) newInvocation(rp *revPool, arn string, payload []byte) *inv
 // record adds one invocation to the function's records; httpStatus is
 // the gateway's answer (0 for direct invocations).
 func (fr *fnRuntime) record(rp *revPool, route, id string, start time.Time, in *instance, cold bool, st Status, httpStatus int) {
+	fr.rec.add(newRecord(rp, route, id, start, in, cold, st, httpStatus))
+}
+
+// recordEvent records the delivery of an event of trigger key.
+func (fr *fnRuntime) recordEvent(rp *revPool, route, key, id string, start time.Time, in *instance, cold bool, st Status) {
+	r := newRecord(rp, route, id, start, in, cold, st, 0)
+	r.Trigger = key
+	fr.rec.add(r)
+}
+
+func newRecord(rp *revPool, route, id string, start time.Time, in *instance, cold bool, st Status, httpStatus int) Invocation {
 	if st == statusUndelivered {
 		st = StatusCrash
 	}
@@ -181,7 +192,7 @@ func (fr *fnRuntime) record(rp *revPool, route, id string, start time.Time, in *
 		// the init phase of a cold start on custom (provided) runtimes.
 		r.BilledDuration = roundUpMs(r.Duration + r.InitDuration)
 	}
-	fr.rec.add(r)
+	return r
 }
 
 func roundUpMs(d time.Duration) time.Duration {

@@ -24,6 +24,10 @@ import (
 // trigger: its route, or the route or revision QUALIFIER.
 func (h *Host) serveGateway(w http.ResponseWriter, r *http.Request) {
 	p := r.URL.Path
+	if strings.HasPrefix(p, controlPrefix) || (p == "/" && r.Header.Get("X-Amz-Target") != "") {
+		h.serveControl(w, r)
+		return
+	}
 	if len(p) < 2 {
 		gatewayError(w, http.StatusNotFound, "no function in the path: request /NAME/ for function NAME's HTTP trigger")
 		return

@@ -72,6 +72,10 @@ type Options struct {
 	RecordMemory int64
 	// MaxRecords, when positive, also bounds the number of those records.
 	MaxRecords int
+	// Buckets maps a storage trigger's bucket name to the directory that
+	// is that bucket on this machine. A bucket not named here is the
+	// directory DIR/buckets/NAME.
+	Buckets map[string]string
 }
 
 func (o *Options) withDefaults() (Options, error) {
@@ -133,7 +137,7 @@ func DefaultDir() (string, error) {
 func Capabilities() provider.Capabilities {
 	c := controlplane.LambdaLike("local")
 	c.Runtimes, c.Architectures = []string{"go", "provided"}, []string{runtime.GOARCH}
-	c.Triggers = []trigger.Kind{trigger.KindHTTP, trigger.KindSchedule}
+	c.Triggers = []trigger.Kind{trigger.KindHTTP, trigger.KindSchedule, trigger.KindQueue}
 	c.MaxProvisioned = 64
 	c.CodeForm = bundle.Form{GoBuild: true, GOOS: runtime.GOOS, GOARCH: runtime.GOARCH, Binary: "bootstrap"}
 	c.CodeLimits = bundle.Limits{Target: "local", MaxUnzippedBytes: 1 << 30}
@@ -161,6 +165,8 @@ type Host struct {
 	isolation atomic.Int32
 	// logLimit is the size at which function.log rotates.
 	logLimit int64
+
+	queues queues
 
 	mu     sync.Mutex
 	fns    map[string]*fnRuntime
@@ -191,6 +197,7 @@ func NewHost(ctx context.Context, opts *Options) (*Host, error) {
 	}
 	h := &Host{opts: o, dir: dir, ln: ln, fns: map[string]*fnRuntime{}, logLimit: maxFunctionLog}
 	h.ids.init()
+	h.queues.h = h
 	h.isolation.Store(bestIsolation())
 	h.id = strconv.Itoa(os.Getpid()) + "-" + newETag()[:8]
 	h.ctx, h.cancel = context.WithCancel(context.Background())

@@ -32,9 +32,16 @@ import (
 // unpacked once; each test uses its own function names.
 var fnDir, stateDir string
 
+// evDir holds the event consumer's bootstrap (testdata/events).
+var evDir string
+
 func TestMain(m *testing.M) {
 	if os.Getenv("LOCALPROVIDER_ORPHAN_HELPER") != "" {
 		orphanHelper()
+		return
+	}
+	if os.Getenv("LOCALPROVIDER_QUEUE_HELPER") != "" {
+		queueHelper()
 		return
 	}
 	if os.Getenv("LOCALPROVIDER_RECORDS_HELPER") != "" {
@@ -51,6 +58,13 @@ func TestMain(m *testing.M) {
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		fmt.Fprintf(os.Stderr, "building the test function: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	evDir = filepath.Join(dir, "events")
+	cmd = exec.Command("go", "build", "-trimpath", "-ldflags=-s -w", "-o", filepath.Join(evDir, "bootstrap"), "./testdata/events")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "building the event test function: %v\n%s", err, out)
 		os.Exit(1)
 	}
 	code := m.Run()

@@ -31,3 +31,23 @@ func lockFile(name string) (func(), error) {
 		f.Close()
 	}, nil
 }
+
+// tryLockFile takes an exclusive advisory lock on name without waiting;
+// ok is false when another process (or handle) holds it.
+func tryLockFile(name string) (unlock func(), ok bool, err error) {
+	f, err := os.OpenFile(name, os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return nil, false, err
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		if err == syscall.EWOULDBLOCK {
+			return nil, false, nil
+		}
+		return nil, false, err
+	}
+	return func() {
+		syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+		f.Close()
+	}, true, nil
+}

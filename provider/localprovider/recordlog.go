@@ -54,12 +54,13 @@ type wireRecord struct {
 	Init       int64  `json:"init"`   // nanoseconds
 	Billed     int64  `json:"billed"` // nanoseconds
 	MemoryMB   int    `json:"memoryMB"`
+	Trigger    string `json:"trigger,omitempty"`
 }
 
 func (w *wireRecord) invocation() Invocation {
 	return Invocation{Host: w.Host, RequestID: w.RequestID, Start: time.Unix(0, w.Start), Revision: w.Revision, Route: w.Route,
 		Status: w.Status, HTTPStatus: w.HTTPStatus, Duration: time.Duration(w.Duration), ColdStart: w.ColdStart,
-		InitDuration: time.Duration(w.Init), BilledDuration: time.Duration(w.Billed), MemoryMB: w.MemoryMB}
+		InitDuration: time.Duration(w.Init), BilledDuration: time.Duration(w.Billed), MemoryMB: w.MemoryMB, Trigger: w.Trigger}
 }
 
 // append adds inv's line to the pending buffer. Called with recorder.mu.
@@ -97,6 +98,10 @@ func (l *recordLog) append(inv *Invocation) {
 	b = strconv.AppendInt(b, int64(inv.BilledDuration), 10)
 	b = append(b, `,"memoryMB":`...)
 	b = strconv.AppendInt(b, int64(inv.MemoryMB), 10)
+	if inv.Trigger != "" {
+		b = append(b, `,"trigger":`...)
+		b = appendJSONString(b, inv.Trigger)
+	}
 	l.pending = append(b, "}\n"...)
 }
 

@@ -64,6 +64,10 @@ type Invocation struct {
 	// HTTPStatus is the status the gateway answered with; 0 for direct
 	// invocations (Invoke, schedules) and when the caller went away.
 	HTTPStatus int
+	// Trigger is the key of the queue, stream or storage trigger whose
+	// event this invocation delivered; "" for HTTP requests, schedules
+	// and direct invocations.
+	Trigger string
 	// Host identifies the host (process) that served the invocation, in
 	// records read back with ReadInvocations.
 	Host string

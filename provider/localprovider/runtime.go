@@ -44,6 +44,7 @@ type fnRuntime struct {
 	routing atomic.Pointer[routing]
 	rec     recorder
 	sched   scheduler
+	events  eventSources
 
 	outOnce sync.Once
 	out     io.Writer
@@ -147,7 +148,7 @@ func (h *Host) runtime(name string) (*fnRuntime, error) {
 			pools: map[string]*revPool{}, insts: map[*instance]struct{}{}, max: h.opts.MaxConcurrency}
 		fr.rec.maxBytes, fr.rec.maxCount = h.opts.RecordMemory, h.opts.MaxRecords
 		fr.rec.log.path, fr.rec.log.host = recordLogPath(h.dir, name), h.id
-		fr.sched.fr = fr
+		fr.sched.fr, fr.events.fr = fr, fr
 		h.fns[name] = fr
 	}
 	return fr, nil
@@ -224,6 +225,7 @@ func (fr *fnRuntime) sync(m *fnMeta) {
 		fr.gen = 0
 		fr.routing.Store(nil)
 		fr.sched.update(nil, "")
+		fr.events.update(nil, "")
 		fr.mu.Lock()
 		var kill []*instance
 		for id, rp := range fr.pools {
@@ -280,6 +282,7 @@ func (fr *fnRuntime) sync(m *fnMeta) {
 	fr.routing.Store(v)
 	fr.provision()
 	fr.sched.update(ts, trigRoute)
+	fr.events.update(ts, trigRoute)
 }
 
 // routeView is route name's view over the revision pools of v, and adds
@@ -673,6 +676,7 @@ func (fr *fnRuntime) stopAll() {
 // shutdown kills every instance and refuses new ones (Host.Close).
 func (fr *fnRuntime) shutdown() {
 	fr.sched.update(nil, "")
+	fr.events.update(nil, "")
 	fr.mu.Lock()
 	fr.stopped = true
 	var kill []*instance

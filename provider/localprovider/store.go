@@ -55,13 +55,15 @@ func decodeTriggers(stored []storedTrigger) (map[string]trigger.Trigger, error) 
 		var err error
 		switch st.Kind {
 		case trigger.KindHTTP:
-			var v trigger.HTTP
-			err = json.Unmarshal(st.Spec, &v)
-			t = v
+			t, err = decodeTrigger[trigger.HTTP](st.Spec)
 		case trigger.KindSchedule:
-			var v trigger.Schedule
-			err = json.Unmarshal(st.Spec, &v)
-			t = v
+			t, err = decodeTrigger[trigger.Schedule](st.Spec)
+		case trigger.KindQueue:
+			t, err = decodeTrigger[trigger.Queue](st.Spec)
+		case trigger.KindStream:
+			t, err = decodeTrigger[trigger.Stream](st.Spec)
+		case trigger.KindStorage:
+			t, err = decodeTrigger[trigger.Storage](st.Spec)
 		default:
 			err = fmt.Errorf("trigger %q has kind %q, which local does not run", st.Key, st.Kind)
 		}
@@ -74,12 +76,15 @@ func decodeTriggers(stored []storedTrigger) (map[string]trigger.Trigger, error) 
 	return out, nil
 }
 
+func decodeTrigger[T trigger.Trigger](b []byte) (trigger.Trigger, error) {
+	var v T
+	err := json.Unmarshal(b, &v)
+	return v, err
+}
+
 func storeTriggers(ts []trigger.Trigger) ([]storedTrigger, error) {
 	out := make([]storedTrigger, 0, len(ts))
 	for _, t := range ts {
-		if k := t.Kind(); k != trigger.KindHTTP && k != trigger.KindSchedule {
-			return nil, fmt.Errorf("trigger %q has kind %q, which local does not run", t.TriggerKey(), k)
-		}
 		b, err := json.Marshal(t)
 		if err != nil {
 			return nil, err

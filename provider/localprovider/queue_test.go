@@ -1,0 +1,353 @@
+package localprovider
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/updraft-dev/updraft/bundle"
+	"github.com/updraft-dev/updraft/provider"
+	"github.com/updraft-dev/updraft/trigger"
+)
+
+// eventLine is a line the event consumer (testdata/events) writes.
+type eventLine struct {
+	Kind  string         `json:"kind"`
+	ID    string         `json:"id"`
+	Body  string         `json:"body"`
+	Count int            `json:"count"`
+	Batch int            `json:"batch"`
+	Op    string         `json:"op"`
+	Item  map[string]any `json:"item"`
+	New   map[string]any `json:"new"`
+	Old   map[string]any `json:"old"`
+	Obj   *struct {
+		Bucket, Key string
+		Size        int64
+		Event       string
+		ETag        string
+	} `json:"obj"`
+	PID int `json:"pid"`
+}
+
+func readEvents(t testing.TB, path string) []eventLine {
+	t.Helper()
+	f, err := os.Open(path)
+	if os.IsNotExist(err) {
+		return nil
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var out []eventLine
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		var l eventLine
+		if err := json.Unmarshal(sc.Bytes(), &l); err != nil {
+			t.Fatalf("event log line %q: %v", sc.Text(), err)
+		}
+		out = append(out, l)
+	}
+	return out
+}
+
+// waitEvents polls the event log until cond holds, or fails after d.
+func waitEvents(t testing.TB, path string, d time.Duration, what string, cond func([]eventLine) bool) []eventLine {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for {
+		evs := readEvents(t, path)
+		if cond(evs) {
+			return evs
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after %s, %s: the consumer logged %d events: %+v", d, what, len(evs), evs)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// consumerSpec is the event consumer with the given triggers; http
+// makes it serve $PORT (CloudEvents) instead of the Runtime API.
+func consumerSpec(log string, http bool, ts ...trigger.Trigger) *provider.Spec {
+	env := map[string]string{"EVENTS_LOG": log}
+	if http {
+		env["UPDRAFT_RUNTIME"] = "http"
+	}
+	// A short timeout: a failed message is hidden for the longer of the
+	// queue's visibility timeout and the function's timeout.
+	return &provider.Spec{Code: bundle.Dir(evDir), Runtime: "go", Env: env, Triggers: ts, Timeout: time.Second}
+}
+
+func countBy(evs []eventLine, body string) int {
+	n := 0
+	for _, e := range evs {
+		if e.Body == body {
+			n++
+		}
+	}
+	return n
+}
+
+// TestQueuePartialFailureAndDeadLetter: a batch with one failing message
+// deletes the others, redelivers only the failing one, and moves it to
+// the dead-letter queue after the queue's max receive count; on both
+// function protocols.
+func TestQueuePartialFailureAndDeadLetter(t *testing.T) {
+	for _, mode := range []string{"runtime-api", "http"} {
+		t.Run(mode, func(t *testing.T) {
+			dir := t.TempDir()
+			h := newHost(t, &Options{Dir: dir})
+			ctx := context.Background()
+			q := "orders-" + strings.ReplaceAll(mode, "-", "")
+			if err := h.CreateQueue(ctx, q, &QueueOptions{VisibilityTimeout: 300 * time.Millisecond, MaxReceiveCount: 3}); err != nil {
+				t.Fatal(err)
+			}
+			var msgs []QueueMessage
+			for _, b := range []string{"a", "b", "fail-c", "d", "e"} {
+				msgs = append(msgs, QueueMessage{Body: []byte(b)})
+			}
+			ids, err := h.SendMessages(ctx, q, msgs...)
+			if err != nil || len(ids) != 5 {
+				t.Fatalf("SendMessages = %v, %v", ids, err)
+			}
+			log := filepath.Join(dir, "events.log")
+			deploy(t, h, "consumer", consumerSpec(log, mode == "http",
+				trigger.Queue{Key: "jobs", Source: "arn:aws:sqs:us-east-1:123456789012:" + q, BatchSize: 10}))
+			var st *QueueStats
+			deadline := time.Now().Add(30 * time.Second)
+			for {
+				st, err = h.QueueStats(ctx, q)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if st.DeadLettered == 1 || time.Now().After(deadline) {
+					break
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+			evs := readEvents(t, log)
+			if st.DeadLettered != 1 || st.Visible+st.InFlight != 0 || st.Deleted != 4 {
+				t.Fatalf("stats = %+v; events %+v", st, evs)
+			}
+			for _, b := range []string{"a", "b", "d", "e"} {
+				if n := countBy(evs, b); n != 1 {
+					t.Errorf("message %q delivered %d times, want once", b, n)
+				}
+			}
+			var fails []eventLine
+			for _, e := range evs {
+				if e.Body == "fail-c" {
+					fails = append(fails, e)
+				}
+			}
+			if len(fails) != 3 {
+				t.Fatalf("the failing message was delivered %d times, want 3 (the max receive count): %+v", len(fails), evs)
+			}
+			for i, e := range fails {
+				if e.Count != i+1 {
+					t.Errorf("delivery %d of the failing message says receive count %d", i+1, e.Count)
+				}
+				if i > 0 && e.Batch != 1 {
+					t.Errorf("redelivery %d came in a batch of %d: only the failed message is redelivered", i, e.Batch)
+				}
+			}
+			dlq, err := h.PeekMessages(ctx, q+"-dlq", 10)
+			if err != nil || len(dlq) != 1 || string(dlq[0].Body) != "fail-c" || dlq[0].From != q || dlq[0].ID != ids[2] {
+				t.Fatalf("dead-letter queue = %+v, %v", dlq, err)
+			}
+			invs := h.Invocations("consumer", nil)
+			for _, inv := range invs {
+				if inv.Trigger != "jobs" {
+					t.Errorf("invocation %+v not recorded as the queue trigger's", inv)
+				}
+			}
+		})
+	}
+}
+
+// TestQueueBatchError: a batch whose invocation fails is redelivered
+// whole, and the errors reach Metrics, as canary gates read them.
+func TestQueueBatchError(t *testing.T) {
+	dir := t.TempDir()
+	h := newHost(t, &Options{Dir: dir})
+	ctx := context.Background()
+	if err := h.CreateQueue(ctx, "errs", &QueueOptions{VisibilityTimeout: 200 * time.Millisecond, MaxReceiveCount: 2}); err != nil {
+		t.Fatal(err)
+	}
+	log := filepath.Join(dir, "events.log")
+	if _, err := h.SendMessages(ctx, "errs", QueueMessage{Body: []byte("ok-1")}, QueueMessage{Body: []byte("error")}); err != nil {
+		t.Fatal(err)
+	}
+	fn, _ := deploy(t, h, "errs", consumerSpec(log, false, trigger.Queue{Key: "jobs", Source: "errs"}))
+	waitEvents(t, log, 30*time.Second, "both messages delivered twice", func(evs []eventLine) bool {
+		return countBy(evs, "error") == 2
+	})
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		st, err := h.QueueStats(ctx, "errs")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.DeadLettered == 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("stats = %+v: both messages of the failing batch should be dead-lettered", st)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	m, err := fn.Metrics(ctx, &provider.MetricsQuery{Route: provider.DefaultRoute, Since: time.Now().Add(-time.Minute)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Invocations < 2 || m.Errors < 2 {
+		t.Fatalf("metrics = %+v: queue-consumer errors must reach Metrics", m)
+	}
+}
+
+// TestQueueFIFO: messages of a group are delivered in order, one batch
+// of a group at a time, and a duplicate send is dropped.
+func TestQueueFIFO(t *testing.T) {
+	dir := t.TempDir()
+	h := newHost(t, &Options{Dir: dir})
+	ctx := context.Background()
+	var msgs []QueueMessage
+	for i := range 12 {
+		g := []string{"g1", "g2"}[i%2]
+		msgs = append(msgs, QueueMessage{Body: fmt.Appendf(nil, "sleep:5-%s-%02d", g, i), GroupID: g})
+	}
+	if _, err := h.SendMessages(ctx, "seq.fifo", msgs...); err != nil {
+		t.Fatal(err)
+	}
+	ids, err := h.SendMessages(ctx, "seq.fifo", msgs[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.SendMessages(ctx, "seq.fifo", QueueMessage{Body: []byte("x")}); provider.Code(err) != provider.InvalidArgument {
+		t.Fatalf("a FIFO message without a group: err = %v, want InvalidArgument", err)
+	}
+	log := filepath.Join(dir, "events.log")
+	deploy(t, h, "fifo", consumerSpec(log, false, trigger.Queue{Key: "jobs", Source: "seq.fifo", BatchSize: 2}))
+	evs := waitEvents(t, log, 30*time.Second, "12 messages delivered", func(evs []eventLine) bool { return len(evs) >= 12 })
+	if len(evs) != 12 {
+		t.Fatalf("%d deliveries, want 12 (the duplicate %s dropped): %+v", len(evs), ids[0], evs)
+	}
+	for _, g := range []string{"g1", "g2"} {
+		var got []string
+		for _, e := range evs {
+			if strings.Contains(e.Body, g) {
+				got = append(got, e.Body)
+			}
+		}
+		if !slices.IsSorted(got) {
+			t.Errorf("group %s delivered out of order: %v", g, got)
+		}
+	}
+}
+
+// TestQueueSurvivesHostKill: a host killed (SIGKILL) while it delivers
+// loses no message: a new host delivers what the dead one had taken once
+// its visibility timeout ends.
+func TestQueueSurvivesHostKill(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a host process")
+	}
+	dir := t.TempDir()
+	log := filepath.Join(dir, "events.log")
+	ctx := context.Background()
+	{
+		h := newHost(t, &Options{Dir: dir})
+		if err := h.CreateQueue(ctx, "work", &QueueOptions{VisibilityTimeout: time.Second}); err != nil {
+			t.Fatal(err)
+		}
+		var msgs []QueueMessage
+		for i := range 20 {
+			msgs = append(msgs, QueueMessage{Body: fmt.Appendf(nil, "sleep:100-%02d", i)})
+		}
+		if _, err := h.SendMessages(ctx, "work", msgs...); err != nil {
+			t.Fatal(err)
+		}
+		h.Close()
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), "LOCALPROVIDER_QUEUE_HELPER="+dir, "LOCALPROVIDER_EVENTS_DIR="+evDir)
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	waitEvents(t, log, 30*time.Second, "the helper host delivered a few", func(evs []eventLine) bool { return len(evs) >= 3 })
+	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	cmd.Wait()
+	before := len(readEvents(t, log))
+
+	h := newHost(t, &Options{Dir: dir})
+	fn, err := h.OpenFunction(ctx, "worker")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fn.Close()
+	if _, err := fn.Get(ctx); err != nil { // opening starts its pollers
+		t.Fatal(err)
+	}
+	evs := waitEvents(t, log, 60*time.Second, "every message delivered after the restart", func(evs []eventLine) bool {
+		seen := map[string]bool{}
+		for _, e := range evs {
+			seen[e.Body] = true
+		}
+		return len(seen) == 20
+	})
+	if before >= 20 {
+		t.Fatalf("the killed host had delivered all %d messages: kill it earlier to test anything", before)
+	}
+	st, err := h.QueueStats(ctx, "work")
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for st.Visible+st.InFlight > 0 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+		st, _ = h.QueueStats(ctx, "work")
+	}
+	if st.Visible+st.InFlight != 0 || st.Deleted < 20 {
+		t.Fatalf("after the restart: %+v", st)
+	}
+	t.Logf("%d deliveries before the kill, %d in all for 20 messages (at least once)", before, len(evs))
+}
+
+// queueHelper is the host process TestQueueSurvivesHostKill kills: it
+// deploys the consumer on the queue and delivers until it dies.
+func queueHelper() {
+	dir := os.Getenv("LOCALPROVIDER_QUEUE_HELPER")
+	h, err := NewHost(context.Background(), &Options{Dir: dir})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	fn, err := h.OpenFunction(context.Background(), "worker")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	spec := &provider.Spec{Code: bundle.Dir(os.Getenv("LOCALPROVIDER_EVENTS_DIR")), Runtime: "go",
+		Env:      map[string]string{"EVENTS_LOG": filepath.Join(dir, "events.log")},
+		Triggers: []trigger.Trigger{trigger.Queue{Key: "jobs", Source: "work", BatchSize: 2}}}
+	if _, err := fn.Apply(context.Background(), spec, &provider.ApplyOptions{Publish: true}); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	select {}
+}

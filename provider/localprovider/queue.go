@@ -119,14 +119,17 @@ type storedMessage struct {
 	ID         string            `json:"id"`
 	Body       []byte            `json:"body"`
 	Attributes map[string]string `json:"attrs,omitempty"`
-	Group      string            `json:"group,omitempty"`
-	Dedup      string            `json:"dedup,omitempty"`
-	Seq        uint64            `json:"seq"`
-	Sent       time.Time         `json:"sent"`
-	VisibleAt  time.Time         `json:"visibleAt"`
-	Receives   int               `json:"receives"`
-	FirstRecv  time.Time         `json:"firstReceive,omitzero"`
-	Receipt    string            `json:"receipt,omitempty"`
+	// AttrTypes are the SQS data types of attributes that are not
+	// "String" ("Number", "Number.int", …).
+	AttrTypes map[string]string `json:"attrTypes,omitempty"`
+	Group     string            `json:"group,omitempty"`
+	Dedup     string            `json:"dedup,omitempty"`
+	Seq       uint64            `json:"seq"`
+	Sent      time.Time         `json:"sent"`
+	VisibleAt time.Time         `json:"visibleAt"`
+	Receives  int               `json:"receives"`
+	FirstRecv time.Time         `json:"firstReceive,omitzero"`
+	Receipt   string            `json:"receipt,omitempty"`
 	// From names the queue a dead-lettered message came from.
 	From string `json:"from,omitempty"`
 }
@@ -416,7 +419,13 @@ func validateMessage(name string, fifo bool, m *QueueMessage) error {
 
 // sendTx appends msgs; ids gets each message's id (a duplicate on a FIFO
 // queue gets the id of the message it duplicates).
-func sendTx(tx *bolt.Tx, cfg *queueConfig, name string, ids *idGen, now time.Time, msgs []QueueMessage) ([]string, error) {
+// sentMessage is the id and sequence number a send gave a message.
+type sentMessage struct {
+	id  string
+	seq uint64
+}
+
+func sendTx(tx *bolt.Tx, cfg *queueConfig, name string, ids *idGen, now time.Time, msgs []QueueMessage, types []map[string]string) ([]sentMessage, error) {
 	for i := range msgs {
 		if err := validateMessage(name, cfg.FIFO, &msgs[i]); err != nil {
 			return nil, err
@@ -424,19 +433,26 @@ func sendTx(tx *bolt.Tx, cfg *queueConfig, name string, ids *idGen, now time.Tim
 	}
 	mb, db := tx.Bucket(bktMsgs), tx.Bucket(bktDedup)
 	c := counters(tx)
-	out := make([]string, len(msgs))
+	out := make([]sentMessage, len(msgs))
 	for i, in := range msgs {
 		m := &storedMessage{Body: in.Body, Attributes: in.Attributes, Group: in.GroupID, Sent: now, VisibleAt: now.Add(in.Delay)}
+		if i < len(types) {
+			m.AttrTypes = types[i]
+		}
 		if cfg.FIFO {
 			m.Dedup = in.DeduplicationID
 			if m.Dedup == "" {
 				m.Dedup = contentDedup(in.Body)
 			}
 			if raw := db.Get([]byte(m.Dedup)); raw != nil {
-				id, at, _ := strings.Cut(string(raw), " ")
-				if t, err := time.Parse(time.RFC3339Nano, at); err == nil && now.Sub(t) < fifoDedupWindow {
-					out[i] = id
-					continue
+				f := strings.Fields(string(raw))
+				if len(f) == 3 {
+					t, err := time.Parse(time.RFC3339Nano, f[2])
+					seq, _ := strconv.ParseUint(f[1], 10, 64)
+					if err == nil && now.Sub(t) < fifoDedupWindow {
+						out[i] = sentMessage{f[0], seq}
+						continue
+					}
 				}
 			}
 		}
@@ -452,11 +468,11 @@ func sendTx(tx *bolt.Tx, cfg *queueConfig, name string, ids *idGen, now time.Tim
 			return nil, err
 		}
 		if cfg.FIFO {
-			if err := db.Put([]byte(m.Dedup), []byte(m.ID+" "+now.Format(time.RFC3339Nano))); err != nil {
+			if err := db.Put([]byte(m.Dedup), fmt.Appendf(nil, "%s %d %s", m.ID, seq, now.Format(time.RFC3339Nano))); err != nil {
 				return nil, err
 			}
 		}
-		out[i] = m.ID
+		out[i] = sentMessage{m.ID, seq}
 		c.Sent++
 	}
 	return out, putCounters(tx, c)
@@ -617,7 +633,7 @@ func deadLetterTx(tx *bolt.Tx, from string, now time.Time, msgs []*storedMessage
 		if err != nil {
 			return err
 		}
-		m := &storedMessage{ID: src.ID, Body: src.Body, Attributes: src.Attributes, Group: src.Group, Seq: seq,
+		m := &storedMessage{ID: src.ID, Body: src.Body, Attributes: src.Attributes, AttrTypes: src.AttrTypes, Group: src.Group, Seq: seq,
 			Sent: src.Sent, VisibleAt: now, From: from}
 		if err := putMessage(tx, m); err != nil {
 			return err
@@ -726,6 +742,20 @@ func (h *Host) CreateQueue(ctx context.Context, name string, opts *QueueOptions)
 // returns their ids. The queue is created with the defaults if it does
 // not exist. Every message is checked before any is sent.
 func (h *Host) SendMessages(ctx context.Context, name string, msgs ...QueueMessage) ([]string, error) {
+	sent, err := h.sendTyped(ctx, name, msgs, nil)
+	if err != nil {
+		return nil, err
+	}
+	ids := make([]string, len(sent))
+	for i, m := range sent {
+		ids[i] = m.id
+	}
+	return ids, nil
+}
+
+// sendTyped sends msgs, types[i] giving the SQS data types of message
+// i's attributes.
+func (h *Host) sendTyped(ctx context.Context, name string, msgs []QueueMessage, types []map[string]string) ([]sentMessage, error) {
 	if len(msgs) == 0 {
 		return nil, nil
 	}
@@ -733,16 +763,16 @@ func (h *Host) SendMessages(ctx context.Context, name string, msgs ...QueueMessa
 	if err != nil {
 		return nil, err
 	}
-	var ids []string
+	var sent []sentMessage
 	err = s.do(ctx, nil, func(tx *bolt.Tx, cfg *queueConfig) error {
-		ids, err = sendTx(tx, cfg, name, &h.ids, time.Now().UTC(), msgs)
+		sent, err = sendTx(tx, cfg, name, &h.ids, time.Now().UTC(), msgs, types)
 		return err
 	})
 	if err != nil {
 		return nil, err
 	}
 	h.queues.wake(name)
-	return ids, nil
+	return sent, nil
 }
 
 // QueueStats reports local queue name's counts.

@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -350,4 +352,60 @@ func queueHelper() {
 		os.Exit(1)
 	}
 	select {}
+}
+
+// TestQueueGatewayEndpoints: messages sent with an HTTP POST to the
+// gateway reach the queue; stats and peek read it.
+func TestQueueGatewayEndpoints(t *testing.T) {
+	h := newHost(t, &Options{Dir: t.TempDir()})
+	base := "http://" + h.Addr() + "/.updraft/queues/"
+	post := func(url, body string, hdr map[string]string) (int, string) {
+		req, _ := http.NewRequest(http.MethodPost, url, strings.NewReader(body))
+		for k, v := range hdr {
+			req.Header.Set(k, v)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	code, body := post(base+"inbox", "hello", map[string]string{"X-Updraft-Attr-Origin": "test"})
+	if code != 200 || !strings.Contains(body, `"messageId"`) {
+		t.Fatalf("POST = %d %s", code, body)
+	}
+	if code, body := post(base+"inbox.fifo", "x", nil); code != 400 || !strings.Contains(body, "group") {
+		t.Fatalf("FIFO send without a group: %d %s, want 400 naming the group id", code, body)
+	}
+	if code, _ := post(base+"inbox.fifo?group=g&dedup=1", "x", nil); code != 200 {
+		t.Fatalf("FIFO send with a group: %d", code)
+	}
+	if code, body := post(base+"bad%20name", "x", nil); code != 400 {
+		t.Fatalf("bad queue name: %d %s", code, body)
+	}
+	resp, err := http.Get(base + "inbox")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st QueueStats
+	json.NewDecoder(resp.Body).Decode(&st)
+	resp.Body.Close()
+	if st.Visible != 1 || st.Sent != 1 || st.DeadLetterQueue != "inbox-dlq" || st.MaxReceiveCount != 5 {
+		t.Fatalf("stats = %+v", st)
+	}
+	resp, err = http.Get(base + "inbox/peek")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var peek []PeekedMessage
+	json.NewDecoder(resp.Body).Decode(&peek)
+	resp.Body.Close()
+	if len(peek) != 1 || string(peek[0].Body) != "hello" || peek[0].Attributes["Origin"] != "test" {
+		t.Fatalf("peek = %+v", peek)
+	}
+	if resp, err := http.Get("http://" + h.Addr() + "/.updraft/nothing"); err != nil || resp.StatusCode != 404 {
+		t.Fatalf("unknown control path: %v %v", resp, err)
+	}
 }

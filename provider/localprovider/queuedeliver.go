@@ -1,6 +1,7 @@
 package localprovider
 
 import (
+	"cmp"
 	"context"
 	"crypto/md5"
 	"encoding/hex"
@@ -220,7 +221,7 @@ func sqsEvent(name string, msgs []*storedMessage) []byte {
 		if len(m.Attributes) > 0 {
 			mattrs = make(map[string]events.SQSMessageAttribute, len(m.Attributes))
 			for k, v := range m.Attributes {
-				mattrs[k] = events.SQSMessageAttribute{StringValue: &v, DataType: "String"}
+				mattrs[k] = events.SQSMessageAttribute{StringValue: &v, DataType: cmp.Or(m.AttrTypes[k], "String")}
 			}
 		}
 		ev.Records[i] = events.SQSMessage{MessageId: m.ID, ReceiptHandle: m.receiptHandle(), Body: string(m.Body),

@@ -28,8 +28,8 @@ type esm struct {
 	MaximumRetryAttempts       *int32 `json:"MaximumRetryAttempts,omitempty"`
 	BisectBatchOnFunctionError *bool  `json:"BisectBatchOnFunctionError,omitempty"`
 	enabled                    bool
-	settleAt                       time.Time
-	tags                           map[string]string
+	settleAt                   time.Time
+	tags                       map[string]string
 }
 
 func (e *esm) refresh(now time.Time) {

@@ -408,7 +408,7 @@ func validateMessage(name string, fifo bool, m *QueueMessage) error {
 	case m.Delay < 0 || m.Delay > 15*time.Minute:
 		return driver.NewError(driver.InvalidArgument, fmt.Sprintf("message to queue %s: delay %s: use 0 to 15m", name, m.Delay))
 	case fifo && m.GroupID == "":
-		return driver.NewError(driver.InvalidArgument, fmt.Sprintf("message to FIFO queue %s has no group id: set QueueMessage.GroupID (MessageGroupId)", name))
+		return driver.NewError(driver.InvalidArgument, fmt.Sprintf("message to FIFO queue %s has no group id: give it one (QueueMessage.GroupID, MessageGroupId, updraft queue send --group)", name))
 	case !fifo && (m.GroupID != "" || m.DeduplicationID != ""):
 		return driver.NewError(driver.InvalidArgument, fmt.Sprintf("message to queue %s: group and deduplication ids are for FIFO queues (names ending in .fifo)", name))
 	case fifo && m.Delay > 0:

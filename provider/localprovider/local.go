@@ -132,8 +132,9 @@ func DefaultDir() (string, error) {
 
 // Capabilities returns what a local function supports: Lambda-like
 // memory and timeout limits, the "go" and "provided" runtimes (an
-// executable bootstrap) built for this machine, HTTP and schedule
-// triggers, weighted traffic, provisioned and maximum concurrency.
+// executable bootstrap) built for this machine, HTTP, schedule and event
+// (queue, stream, storage) triggers, weighted traffic, provisioned and
+// maximum concurrency.
 func Capabilities() provider.Capabilities {
 	c := controlplane.LambdaLike("local")
 	c.Runtimes, c.Architectures = []string{"go", "provided"}, []string{runtime.GOARCH}

@@ -69,9 +69,6 @@ func run(ctx context.Context, w io.Writer, args []string) error {
 		return err
 	}
 	code := bundle.GoFunction(src)
-	// Any credentials do: the local gateway does not check signatures.
-	// On Lambda the execution role gives them, and AWS_REGION is set.
-	env := map[string]string{"AWS_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local"}
 	deployments := []struct {
 		name string
 		t    trigger.Trigger
@@ -85,7 +82,7 @@ func run(ctx context.Context, w io.Writer, args []string) error {
 			return err
 		}
 		defer fn.Close()
-		spec := &provider.Spec{Code: code, Runtime: "go", MemoryMB: 128, Timeout: 2 * time.Second, Env: env, Triggers: []trigger.Trigger{d.t}}
+		spec := &provider.Spec{Code: code, Runtime: "go", MemoryMB: 128, Timeout: 2 * time.Second, Triggers: []trigger.Trigger{d.t}}
 		if _, err := deploy.Rollout(ctx, []*provider.Function{fn}, spec, nil); err != nil {
 			return fmt.Errorf("deploying %s: %w", d.name, err)
 		}

@@ -187,6 +187,21 @@ type queueStore struct {
 	// mu serializes this process's users of the handle; bbolt's file lock
 	// serializes processes (and other handles).
 	mu sync.Mutex
+
+	// Sends that arrive while one is being committed are committed
+	// together by the next transaction (group commit): one open and one
+	// fsync for all of them.
+	smu      sync.Mutex
+	pending  []*sendReq
+	flushing bool
+}
+
+type sendReq struct {
+	msgs  []QueueMessage
+	types []map[string]string
+	sent  []sentMessage
+	err   error
+	done  chan struct{}
 }
 
 // queues holds a host's queue handles and the wake-ups of its pollers.
@@ -763,16 +778,66 @@ func (h *Host) sendTyped(ctx context.Context, name string, msgs []QueueMessage, 
 	if err != nil {
 		return nil, err
 	}
-	var sent []sentMessage
-	err = s.do(ctx, nil, func(tx *bolt.Tx, cfg *queueConfig) error {
-		sent, err = sendTx(tx, cfg, name, &h.ids, time.Now().UTC(), msgs, types)
-		return err
-	})
-	if err != nil {
+	for i := range msgs {
+		if err := validateMessage(name, strings.HasSuffix(name, ".fifo"), &msgs[i]); err != nil {
+			return nil, err
+		}
+	}
+	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	r := &sendReq{msgs: msgs, types: types, done: make(chan struct{})}
+	s.smu.Lock()
+	s.pending = append(s.pending, r)
+	lead := !s.flushing
+	s.flushing = true
+	s.smu.Unlock()
+	if lead {
+		h.flushSends(s)
+	}
+	select {
+	case <-r.done:
+	case <-ctx.Done():
+		// The send may still be committed, as a request that timed out
+		// may have reached a cloud queue.
+		return nil, ctx.Err()
+	}
+	if r.err != nil {
+		return nil, r.err
+	}
 	h.queues.wake(name)
-	return sent, nil
+	return r.sent, nil
+}
+
+// flushSends commits the pending sends of s, a transaction for all that
+// are waiting, until none is; one caller at a time runs it.
+func (h *Host) flushSends(s *queueStore) {
+	for {
+		s.smu.Lock()
+		batch := s.pending
+		s.pending = nil
+		if len(batch) == 0 {
+			s.flushing = false
+			s.smu.Unlock()
+			return
+		}
+		s.smu.Unlock()
+		now := time.Now().UTC()
+		// Not the leader's context: its end must not fail the others.
+		err := s.do(context.Background(), nil, func(tx *bolt.Tx, cfg *queueConfig) error {
+			for _, r := range batch {
+				var err error
+				if r.sent, err = sendTx(tx, cfg, s.name, &h.ids, now, r.msgs, r.types); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		for _, r := range batch {
+			r.err = err
+			close(r.done)
+		}
+	}
 }
 
 // QueueStats reports local queue name's counts.
@@ -879,29 +944,25 @@ func (qs *queues) release(ctx context.Context, name string, receipts []string, w
 	return s.do(ctx, nil, func(tx *bolt.Tx, _ *queueConfig) error { return releaseTx(tx, receipts, now, wait, undo) })
 }
 
-// nextVisible is when the queue's next hidden message becomes visible
-// (zero when there is none or one is visible now).
-func (qs *queues) nextVisible(ctx context.Context, name string) (time.Time, int, error) {
+// visibleCount counts the queue's visible messages, up to limit.
+func (qs *queues) visibleCount(ctx context.Context, name string, limit int) (int, error) {
 	s, err := qs.store(name)
 	if err != nil {
-		return time.Time{}, 0, err
+		return 0, err
 	}
-	var next time.Time
 	visible := 0
 	now := time.Now()
 	err = s.do(ctx, nil, func(tx *bolt.Tx, _ *queueConfig) error {
-		return tx.Bucket(bktMsgs).ForEach(func(_, v []byte) error {
-			var m storedMessage
-			if json.Unmarshal(v, &m) != nil {
-				return nil
+		c := tx.Bucket(bktMsgs).Cursor()
+		for k, v := c.First(); k != nil && visible < limit; k, v = c.Next() {
+			var m struct {
+				VisibleAt time.Time `json:"visibleAt"`
 			}
-			if !m.VisibleAt.After(now) {
+			if json.Unmarshal(v, &m) == nil && !m.VisibleAt.After(now) {
 				visible++
-			} else if next.IsZero() || m.VisibleAt.Before(next) {
-				next = m.VisibleAt
 			}
-			return nil
-		})
+		}
+		return nil
 	})
-	return next, visible, err
+	return visible, err
 }

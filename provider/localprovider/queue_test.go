@@ -409,3 +409,29 @@ func TestQueueGatewayEndpoints(t *testing.T) {
 		t.Fatalf("unknown control path: %v %v", resp, err)
 	}
 }
+
+// TestAWSEnviron: instances get a region and the host's AWS identity, or
+// placeholder credentials when the host has none.
+func TestAWSEnviron(t *testing.T) {
+	env := func(kv ...string) func(string) (string, bool) {
+		m := map[string]string{}
+		for i := 0; i+1 < len(kv); i += 2 {
+			m[kv[i]] = kv[i+1]
+		}
+		return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
+	}
+	none := awsEnviron(env("HOME", t.TempDir()))
+	if !slices.Equal(none, []string{"AWS_REGION=us-east-1", "AWS_DEFAULT_REGION=us-east-1", "AWS_ACCESS_KEY_ID=updraft-local", "AWS_SECRET_ACCESS_KEY=updraft-local"}) {
+		t.Errorf("no identity: %v", none)
+	}
+	mine := awsEnviron(env("AWS_DEFAULT_REGION", "eu-west-1", "AWS_PROFILE", "dev"))
+	if !slices.Equal(mine, []string{"AWS_REGION=eu-west-1", "AWS_DEFAULT_REGION=eu-west-1", "AWS_PROFILE=dev"}) {
+		t.Errorf("a profile: %v", mine)
+	}
+	home := t.TempDir()
+	os.MkdirAll(filepath.Join(home, ".aws"), 0o755)
+	os.WriteFile(filepath.Join(home, ".aws", "credentials"), []byte("[default]\n"), 0o600)
+	if got := awsEnviron(env("HOME", home, "AWS_REGION", "ap-south-1")); !slices.Equal(got, []string{"AWS_REGION=ap-south-1", "AWS_DEFAULT_REGION=ap-south-1"}) {
+		t.Errorf("~/.aws/credentials: %v", got)
+	}
+}

@@ -69,7 +69,7 @@ func (fr *fnRuntime) pollQueue(ctx context.Context, q trigger.Queue, name, route
 		if q.MaxBatchingWindow > 0 {
 			// Gather: wait until a full batch is visible or the window
 			// since the first visible message ends.
-			_, visible, err := qs.nextVisible(ctx, name)
+			visible, err := qs.visibleCount(ctx, name, batch)
 			if err == nil && visible > 0 && visible < batch {
 				if firstSeen.IsZero() {
 					firstSeen = time.Now()

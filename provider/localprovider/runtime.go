@@ -353,6 +353,7 @@ func (fr *fnRuntime) newPool(name string, r *driver.Revision) *revPool {
 			env = append(env, k+"="+v)
 		}
 	}
+	env = append(env, fr.h.awsEnv...)
 	for _, k := range slices.Sorted(maps.Keys(c.Env)) {
 		env = append(env, k+"="+c.Env[k])
 	}

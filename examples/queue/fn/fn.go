@@ -5,8 +5,10 @@
 // serves the triggers its Spec gives it.
 //
 // Nothing here knows about local://. On Lambda the SDK finds the real
-// queue; on local:// the host points the SDK's SQS client at its gateway
-// (AWS_ENDPOINT_URL_SQS), which speaks the SQS protocol to local queues.
+// queue with the execution role's credentials; on local:// the host
+// points the SDK's SQS client at its gateway (AWS_ENDPOINT_URL_SQS),
+// which speaks the SQS protocol to local queues, and gives a region and
+// credentials as Lambda does.
 package fn
 
 import (

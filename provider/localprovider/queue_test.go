@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/updraft-dev/updraft/bundle"
+	updeploy "github.com/updraft-dev/updraft/deploy"
 	"github.com/updraft-dev/updraft/provider"
 	"github.com/updraft-dev/updraft/trigger"
 )
@@ -433,5 +434,60 @@ func TestAWSEnviron(t *testing.T) {
 	os.WriteFile(filepath.Join(home, ".aws", "credentials"), []byte("[default]\n"), 0o600)
 	if got := awsEnviron(env("HOME", home, "AWS_REGION", "ap-south-1")); !slices.Equal(got, []string{"AWS_REGION=ap-south-1", "AWS_DEFAULT_REGION=ap-south-1"}) {
 		t.Errorf("~/.aws/credentials: %v", got)
+	}
+}
+
+// TestQueueCanaryRollsBack: a canary whose queue consumer fails is seen
+// by the error-rate gate, through Metrics, and rolled back; the messages
+// it failed are delivered again to the stable revision.
+func TestQueueCanaryRollsBack(t *testing.T) {
+	dir := t.TempDir()
+	h := newHost(t, &Options{Dir: dir})
+	ctx := context.Background()
+	if err := h.CreateQueue(ctx, "canary", &QueueOptions{VisibilityTimeout: 300 * time.Millisecond, MaxReceiveCount: 100}); err != nil {
+		t.Fatal(err)
+	}
+	log := filepath.Join(dir, "events.log")
+	spec := consumerSpec(log, false, trigger.Queue{Key: "jobs", Source: "canary", BatchSize: 1})
+	fn, _ := deploy(t, h, "canary", spec)
+	stop := make(chan struct{})
+	sent := make(chan int, 1)
+	go func() {
+		n := 0
+		defer func() { sent <- n }()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(10 * time.Millisecond):
+			}
+			if _, err := h.SendMessages(ctx, "canary", QueueMessage{Body: fmt.Appendf(nil, "m-%04d", n)}); err == nil {
+				n++
+			}
+		}
+	}()
+	bad := spec.Clone()
+	bad.Env["FAIL_QUEUE"] = "1"
+	res, err := updeploy.Rollout(ctx, []*provider.Function{fn}, bad, &updeploy.RolloutOptions{
+		Strategy: updeploy.Canary(50), Interval: 2 * time.Second, Gates: []updeploy.Gate{updeploy.ErrorRateGate(0.1, 5)}})
+	close(stop)
+	n := <-sent
+	if res == nil || res.Outcome != updeploy.OutcomeRolledBack {
+		t.Fatalf("rollout of a failing consumer: %+v, %v; want rolled back by the error-rate gate", res, err)
+	}
+	// Every message is done by the stable revision in the end.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		st, err := h.QueueStats(ctx, "canary")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Deleted == int64(n) && st.Visible+st.InFlight == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after the rollback: %+v, %d sent", st, n)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }

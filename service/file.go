@@ -139,7 +139,7 @@ type Trigger struct {
 	// (on Lambda, until the records expire), 0 means no retry.
 	MaxRetries *int `json:"maxRetries,omitempty" jsonschema:"minimum=0,maximum=10000"`
 	// BisectOnError splits a failed stream batch in two and retries each
-	// half apart (Lambda only).
+	// half apart (Lambda and local://; Cloud Functions and Azure refuse it).
 	BisectOnError bool `json:"bisectOnError,omitempty"`
 }
 

@@ -8,15 +8,19 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"reflect"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
 
+	"github.com/updraft-dev/updraft/bundle"
 	"github.com/updraft-dev/updraft/function"
 	"github.com/updraft-dev/updraft/provider"
 	"github.com/updraft-dev/updraft/trigger"
@@ -607,4 +611,226 @@ func TestStreamHTTPEndpoint(t *testing.T) {
 	if err != nil || r.New["n"].Number() != "12345678901234567890123" {
 		t.Fatalf("stored record %+v, %v: numbers keep their digits", r, err)
 	}
+}
+
+// scriptedDelivery replaces a poller's deliveries with results given in
+// order, recording the sequence numbers of each span delivered.
+type scriptedDelivery struct {
+	results []streamAttempt
+	calls   [][]uint64
+}
+
+func (s *scriptedDelivery) deliver(_ context.Context, recs []*streamRecord) streamAttempt {
+	var seqs []uint64
+	for _, r := range recs {
+		seqs = append(seqs, r.Seq)
+	}
+	s.calls = append(s.calls, seqs)
+	if len(s.results) == 0 {
+		return streamAttempt{delivered: true, covered: len(recs), failedAt: -1}
+	}
+	a := s.results[0]
+	s.results = s.results[1:]
+	if a.covered == 0 {
+		a.covered = len(recs)
+	}
+	return a
+}
+
+// TestStreamPartialBatchFailure: a batch response naming a failed
+// record checkpoints the records before it and retries from it; after
+// MaxRetries the rest of the batch is discarded; a delivery that reached
+// no function is offered again without counting a retry.
+func TestStreamPartialBatchFailure(t *testing.T) {
+	h := newHost(t, &Options{Dir: t.TempDir()})
+	ctx := context.Background()
+	ok := streamAttempt{delivered: true, failedAt: -1}
+	partial := streamAttempt{delivered: true, failedAt: 2}
+	for _, tc := range []struct {
+		name       string
+		maxRetries *int
+		results    []streamAttempt
+		calls      [][]uint64
+		delivered  int64
+		discarded  int64
+		retries    int64
+	}{
+		{"retried from the failed record", nil, []streamAttempt{partial, ok}, [][]uint64{{1, 2, 3, 4, 5}, {3, 4, 5}}, 5, 0, 1},
+		{"discarded after max retries", new(0), []streamAttempt{partial}, [][]uint64{{1, 2, 3, 4, 5}}, 2, 3, 0},
+		{"undelivered offered again", nil, []streamAttempt{{retryAfter: time.Millisecond}, ok}, [][]uint64{{1, 2, 3, 4, 5}, {1, 2, 3, 4, 5}}, 5, 0, 0},
+		{"no bisect on a partial failure", nil, []streamAttempt{{delivered: true, failedAt: 0}, ok}, [][]uint64{{1, 2, 3, 4, 5}, {1, 2, 3, 4, 5}}, 5, 0, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			name := "partial-" + strings.ReplaceAll(tc.name, " ", "-")
+			var cs []StreamChange
+			for i := range 5 {
+				cs = append(cs, StreamChange{Op: StreamInsert, Key: map[string]any{"id": i}, New: map[string]any{}})
+			}
+			if _, err := h.AppendChanges(ctx, name, cs...); err != nil {
+				t.Fatal(err)
+			}
+			p := newStreamPoller(&fnRuntime{h: h, name: "fn"}, trigger.Stream{Key: "changes", Source: name,
+				StartingPosition: trigger.StartTrimHorizon, MaxRetries: tc.maxRetries, BisectOnError: true}, name, provider.DefaultRoute)
+			s := &scriptedDelivery{results: tc.results}
+			p.deliver = s.deliver
+			recs, err := p.read(ctx)
+			if err != nil || len(recs) != 5 {
+				t.Fatalf("read = %d records, %v", len(recs), err)
+			}
+			if err := p.process(ctx, recs); err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(s.calls, tc.calls) {
+				t.Errorf("deliveries %v, want %v", s.calls, tc.calls)
+			}
+			st, err := h.StreamStats(ctx, name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			c := consumer(st, "fn")
+			if c.Checkpoint != st.Last || c.Delivered != tc.delivered || c.Discarded != tc.discarded || c.Retries != tc.retries {
+				t.Errorf("consumer %+v, want %d delivered, %d discarded, %d retries", c, tc.delivered, tc.discarded, tc.retries)
+			}
+		})
+	}
+}
+
+// TestStreamOneHostDelivers: of two hosts with the consumer open on one
+// state directory, one delivers (the consumer's lock file): every change
+// is delivered once.
+func TestStreamOneHostDelivers(t *testing.T) {
+	dir := t.TempDir()
+	log := filepath.Join(dir, "events.log")
+	ctx := context.Background()
+	a := newHost(t, &Options{Dir: dir})
+	deploy(t, a, "cons", consumerSpec(log, false, trigger.Stream{Key: "changes", Source: "shared", BatchSize: 3}))
+	b := newHost(t, &Options{Dir: dir})
+	fn, err := b.OpenFunction(ctx, "cons")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fn.Close()
+	if _, err := fn.Get(ctx); err != nil {
+		t.Fatal(err)
+	}
+	waitStream(t, a, "shared", 30*time.Second, "the consumer created", func(st *StreamStats) bool { return consumer(st, "cons") != nil })
+	var cs []StreamChange
+	for i := range 60 {
+		cs = append(cs, StreamChange{Op: StreamInsert, Key: map[string]any{"id": fmt.Sprint(i)}, New: map[string]any{}})
+	}
+	for i := 0; i < len(cs); i += 10 { // through both hosts
+		h := a
+		if i%20 == 10 {
+			h = b
+		}
+		if _, err := h.AppendChanges(ctx, "shared", cs[i:i+10]...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitStream(t, b, "shared", 30*time.Second, "every change delivered", func(st *StreamStats) bool {
+		c := consumer(st, "cons")
+		return c.Lag == 0 && c.Delivered >= 60
+	})
+	evs := streamEvents(readEvents(t, log))
+	if st := waitStream(t, b, "shared", time.Second, "stats", func(*StreamStats) bool { return true }); len(evs) != 60 || consumer(st, "cons").Delivered != 60 {
+		t.Fatalf("%d deliveries of 60 changes, consumer %+v: both hosts delivered", len(evs), consumer(st, "cons"))
+	}
+}
+
+// The host process TestStreamSurvivesHostKill kills is this test binary
+// with LOCALPROVIDER_STREAM_HELPER set: it runs before TestMain.
+func init() {
+	if dir := os.Getenv("LOCALPROVIDER_STREAM_HELPER"); dir != "" {
+		streamHelper(dir)
+	}
+}
+
+// streamHelper deploys the consumer on stream "killed" and delivers
+// until it dies.
+func streamHelper(dir string) {
+	fail := func(err error) {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	h, err := NewHost(context.Background(), &Options{Dir: dir})
+	if err != nil {
+		fail(err)
+	}
+	fn, err := h.OpenFunction(context.Background(), "cons")
+	if err != nil {
+		fail(err)
+	}
+	spec := &provider.Spec{Code: bundle.Dir(os.Getenv("LOCALPROVIDER_EVENTS_DIR")), Runtime: "go",
+		Env:      map[string]string{"EVENTS_LOG": filepath.Join(dir, "events.log")},
+		Triggers: []trigger.Trigger{trigger.Stream{Key: "changes", Source: "killed", StartingPosition: trigger.StartTrimHorizon, BatchSize: 1}}}
+	if _, err := fn.Apply(context.Background(), spec, &provider.ApplyOptions{Publish: true}); err != nil {
+		fail(err)
+	}
+	select {}
+}
+
+// TestStreamSurvivesHostKill: a host killed (SIGKILL) while it delivers
+// loses no change: a new host resumes from the last saved checkpoint,
+// redelivering at most the batch that was in flight.
+func TestStreamSurvivesHostKill(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a host process")
+	}
+	dir := t.TempDir()
+	log := filepath.Join(dir, "events.log")
+	ctx := context.Background()
+	const n = 500
+	{
+		h := newHost(t, &Options{Dir: dir})
+		var cs []StreamChange
+		for i := range n {
+			cs = append(cs, StreamChange{Op: StreamInsert, Key: map[string]any{"id": fmt.Sprintf("r%03d", i)}, New: map[string]any{}})
+		}
+		if _, err := h.AppendChanges(ctx, "killed", cs...); err != nil {
+			t.Fatal(err)
+		}
+		h.Close()
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), "LOCALPROVIDER_STREAM_HELPER="+dir, "LOCALPROVIDER_EVENTS_DIR="+evDir)
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	waitEvents(t, log, 60*time.Second, "the helper host delivered a few", func(evs []eventLine) bool { return len(evs) >= 20 })
+	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	cmd.Wait()
+
+	h := newHost(t, &Options{Dir: dir})
+	before := len(readEvents(t, log))
+	fn, err := h.OpenFunction(ctx, "cons")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fn.Close()
+	if _, err := fn.Get(ctx); err != nil { // opening starts its pollers
+		t.Fatal(err)
+	}
+	st := waitStream(t, h, "killed", 60*time.Second, "every change delivered after the restart", func(st *StreamStats) bool {
+		c := consumer(st, "cons")
+		return c != nil && c.Lag == 0
+	})
+	if before >= n {
+		t.Fatalf("the killed host had delivered all %d changes: kill it earlier to test anything", before)
+	}
+	evs := streamEvents(readEvents(t, log))
+	seen := map[string]bool{}
+	for _, e := range evs {
+		seen[e.ID] = true
+	}
+	if len(seen) != n || len(evs) > n+1 {
+		t.Fatalf("%d deliveries of %d distinct changes, want all %d, at most one twice (the batch in flight)", len(evs), len(seen), n)
+	}
+	if c := consumer(st, "cons"); c.Checkpoint != st.Last {
+		t.Fatalf("consumer %+v, stream %+v", c, st)
+	}
+	t.Logf("%d deliveries before the kill, %d in all for %d changes", before, len(evs), n)
 }

@@ -60,11 +60,16 @@ func (fr *fnRuntime) runStream(ctx context.Context, s trigger.Stream, route stri
 			return
 		}
 	}
+	newStreamPoller(fr, s, name, route).run(ctx)
+}
+
+func newStreamPoller(fr *fnRuntime, s trigger.Stream, name, route string) *streamPoller {
 	p := &streamPoller{fr: fr, s: s, name: name, route: route, batch: s.BatchSize}
 	if p.batch <= 0 {
 		p.batch = defaultStreamBatch
 	}
-	p.run(ctx)
+	p.deliver = p.attempt
+	return p
 }
 
 // streamPoller delivers one consumer (a function's stream trigger) while
@@ -76,6 +81,8 @@ type streamPoller struct {
 	batch       int
 	// label is the stream's label, read with every transaction.
 	label string
+	// deliver delivers a span once (attempt; tests replace it).
+	deliver func(ctx context.Context, recs []*streamRecord) streamAttempt
 }
 
 func (p *streamPoller) logArgs(args ...any) []any {
@@ -181,9 +188,10 @@ func (p *streamPoller) read(ctx context.Context) ([]*streamRecord, error) {
 	return out, err
 }
 
-// advance moves the checkpoint to seq and counts with count.
+// advance moves the checkpoint to seq and counts with count. It saves
+// even when ctx has ended: the fate of the records is known.
 func (p *streamPoller) advance(ctx context.Context, seq uint64, count func(c *streamConsumer)) error {
-	return p.update(ctx, func(_ *bolt.Tx, c *streamConsumer) error {
+	return p.update(context.WithoutCancel(ctx), func(_ *bolt.Tx, c *streamConsumer) error {
 		if seq > c.Checkpoint {
 			c.Checkpoint = seq
 		}
@@ -220,7 +228,7 @@ func (p *streamPoller) process(ctx context.Context, recs []*streamRecord) error 
 			stack = stack[:len(stack)-1]
 			continue
 		}
-		a := p.attempt(ctx, top.recs)
+		a := p.deliver(ctx, top.recs)
 		if !a.delivered {
 			if !sleep(ctx, max(a.retryAfter, streamBackoffMin), nil) {
 				return nil
@@ -263,7 +271,7 @@ func (p *streamPoller) process(ctx context.Context, recs []*streamRecord) error 
 			}
 			p.fr.h.opts.Logger.Warn("stream batch failed; retrying it", p.logArgs("first", seqString(failed[0].Seq), "records", len(failed), "retry", top.tries, "err", a.detail)...)
 		}
-		if err := p.update(ctx, func(_ *bolt.Tx, c *streamConsumer) error { c.Retries++; return nil }); err != nil {
+		if err := p.advance(ctx, 0, func(c *streamConsumer) { c.Retries++ }); err != nil {
 			return err
 		}
 		backoff = min(max(2*backoff, streamBackoffMin), streamBackoffMax)

@@ -35,8 +35,9 @@ import (
 // key): the sequence number of the last record it processed or skipped.
 // A consumer is created at its first run: StartLatest places it after
 // the newest record then, StartTrimHorizon before the oldest kept.
-// Changing the trigger later keeps its checkpoint; so does removing and
-// adding it back.
+// Changing the trigger later keeps its checkpoint, as does removing and
+// adding it back, or deleting the function and creating it again
+// (remove DIR/streams/NAME.db to start a stream afresh).
 //
 // Sequence numbers are 20-digit decimal strings, zero-padded so that
 // they order the same as strings and as numbers. A stream has one shard:
@@ -52,7 +53,9 @@ import (
 // DIR/streams/NAME.FUNCTION.KEY.lock, so that of several hosts on one
 // state directory only one delivers a consumer (the others try again
 // every second). It reads up to the trigger's batch size (100 by
-// default, as on Lambda) after the checkpoint. A Runtime API instance
+// default, as on Lambda) after the checkpoint; an append through the
+// same host wakes it at once, one by another process is seen within
+// 200 ms (an idle poll is a read-only transaction). A Runtime API instance
 // gets the batch as one DynamoDB Streams event (eventName INSERT, MODIFY
 // or REMOVE, eventSource aws:dynamodb, eventSourceARN
 // arn:aws:dynamodb:local:000000000000:table/NAME/stream/LABEL, Keys,
@@ -76,11 +79,15 @@ import (
 // retries a batch's records are skipped: they are counted discarded and
 // logged as a warning naming their sequence numbers (Lambda would send
 // their description to an on-failure destination; local:// has none).
+// A retry that moves the checkpoint (a partial failure past the first
+// record) starts the count afresh for the rest.
 // With MaxRetries nil a batch is retried until its records expire. A
 // batch that reached no function (throttled, no route, the host closing)
 // is offered again, uncounted. The checkpoint is durable; the retry and
 // bisect state is not: a host that restarts resumes from the checkpoint,
-// redelivering what was in flight (at least once, as on Lambda).
+// redelivering what was in flight (at least once, as on Lambda). Every
+// invocation is recorded with the trigger's key and counts in Metrics,
+// so canary gates see a change handler's errors.
 
 // Stream limits and defaults, as DynamoDB Streams has them.
 const (
@@ -574,4 +581,41 @@ func streamStatsTx(tx *bolt.Tx, name string) StreamStats {
 		return a.Function < b.Function || a.Function == b.Function && a.Trigger < b.Trigger
 	})
 	return st
+}
+
+// dropStreamConsumers forgets the stream positions of function fn's
+// triggers in every stream of the state directory, so that a function
+// created again under the same name starts its stream triggers at their
+// starting positions, as a new Lambda event source mapping does. It is
+// for Delete, once the function's pollers have stopped (a poller still
+// running would create its consumer again).
+func (h *Host) dropStreamConsumers(ctx context.Context, fn string) error {
+	paths, _ := filepath.Glob(filepath.Join(h.dir, "streams", "*.db"))
+	for _, p := range paths {
+		name := strings.TrimSuffix(filepath.Base(p), ".db")
+		if validStreamName(name) != nil {
+			continue
+		}
+		err := h.streamTx(ctx, name, func(tx *bolt.Tx, _ string) error {
+			cb := tx.Bucket(bktConsumers)
+			var drop [][]byte
+			cb.ForEach(func(k, v []byte) error {
+				var c streamConsumer
+				if json.Unmarshal(v, &c) == nil && c.Function == fn {
+					drop = append(drop, append([]byte(nil), k...))
+				}
+				return nil
+			})
+			for _, k := range drop {
+				if err := cb.Delete(k); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -834,3 +834,26 @@ func TestStreamSurvivesHostKill(t *testing.T) {
 	}
 	t.Logf("%d deliveries before the kill, %d in all for %d changes", before, len(evs), n)
 }
+
+// TestDropStreamConsumers: a deleted function's stream positions are
+// forgotten; other functions' are kept.
+func TestDropStreamConsumers(t *testing.T) {
+	h := newHost(t, &Options{Dir: t.TempDir()})
+	ctx := context.Background()
+	if _, err := h.AppendChanges(ctx, "drop", StreamChange{Op: StreamInsert, Key: map[string]any{"id": 1}, New: map[string]any{}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, fn := range []string{"gone", "kept"} {
+		p := newStreamPoller(&fnRuntime{h: h, name: fn}, trigger.Stream{Key: "changes", Source: "drop"}, "drop", provider.DefaultRoute)
+		if _, err := p.read(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := h.dropStreamConsumers(ctx, "gone"); err != nil {
+		t.Fatal(err)
+	}
+	st, err := h.StreamStats(ctx, "drop")
+	if err != nil || len(st.Consumers) != 1 || st.Consumers[0].Function != "kept" {
+		t.Fatalf("stats = %+v, %v", st, err)
+	}
+}

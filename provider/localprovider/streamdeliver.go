@@ -1,6 +1,7 @@
 package localprovider
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
@@ -83,6 +84,9 @@ type streamPoller struct {
 	label string
 	// deliver delivers a span once (attempt; tests replace it).
 	deliver func(ctx context.Context, recs []*streamRecord) streamAttempt
+	// checkpoint is the consumer's as last saved or read, once known.
+	checkpoint uint64
+	known      bool
 }
 
 func (p *streamPoller) logArgs(args ...any) []any {
@@ -94,6 +98,12 @@ func (p *streamPoller) run(ctx context.Context) {
 	defer stop()
 	failures := 0
 	for ctx.Err() == nil {
+		if p.idle(ctx) {
+			if !sleep(ctx, streamPoll, wake) {
+				return
+			}
+			continue
+		}
 		recs, err := p.read(ctx)
 		if err != nil {
 			if ctx.Err() != nil {
@@ -131,7 +141,8 @@ func (p *streamPoller) run(ctx context.Context) {
 // stream, creating the consumer at its starting position on first use,
 // and saves the state fn leaves.
 func (p *streamPoller) update(ctx context.Context, fn func(tx *bolt.Tx, c *streamConsumer) error) error {
-	return p.fr.h.streamTx(ctx, p.name, func(tx *bolt.Tx, label string) error {
+	var saved uint64
+	err := p.fr.h.streamTx(ctx, p.name, func(tx *bolt.Tx, label string) error {
 		p.label = label
 		cb := tx.Bucket(bktConsumers)
 		id := consumerID(p.fr.name, p.s.Key)
@@ -154,9 +165,40 @@ func (p *streamPoller) update(ctx context.Context, fn func(tx *bolt.Tx, c *strea
 		if err := fn(tx, c); err != nil {
 			return err
 		}
+		saved = c.Checkpoint
 		raw, _ := json.Marshal(c)
+		if bytes.Equal(raw, cb.Get(id)) {
+			return nil
+		}
 		return cb.Put(id, raw)
 	})
+	if err == nil {
+		p.checkpoint, p.known = saved, true
+	}
+	return err
+}
+
+// idle reports whether the stream has no record after the consumer's
+// checkpoint, in a read-only transaction: an idle poll writes nothing.
+// It is false until the consumer's state is known, and when the stream
+// cannot be read (read reports why).
+func (p *streamPoller) idle(ctx context.Context) bool {
+	if !p.known || ctx.Err() != nil {
+		return false
+	}
+	db, err := bolt.Open(p.fr.h.streamPath(p.name), 0o644, &bolt.Options{ReadOnly: true, Timeout: queueOpenTimeout})
+	if err != nil {
+		return false
+	}
+	defer db.Close()
+	idle := false
+	db.View(func(tx *bolt.Tx) error {
+		if b := tx.Bucket(bktRecords); b != nil {
+			idle = b.Sequence() <= p.checkpoint
+		}
+		return nil
+	})
+	return idle
 }
 
 // read returns up to a batch of records after the checkpoint. Records

@@ -65,7 +65,9 @@ import (
 // order, each a batch of one (subject documents/NAME/DOCID, the DOCID
 // being the key's values in the order of their names, path-escaped and
 // joined with '#'; the data in Firestore's JSON form, the key attributes
-// in the document).
+// in the document; a modify or remove appended without an old image has
+// an old document holding the key alone, as Firestore's events tell the
+// ops apart by the documents they carry).
 //
 // A batch that succeeds moves the checkpoint past it. A batch response
 // naming failed records ({"batchItemFailures":[{"itemIdentifier":SEQ}]},

@@ -91,6 +91,7 @@ func TestStreamEventShapes(t *testing.T) {
 		{Op: StreamInsert, Key: map[string]any{"id": "a/1", "n": 2}, New: map[string]any{"v": 1, "s": "x", "ok": true, "l": []any{"p", 3}, "m": map[string]any{"q": nil}}},
 		{Op: StreamModify, Key: map[string]any{"id": "a/1", "n": 2}, Old: map[string]any{"v": 1}, New: map[string]any{"v": 2.5}},
 		{Op: StreamRemove, Key: map[string]any{"id": "a/1", "n": 2}, Old: map[string]any{"v": 2.5}},
+		{Op: StreamRemove, Key: map[string]any{"id": "a/1", "n": 2}},
 	}
 	recs := make([]*streamRecord, len(changes))
 	now := time.Now().UTC()
@@ -106,13 +107,13 @@ func TestStreamEventShapes(t *testing.T) {
 	m := &function.Mux{}
 	m.Stream("changes", func(_ context.Context, batch []function.Change) ([]string, error) {
 		got = append(got, batch...)
-		return []string{batch[len(batch)-1].ID}, nil
+		return []string{batch[0].ID}, nil
 	})
 	out, err := function.NewLambdaHandler(m, "").Invoke(context.Background(), dynamoStreamEvent("orders", "2024-01-01T00:00:00.000", recs))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !bytes.Contains(out, []byte(`"itemIdentifier":"00000000000000000003"`)) {
+	if !bytes.Contains(out, []byte(`"itemIdentifier":"00000000000000000001"`)) {
 		t.Errorf("batch response %s", out)
 	}
 	num := func(s string) json.Number { return json.Number(s) }
@@ -126,6 +127,7 @@ func TestStreamEventShapes(t *testing.T) {
 			New: with(map[string]any{"v": num("1"), "s": "x", "ok": true, "l": []any{"p", num("3")}, "m": map[string]any{"q": nil}}), Time: now.Truncate(time.Second)},
 		{ID: "00000000000000000002", Op: function.Modify, Source: "orders", Key: key, Old: with(map[string]any{"v": num("1")}), New: with(map[string]any{"v": num("2.5")}), Time: now.Truncate(time.Second)},
 		{ID: "00000000000000000003", Op: function.Remove, Source: "orders", Key: key, Old: with(map[string]any{"v": num("2.5")}), Time: now.Truncate(time.Second)},
+		{ID: "00000000000000000004", Op: function.Remove, Source: "orders", Key: key, Time: now.Truncate(time.Second)},
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("from the DynamoDB event:\n got %+v\nwant %+v", got, want)
@@ -154,6 +156,7 @@ func TestStreamEventShapes(t *testing.T) {
 			New: with(map[string]any{"v": num("1"), "s": "x", "ok": true, "l": []any{"p", num("3")}, "m": map[string]any{"q": nil}}), Time: now},
 		{ID: "00000000000000000002", Op: function.Modify, Source: "orders", Key: fkey, Old: with(map[string]any{"v": num("1")}), New: with(map[string]any{"v": 2.5}), Time: now},
 		{ID: "00000000000000000003", Op: function.Remove, Source: "orders", Key: fkey, Old: with(map[string]any{"v": 2.5}), Time: now},
+		{ID: "00000000000000000004", Op: function.Remove, Source: "orders", Key: fkey, Old: with(map[string]any{}), Time: now},
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("from the Firestore events:\n got %+v\nwant %+v", got, want)

@@ -527,8 +527,14 @@ func firestoreEvent(name, key string, r *streamRecord) httpEvent {
 	doc := db + "/documents/" + name + "/" + docID
 	t := r.Time.UTC().Format(time.RFC3339Nano)
 	data := map[string]any{}
-	if r.Old != nil {
-		data["oldValue"] = map[string]any{"name": doc, "fields": firestoreFieldsOf(r.Old)}
+	// Firestore tells the ops apart by the documents present: a modify or
+	// remove appended without an old image gets an old document holding
+	// the key alone.
+	if old := r.Old; old != nil || r.Op != StreamInsert {
+		if old == nil {
+			old = r.Keys
+		}
+		data["oldValue"] = map[string]any{"name": doc, "fields": firestoreFieldsOf(old)}
 	}
 	if r.New != nil {
 		v := map[string]any{"name": doc, "fields": firestoreFieldsOf(r.New), "updateTime": t}

@@ -897,3 +897,73 @@ func BenchmarkStreamDelivery(b *testing.B) {
 	waitStream(b, h, "bench", 5*time.Minute, "every change delivered", func(st *StreamStats) bool { return consumer(st, "cons").Lag == 0 })
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "changes/s")
 }
+
+// TestStreamRetention: records older than 24 hours are trimmed, and
+// counted expired by the stream and by a consumer that had not read
+// them; a batch held in memory skips its expired records too.
+func TestStreamRetention(t *testing.T) {
+	h := newHost(t, &Options{Dir: t.TempDir()})
+	ctx := context.Background()
+	var cs []StreamChange
+	for i := range 3 {
+		cs = append(cs, StreamChange{Op: StreamInsert, Key: map[string]any{"id": i}, New: map[string]any{}})
+	}
+	if _, err := h.AppendChanges(ctx, "old", cs...); err != nil {
+		t.Fatal(err)
+	}
+	newPoller := func(fn string) *streamPoller {
+		return newStreamPoller(&fnRuntime{h: h, name: fn}, trigger.Stream{Key: "changes", Source: "old", StartingPosition: trigger.StartTrimHorizon}, "old", provider.DefaultRoute)
+	}
+	held, behind := newPoller("held"), newPoller("behind")
+	recs, err := held.read(ctx)
+	if err != nil || len(recs) != 3 {
+		t.Fatalf("read = %d records, %v", len(recs), err)
+	}
+	if _, err := behind.read(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// Age the first two records, on disk and in the batch held.
+	aged := time.Now().Add(-25 * time.Hour)
+	for _, r := range recs[:2] {
+		r.Time = aged
+	}
+	err = h.streamTx(ctx, "old", func(tx *bolt.Tx, _ string) error {
+		for _, r := range recs[:2] {
+			raw, _ := json.Marshal(r)
+			if err := tx.Bucket(bktRecords).Put(seqKey(r.Seq), raw); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &scriptedDelivery{}
+	held.deliver = s.deliver
+	if err := held.process(ctx, recs); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(s.calls, [][]uint64{{3}}) {
+		t.Errorf("deliveries %v, want only the record not expired", s.calls)
+	}
+	got, err := behind.read(ctx)
+	if err != nil || len(got) != 1 || got[0].Seq != 3 {
+		t.Fatalf("read after the trim = %v, %v", got, err)
+	}
+	st, err := h.StreamStats(ctx, "old")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Records != 1 || st.Expired != 2 || st.First != seqString(3) {
+		t.Errorf("stream %+v: want 1 record kept, 2 expired", st)
+	}
+	for _, fn := range []string{"held", "behind"} {
+		if c := consumer(st, fn); c.Expired != 2 {
+			t.Errorf("consumer %+v: want 2 expired", c)
+		}
+	}
+	if c := consumer(st, "held"); c.Delivered != 1 || c.Lag != 0 {
+		t.Errorf("consumer %+v: want the last record delivered", c)
+	}
+}

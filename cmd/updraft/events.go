@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -171,5 +172,90 @@ and messages, dead-letter queues included.`,
 	}
 	peek.Flags().IntVar(&max, "max", 10, "most messages to show")
 	cmd.AddCommand(send, stats, peek)
+	return cmd
+}
+
+func streamCmd(g *globals) *cobra.Command {
+	var dir string
+	cmd := &cobra.Command{
+		Use:   "stream",
+		Short: "append changes to and inspect local:// change streams",
+		Long: `stream appends item changes to the local change streams that local:// stream
+triggers consume (the stream of a DynamoDB stream ARN is its table's name:
+arn:aws:dynamodb:us-east-1:123456789012:table/orders/stream/… is "orders"), and
+shows their records and each consumer's position.`,
+	}
+	cmd.PersistentFlags().StringVar(&dir, "dir", "", "state directory (default: the spec file's local:// targets', else local://'s default)")
+	appendCmd := &cobra.Command{
+		Use:   "append STREAM [CHANGE...]",
+		Short: `append each CHANGE, a JSON object such as {"op":"insert","key":{"id":"1"},"new":{"id":"1","total":5}} (no CHANGE: a change or an array of them from stdin)`,
+		Args:  cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var changes []localprovider.StreamChange
+			parse := func(b []byte) error {
+				dec := json.NewDecoder(bytes.NewReader(b))
+				dec.UseNumber() // numbers stay decimal, as DynamoDB keeps them
+				dec.DisallowUnknownFields()
+				if t := bytes.TrimSpace(b); len(t) > 0 && t[0] == '[' {
+					var cs []localprovider.StreamChange
+					if err := dec.Decode(&cs); err != nil {
+						return err
+					}
+					changes = append(changes, cs...)
+					return nil
+				}
+				var c localprovider.StreamChange
+				if err := dec.Decode(&c); err != nil {
+					return err
+				}
+				changes = append(changes, c)
+				return nil
+			}
+			inputs := args[1:]
+			if len(inputs) == 0 {
+				b, err := io.ReadAll(io.LimitReader(os.Stdin, 6<<20))
+				if err != nil {
+					return g.fail(err)
+				}
+				inputs = []string{string(b)}
+			}
+			for _, in := range inputs {
+				if err := parse([]byte(in)); err != nil {
+					return usageErr("change %q is not a change object (fields op, key, old, new): %v", in, err)
+				}
+			}
+			return withLocalHost(cmd.Context(), g, dir, func(h *localprovider.Host) error {
+				seqs, err := h.AppendChanges(cmd.Context(), args[0], changes...)
+				if err != nil {
+					return err
+				}
+				return g.emit(map[string]any{"stream": args[0], "sequenceNumbers": seqs}, func(w io.Writer) {
+					for _, s := range seqs {
+						fmt.Fprintf(w, "appended %s to %s\n", s, args[0])
+					}
+				})
+			})
+		},
+	}
+	stats := &cobra.Command{
+		Use:   "stats STREAM",
+		Short: "show a stream's records and its consumers' positions",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return withLocalHost(cmd.Context(), g, dir, func(h *localprovider.Host) error {
+				st, err := h.StreamStats(cmd.Context(), args[0])
+				if err != nil {
+					return err
+				}
+				return g.emit(st, func(w io.Writer) {
+					fmt.Fprintf(w, "%s: %d records kept (appended %d, expired %d)\n", st.Name, st.Records, st.Appended, st.Expired)
+					for _, c := range st.Consumers {
+						fmt.Fprintf(w, "  %s/%s: lag %d, delivered %d, retries %d, discarded %d\n", c.Function, c.Trigger, c.Lag, c.Delivered, c.Retries, c.Discarded)
+					}
+				})
+			})
+		},
+	}
+	cmd.AddCommand(appendCmd, stats)
 	return cmd
 }

@@ -36,3 +36,25 @@ func TestQueueCommands(t *testing.T) {
 		t.Fatalf("bad --attr: exit %d, want 64", code)
 	}
 }
+
+// TestStreamCommands: append from arguments and stdin-less JSON, then stats.
+func TestStreamCommands(t *testing.T) {
+	dir := t.TempDir()
+	code, out, errOut := runCLI(t, "stream", "append", "--dir", dir, "orders",
+		`{"op":"insert","key":{"id":"1"},"new":{"id":"1","total":5}}`,
+		`[{"op":"modify","key":{"id":"1"},"old":{"id":"1","total":5},"new":{"id":"1","total":7}},{"op":"remove","key":{"id":"1"}}]`)
+	if code != 0 || strings.Count(out, "appended ") != 3 {
+		t.Fatalf("append: %d %q %q", code, out, errOut)
+	}
+	code, out, _ = runCLI(t, "--output", "json", "stream", "stats", "--dir", dir, "orders")
+	var st struct{ Records, Appended int }
+	if code != 0 || json.Unmarshal([]byte(out), &st) != nil || st.Records != 3 || st.Appended != 3 {
+		t.Fatalf("stats: %d %s", code, out)
+	}
+	if code, _, errOut := runCLI(t, "stream", "append", "--dir", dir, "orders", `{"op":"insert","kee":{}}`); code != 64 || !strings.Contains(errOut, "kee") {
+		t.Fatalf("a bad change: %d %q", code, errOut)
+	}
+	if code, _, errOut := runCLI(t, "stream", "append", "--dir", dir, "orders", `{"op":"insert","key":{}}`); code != 1 || errOut == "" {
+		t.Fatalf("a change without a key: %d %q", code, errOut)
+	}
+}

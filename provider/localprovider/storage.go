@@ -14,6 +14,7 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
 
 	"github.com/updraft-dev/updraft/provider/driver"
 	"github.com/updraft-dev/updraft/trigger"
@@ -215,6 +216,28 @@ func bucketDB(ctx context.Context, b bucketPaths, fn func(tx *bolt.Tx) error) er
 	})
 }
 
+// viewBucketDB runs fn in a read-only transaction, the database opened
+// shared (readers of several processes do not wait for each other, and
+// an idle poll writes nothing). A bucket's database that does not exist
+// yet is empty: fn is not called. fn must allow for missing buckets.
+func viewBucketDB(ctx context.Context, b bucketPaths, fn func(tx *bolt.Tx) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if _, err := os.Stat(b.db); errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	db, err := bolt.Open(b.db, 0o644, &bolt.Options{Timeout: queueOpenTimeout, ReadOnly: true})
+	if err != nil {
+		if errors.Is(err, bolterrors.ErrTimeout) {
+			return driver.NewError(driver.ResourceExhausted, fmt.Sprintf("bucket %s's index is locked by another process for over %s: retry, or stop the process holding %s", b.name, queueOpenTimeout, b.db))
+		}
+		return driver.Wrap(driver.Internal, err, fmt.Sprintf("opening bucket %s's index (%s): if the file is damaged, remove it (the bucket is indexed again, without events)", b.name, b.db))
+	}
+	defer db.Close()
+	return db.View(fn)
+}
+
 func getJSON[T any](b *bolt.Bucket, k []byte) (*T, error) {
 	raw := b.Get(k)
 	if raw == nil {
@@ -362,12 +385,12 @@ func (h *Host) StorageStats(ctx context.Context, bucket string) (*StorageStats, 
 	}
 	b := h.bucketPaths(name)
 	st := &StorageStats{Bucket: name, Dir: b.root}
-	if _, err := os.Stat(b.db); errors.Is(err, fs.ErrNotExist) {
-		return st, nil
-	}
-	err := bucketDB(ctx, b, func(tx *bolt.Tx) error {
-		st.Objects, st.Bytes, st.Consumers = 0, 0, nil
-		if err := tx.Bucket(bktStIndex).ForEach(func(_, v []byte) error {
+	err := viewBucketDB(ctx, b, func(tx *bolt.Tx) error {
+		ib, cb := tx.Bucket(bktStIndex), tx.Bucket(bktStConsumers)
+		if ib == nil || cb == nil {
+			return nil
+		}
+		if err := ib.ForEach(func(_, v []byte) error {
 			var e objEntry
 			if json.Unmarshal(v, &e) == nil {
 				st.Objects++
@@ -377,7 +400,7 @@ func (h *Host) StorageStats(ctx context.Context, bucket string) (*StorageStats, 
 		}); err != nil {
 			return err
 		}
-		return tx.Bucket(bktStConsumers).ForEach(func(k, v []byte) error {
+		return cb.ForEach(func(k, v []byte) error {
 			var c consumerRec
 			if err := json.Unmarshal(v, &c); err != nil {
 				return driver.Wrap(driver.Internal, err, "a bucket consumer is corrupt")

@@ -1,15 +1,22 @@
 package localprovider
 
 import (
+	"bytes"
 	"context"
 	"crypto/md5"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/cloudevents/sdk-go/v2/binding"
+	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
 
 	"github.com/updraft-dev/updraft/provider"
 	"github.com/updraft-dev/updraft/trigger"
@@ -169,14 +176,20 @@ func TestStorageChunkedWrite(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		// The chunks are further apart than the watcher's settling tick,
+		// closer than its quiet period.
 		var gap time.Duration
-		last := time.Now()
-		for range 8 {
+		var last time.Time
+		for i := range 8 {
+			if i > 0 {
+				time.Sleep(40 * time.Millisecond)
+			}
 			if _, err := f.WriteString(chunk); err != nil {
 				t.Fatal(err)
 			}
-			gap = max(gap, time.Since(last))
-			time.Sleep(10 * time.Millisecond)
+			if i > 0 {
+				gap = max(gap, time.Since(last))
+			}
 			last = time.Now()
 		}
 		f.Close()
@@ -186,7 +199,7 @@ func TestStorageChunkedWrite(t *testing.T) {
 			return ok && c.Pending == 0 && c.Delivered == c.Enqueued
 		})
 		evs := storageEvents(readEvents(t, log), key)
-		if gap >= storageQuiet/2 {
+		if gap >= storageQuiet*9/10 {
 			t.Logf("the writer stalled %s between chunks; %d events; trying again", gap, len(evs))
 			continue
 		}
@@ -374,5 +387,124 @@ func TestS3Key(t *testing.T) {
 		if got := s3Key(in); got != want {
 			t.Errorf("s3Key(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+// TestStorageRenames: a file renamed in the bucket is deleted under its
+// old key and created under the new one; files and directories moved in
+// are created, moved out deleted; a removed bucket directory deletes its
+// objects and comes back empty.
+func TestStorageRenames(t *testing.T) {
+	dir := t.TempDir()
+	h := newHost(t, &Options{Dir: dir})
+	bdir, err := h.BucketDir("moves")
+	if err != nil {
+		t.Fatal(err)
+	}
+	outside := filepath.Join(dir, "outside")
+	if err := os.MkdirAll(filepath.Join(outside, "incoming"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	log := filepath.Join(dir, "events.log")
+	deploy(t, h, "mover", consumerSpec(log, false, trigger.Storage{Key: "uploads", Bucket: "moves",
+		Events: []trigger.StorageEvent{trigger.ObjectCreated, trigger.ObjectDeleted}}))
+	writeObject(t, bdir, "a.txt", "a")
+	writeObject(t, bdir, "sub/x.txt", "x")
+	writeObject(t, bdir, "sub/deeper/y.txt", "y")
+	waitStorage(t, h, "moves", 30*time.Second, "three objects delivered", consumerDone("mover", 3))
+
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(os.Rename(filepath.Join(bdir, "a.txt"), filepath.Join(bdir, "b.txt")))
+	writeObject(t, outside, "in.txt", "in")
+	writeObject(t, outside, "incoming/z.txt", "z")
+	must(os.Rename(filepath.Join(outside, "in.txt"), filepath.Join(bdir, "in.txt")))
+	must(os.Rename(filepath.Join(outside, "incoming"), filepath.Join(bdir, "incoming")))
+	must(os.Rename(filepath.Join(bdir, "sub"), filepath.Join(outside, "sub")))
+	// a.txt deleted, b.txt, in.txt and incoming/z.txt created, sub/x.txt
+	// and sub/deeper/y.txt deleted.
+	st := waitStorage(t, h, "moves", 30*time.Second, "the moves delivered", consumerDone("mover", 9))
+	want := map[string][]string{"a.txt": {"created", "deleted"}, "b.txt": {"created"}, "in.txt": {"created"},
+		"incoming/z.txt": {"created"}, "sub/x.txt": {"created", "deleted"}, "sub/deeper/y.txt": {"created", "deleted"}}
+	evs := readEvents(t, log)
+	for key, kinds := range want {
+		got := storageEvents(evs, key)
+		var gk []string
+		for _, e := range got {
+			gk = append(gk, string(e.Obj.Event))
+		}
+		if fmt.Sprint(gk) != fmt.Sprint(kinds) {
+			t.Errorf("%s: events %v, want %v", key, gk, kinds)
+		}
+	}
+	if st.Objects != 3 {
+		t.Fatalf("index holds %d objects, want 3 (b.txt, in.txt, incoming/z.txt)", st.Objects)
+	}
+
+	must(os.RemoveAll(bdir))
+	waitStorage(t, h, "moves", 30*time.Second, "the removed directory's objects deleted", func(st *StorageStats) bool {
+		return st.Objects == 0 && consumerDone("mover", 12)(st)
+	})
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if fi, err := os.Stat(bdir); err == nil && fi.IsDir() {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the bucket directory was not recreated")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	writeObject(t, bdir, "again.txt", "again")
+	waitStorage(t, h, "moves", 30*time.Second, "an object in the recreated directory delivered", consumerDone("mover", 13))
+}
+
+// TestStorageEventShapes: the events decode as the clouds' SDKs read them.
+func TestStorageEventShapes(t *testing.T) {
+	ev := &objEvent{Seq: 7, ID: "id-1", Event: trigger.ObjectCreated, Key: "a b/c.jpg",
+		Obj:  objEntry{Size: 4, MTime: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC).UnixNano(), ETag: "3858f62230ac3c915f300c664312c63f", Gen: 42, CRC32C: "AAAAAA=="},
+		Time: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
+	var s3 events.S3Event
+	if err := json.Unmarshal(s3Event("photos", "uploads", ev), &s3); err != nil || len(s3.Records) != 1 {
+		t.Fatalf("S3 event: %v, %+v", err, s3)
+	}
+	r := s3.Records[0]
+	if r.EventVersion != "2.1" || r.EventSource != "aws:s3" || r.EventName != "ObjectCreated:Put" || r.S3.SchemaVersion != "1.0" ||
+		r.S3.ConfigurationID != "uploads" || r.S3.Bucket.Name != "photos" || r.S3.Bucket.Arn != "arn:aws:s3:::photos" ||
+		r.S3.Object.Key != "a+b/c.jpg" || r.S3.Object.URLDecodedKey != "a b/c.jpg" || r.S3.Object.Size != 4 ||
+		r.S3.Object.ETag != ev.Obj.ETag || r.S3.Object.Sequencer != "0000000000000007" || !r.EventTime.Equal(ev.Time) {
+		t.Fatalf("S3 record = %+v", r)
+	}
+	ev.Event = trigger.ObjectDeleted
+	s3 = events.S3Event{}
+	json.Unmarshal(s3Event("photos", "uploads", ev), &s3)
+	if r := s3.Records[0]; r.EventName != "ObjectRemoved:Delete" || r.S3.Object.ETag != "" || r.S3.Object.Size != 0 {
+		t.Fatalf("S3 deletion record = %+v", r)
+	}
+
+	ev.Event = trigger.ObjectCreated
+	he := gcsEvent("photos", "uploads", ev)
+	req, _ := http.NewRequest(http.MethodPost, "http://x/", bytes.NewReader(he.body))
+	req.Header = he.header
+	ce, err := binding.ToEvent(context.Background(), cehttp.NewMessageFromHttpRequest(req))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ce.Type() != "google.cloud.storage.object.v1.finalized" || ce.Source() != "//storage.googleapis.com/projects/_/buckets/photos" ||
+		ce.Subject() != "objects/a b/c.jpg" || ce.ID() != "id-1" || ce.Extensions()["updraftkey"] != "uploads" {
+		t.Fatalf("CloudEvent = %s", ce)
+	}
+	var o map[string]string
+	if err := json.Unmarshal(ce.Data(), &o); err != nil {
+		t.Fatal(err)
+	}
+	if o["bucket"] != "photos" || o["name"] != "a b/c.jpg" || o["size"] != "4" || o["etag"] != ev.Obj.ETag ||
+		o["contentType"] != "image/jpeg" || o["generation"] != "42" || o["md5Hash"] != "OFj2IjCsPJFfMAxmQxLGPw==" ||
+		o["updated"] != "2026-01-02T03:04:05Z" || o["timeCreated"] != o["updated"] {
+		t.Fatalf("object data = %v", o)
 	}
 }

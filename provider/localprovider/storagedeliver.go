@@ -90,7 +90,7 @@ func (fr *fnRuntime) deliverObjects(ctx context.Context, s trigger.Storage, b bu
 	failures := 0
 	for ctx.Err() == nil {
 		var ev *objEvent
-		err := bucketDB(ctx, b, func(tx *bolt.Tx) error {
+		err := viewBucketDB(ctx, b, func(tx *bolt.Tx) error {
 			ev = nil
 			q := tx.Bucket(queueBucket(id))
 			if q == nil {

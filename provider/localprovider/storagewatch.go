@@ -62,7 +62,12 @@ type bucketWatcher struct {
 	// dirs are the watched directories, by absolute path.
 	dirs  map[string]bool
 	cands map[string]*candidate
+	// rootGone is set when the bucket's directory itself was removed or
+	// moved away.
+	rootGone bool
 }
+
+var errBucketGone = errors.New("the bucket's directory was removed or moved away")
 
 // watchBucket watches bucket b whenever this process holds its watch
 // lock, until ctx ends.
@@ -76,6 +81,16 @@ func (fr *fnRuntime) watchBucket(ctx context.Context, b bucketPaths) {
 			warned = false
 			err = (&bucketWatcher{fr: fr, b: b}).run(ctx)
 			unlock()
+			if errors.Is(err, errBucketGone) && ctx.Err() == nil {
+				// The bucket lives on while a trigger uses it: an empty
+				// directory takes the old one's place, and the objects
+				// that were in it are deleted.
+				log.Info("bucket directory removed; recreating it", "bucket", b.name, "dir", b.root)
+				if err := os.MkdirAll(b.root, 0o755); err != nil {
+					log.Warn("bucket directory not recreated", "bucket", b.name, "dir", b.root, "err", err)
+				}
+				continue
+			}
 			if err != nil && ctx.Err() == nil {
 				log.Warn("bucket watcher stopped; restarting it", "bucket", b.name, "dir", b.root, "err", err)
 			}
@@ -116,6 +131,9 @@ func (bw *bucketWatcher) run(ctx context.Context) error {
 				return errors.New("the file watcher closed")
 			}
 			bw.handle(ev)
+			if bw.rootGone {
+				return errBucketGone
+			}
 		case err, ok := <-w.Errors:
 			if !ok {
 				return errors.New("the file watcher closed")
@@ -291,6 +309,10 @@ func (bw *bucketWatcher) mark(key string) {
 }
 
 func (bw *bucketWatcher) handle(ev fsnotify.Event) {
+	if ev.Name == bw.b.root && (ev.Has(fsnotify.Remove) || ev.Has(fsnotify.Rename)) {
+		bw.rootGone = true
+		return
+	}
 	key, ok := bw.key(ev.Name)
 	if !ok {
 		return

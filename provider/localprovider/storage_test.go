@@ -9,8 +9,10 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -18,6 +20,7 @@ import (
 	"github.com/cloudevents/sdk-go/v2/binding"
 	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
 
+	"github.com/updraft-dev/updraft/bundle"
 	"github.com/updraft-dev/updraft/provider"
 	"github.com/updraft-dev/updraft/trigger"
 )
@@ -507,4 +510,97 @@ func TestStorageEventShapes(t *testing.T) {
 		o["updated"] != "2026-01-02T03:04:05Z" || o["timeCreated"] != o["updated"] {
 		t.Fatalf("object data = %v", o)
 	}
+}
+
+func init() {
+	// The host process TestStorageSurvivesHostKill kills (dispatched
+	// here, before TestMain, so that this file alone holds it).
+	if os.Getenv("LOCALPROVIDER_STORAGE_HELPER") != "" {
+		storageHelper()
+		os.Exit(0)
+	}
+}
+
+func storageSpecFor(log string) *provider.Spec {
+	return &provider.Spec{Code: bundle.Dir(os.Getenv("LOCALPROVIDER_EVENTS_DIR")), Runtime: "go",
+		Env: map[string]string{"EVENTS_LOG": log}, Timeout: time.Second,
+		Triggers: []trigger.Trigger{trigger.Storage{Key: "uploads", Bucket: "kept"}}}
+}
+
+// storageHelper deploys the consumer on bucket "kept" and delivers until
+// it is killed.
+func storageHelper() {
+	dir := os.Getenv("LOCALPROVIDER_STORAGE_HELPER")
+	h, err := NewHost(context.Background(), &Options{Dir: dir})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	fn, err := h.OpenFunction(context.Background(), "keeper")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	if _, err := fn.Apply(context.Background(), storageSpecFor(filepath.Join(dir, "events.log")), &provider.ApplyOptions{Publish: true}); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	select {}
+}
+
+// TestStorageSurvivesHostKill: a host killed (SIGKILL) while it delivers
+// a bucket's events loses none and enqueues none twice: a new host
+// delivers the rest, the one in flight again (at least once).
+func TestStorageSurvivesHostKill(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a host process")
+	}
+	dir := t.TempDir()
+	log := filepath.Join(dir, "events.log")
+	h := newHost(t, &Options{Dir: dir}) // for BucketDir and StorageStats; it does not open the function
+	bdir, err := h.BucketDir("kept")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), "LOCALPROVIDER_STORAGE_HELPER="+dir, "LOCALPROVIDER_EVENTS_DIR="+evDir)
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	const n = 200
+	for i := range n {
+		writeObject(t, bdir, fmt.Sprintf("k%03d.txt", i), fmt.Sprint(i))
+	}
+	waitEvents(t, log, 30*time.Second, "the helper host delivered a few", func(evs []eventLine) bool { return len(evs) >= 3 })
+	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	cmd.Wait()
+	before := len(readEvents(t, log))
+
+	fn, err := h.OpenFunction(context.Background(), "keeper")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fn.Close()
+	if _, err := fn.Get(context.Background()); err != nil { // opening starts its triggers
+		t.Fatal(err)
+	}
+	st := waitStorage(t, h, "kept", 60*time.Second, "every event delivered after the restart", consumerDone("keeper", n))
+	if before >= n {
+		t.Fatalf("the killed host had delivered all %d events: kill it earlier to test anything", before)
+	}
+	c, _ := st.Consumer("keeper", "uploads")
+	if c.Enqueued != n || st.Objects != n {
+		t.Fatalf("counts = %+v, %d objects: want each of the %d changes enqueued once", c, st.Objects, n)
+	}
+	evs := readEvents(t, log)
+	for i := range n {
+		if len(storageEvents(evs, fmt.Sprintf("k%03d.txt", i))) == 0 {
+			t.Errorf("k%03d.txt never delivered", i)
+		}
+	}
+	t.Logf("%d deliveries before the kill, %d in all for %d objects (at least once)", before, len(evs), n)
 }

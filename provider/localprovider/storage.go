@@ -224,7 +224,9 @@ func viewBucketDB(ctx context.Context, b bucketPaths, fn func(tx *bolt.Tx) error
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if _, err := os.Stat(b.db); errors.Is(err, fs.ErrNotExist) {
+	// An empty file is one a writer has created and not yet initialised
+	// (which a read-only open cannot do).
+	if fi, err := os.Stat(b.db); errors.Is(err, fs.ErrNotExist) || err == nil && fi.Size() == 0 {
 		return nil
 	}
 	db, err := bolt.Open(b.db, 0o644, &bolt.Options{Timeout: queueOpenTimeout, ReadOnly: true})

@@ -395,8 +395,8 @@ func TestS3Key(t *testing.T) {
 
 // TestStorageRenames: a file renamed in the bucket is deleted under its
 // old key and created under the new one; files and directories moved in
-// are created, moved out deleted; a removed bucket directory deletes its
-// objects and comes back empty.
+// are created, moved out deleted, renamed both; a removed bucket
+// directory deletes its objects and comes back empty.
 func TestStorageRenames(t *testing.T) {
 	dir := t.TempDir()
 	h := newHost(t, &Options{Dir: dir})
@@ -448,9 +448,19 @@ func TestStorageRenames(t *testing.T) {
 		t.Fatalf("index holds %d objects, want 3 (b.txt, in.txt, incoming/z.txt)", st.Objects)
 	}
 
+	must(os.Rename(filepath.Join(bdir, "incoming"), filepath.Join(bdir, "arrived")))
+	waitStorage(t, h, "moves", 30*time.Second, "the renamed directory's object moved", consumerDone("mover", 11))
+	evs = readEvents(t, log)
+	if z := storageEvents(evs, "incoming/z.txt"); len(z) != 2 || z[1].Obj.Event != "deleted" {
+		t.Fatalf("incoming/z.txt after its directory's rename: %+v", z)
+	}
+	if z := storageEvents(evs, "arrived/z.txt"); len(z) != 1 || z[0].Obj.Event != "created" {
+		t.Fatalf("arrived/z.txt after its directory's rename: %+v", z)
+	}
+
 	must(os.RemoveAll(bdir))
 	waitStorage(t, h, "moves", 30*time.Second, "the removed directory's objects deleted", func(st *StorageStats) bool {
-		return st.Objects == 0 && consumerDone("mover", 12)(st)
+		return st.Objects == 0 && consumerDone("mover", 14)(st)
 	})
 	deadline := time.Now().Add(30 * time.Second)
 	for {
@@ -463,7 +473,7 @@ func TestStorageRenames(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	writeObject(t, bdir, "again.txt", "again")
-	waitStorage(t, h, "moves", 30*time.Second, "an object in the recreated directory delivered", consumerDone("mover", 13))
+	waitStorage(t, h, "moves", 30*time.Second, "an object in the recreated directory delivered", consumerDone("mover", 15))
 }
 
 // TestStorageEventShapes: the events decode as the clouds' SDKs read them.

@@ -168,6 +168,7 @@ func (bw *bucketWatcher) start(ctx context.Context) error {
 		return err
 	}
 	if init {
+		os.Remove(bw.b.newMark)
 		bw.prune(ctx)
 		bw.rescan()
 		return nil
@@ -176,7 +177,7 @@ func (bw *bucketWatcher) start(ctx context.Context) error {
 	fresh := err == nil
 	base := map[string]objEntry{}
 	if !fresh {
-		bw.walk(func(key string, _ fileStat) {
+		bw.walk(bw.b.root, func(key string, _ fileStat) {
 			if e, err := hashFile(filepath.Join(bw.b.root, filepath.FromSlash(key))); err == nil {
 				base[key] = e
 			}
@@ -240,9 +241,9 @@ func (bw *bucketWatcher) addTree(dir string) error {
 	})
 }
 
-// walk calls fn for every regular file of the bucket.
-func (bw *bucketWatcher) walk(fn func(key string, st fileStat)) {
-	filepath.WalkDir(bw.b.root, func(p string, d fs.DirEntry, err error) error {
+// walk calls fn for every regular file of the bucket under dir.
+func (bw *bucketWatcher) walk(dir string, fn func(key string, st fileStat)) {
+	filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil || p == bw.b.root {
 			return nil
 		}
@@ -271,7 +272,7 @@ func (bw *bucketWatcher) walk(fn func(key string, st fileStat)) {
 func (bw *bucketWatcher) rescan() {
 	bw.addTree(bw.b.root)
 	seen := map[string]bool{}
-	bw.walk(func(key string, st fileStat) {
+	bw.walk(bw.b.root, func(key string, st fileStat) {
 		seen[key] = true
 		if e, ok := bw.idx[key]; !ok || e.Size != st.size || e.MTime != st.mtime {
 			bw.mark(key)
@@ -321,7 +322,7 @@ func (bw *bucketWatcher) handle(ev fsnotify.Event) {
 		if fi, err := os.Lstat(ev.Name); err == nil && fi.IsDir() {
 			// Files may have been written in it before its watch.
 			bw.addTree(ev.Name)
-			bw.rescanUnder(key + "/")
+			bw.rescanUnder(ev.Name)
 			return
 		}
 	}
@@ -344,12 +345,9 @@ func (bw *bucketWatcher) handle(ev fsnotify.Event) {
 	bw.mark(key)
 }
 
-// rescanUnder makes candidates of the files under prefix.
-func (bw *bucketWatcher) rescanUnder(prefix string) {
-	bw.walk(func(key string, st fileStat) {
-		if !strings.HasPrefix(key, prefix) {
-			return
-		}
+// rescanUnder makes candidates of the files under directory dir.
+func (bw *bucketWatcher) rescanUnder(dir string) {
+	bw.walk(dir, func(key string, st fileStat) {
 		if e, ok := bw.idx[key]; !ok || e.Size != st.size || e.MTime != st.mtime {
 			bw.mark(key)
 		}

@@ -614,3 +614,25 @@ func TestStorageSurvivesHostKill(t *testing.T) {
 	}
 	t.Logf("%d deliveries before the kill, %d in all for %d objects (at least once)", before, len(evs), n)
 }
+
+// TestStorageExistingDirectory: a directory that existed before updraft
+// used it as a bucket (here one Options.Buckets names) is indexed as it
+// is, without events, as S3 does not notify for objects older than the
+// notification; what changes after is delivered.
+func TestStorageExistingDirectory(t *testing.T) {
+	dir, legacy := t.TempDir(), t.TempDir()
+	writeObject(t, legacy, "old.txt", "old")
+	writeObject(t, legacy, "sub/older.txt", "older")
+	h := newHost(t, &Options{Dir: dir, Buckets: map[string]string{"legacy": legacy}})
+	log := filepath.Join(dir, "events.log")
+	deploy(t, h, "newer", consumerSpec(log, false, trigger.Storage{Key: "uploads", Bucket: "gs://legacy"}))
+	waitStorage(t, h, "legacy", 30*time.Second, "the existing files indexed", func(st *StorageStats) bool { return st.Objects == 2 })
+	writeObject(t, legacy, "new.txt", "new")
+	st := waitStorage(t, h, "legacy", 30*time.Second, "the new file delivered", consumerDone("newer", 1))
+	if c, _ := st.Consumer("newer", "uploads"); c.Enqueued != 1 || st.Objects != 3 || st.Dir != legacy {
+		t.Fatalf("stats = %+v: want the new file's event alone, 3 objects in %s", st, legacy)
+	}
+	if evs := readEvents(t, log); len(evs) != 1 || evs[0].Obj.Key != "new.txt" {
+		t.Fatalf("events = %+v, want new.txt's alone", evs)
+	}
+}

@@ -179,6 +179,7 @@ func (bw *bucketWatcher) start(ctx context.Context) error {
 	if !fresh {
 		bw.walk(bw.b.root, func(key string, _ fileStat) {
 			if e, err := hashFile(filepath.Join(bw.b.root, filepath.FromSlash(key))); err == nil {
+				e.Gen = e.MTime / 1000
 				base[key] = e
 			}
 		})

@@ -50,8 +50,15 @@ func Example_storage() {
 	if err != nil {
 		log.Fatal(err)
 	}
+	// A file becomes an object once it has not changed for 100 ms; one
+	// written under a hidden name (ignored) and renamed into place
+	// appears whole at once, however slowly it is written.
 	for name, content := range map[string]string{"cat.jpg": "meow", "notes.txt": "not a photo"} {
-		if err := os.WriteFile(filepath.Join(bucket, name), []byte(content), 0o644); err != nil {
+		tmp := filepath.Join(bucket, "."+name)
+		if err := os.WriteFile(tmp, []byte(content), 0o644); err != nil {
+			log.Fatal(err)
+		}
+		if err := os.Rename(tmp, filepath.Join(bucket, name)); err != nil {
 			log.Fatal(err)
 		}
 	}

@@ -53,13 +53,21 @@ func consumerDone(fn string, n int64) func(*StorageStats) bool {
 	}
 }
 
+// writeObject writes a file under a hidden name and renames it into
+// place, so that it appears whole: a writer stalled between creating and
+// writing a file (a busy machine) would rightly make two objects.
+// TestStorageChunkedWrite writes in place.
 func writeObject(t testing.TB, dir, key, content string) string {
 	t.Helper()
 	p := filepath.Join(dir, filepath.FromSlash(key))
 	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+	tmp := filepath.Join(filepath.Dir(p), ".writing-"+filepath.Base(p))
+	if err := os.WriteFile(tmp, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, p); err != nil {
 		t.Fatal(err)
 	}
 	sum := md5.Sum([]byte(content))
@@ -603,10 +611,19 @@ func TestStorageSurvivesHostKill(t *testing.T) {
 		t.Fatalf("the killed host had delivered all %d events: kill it earlier to test anything", before)
 	}
 	c, _ := st.Consumer("keeper", "uploads")
+	evs := readEvents(t, log)
 	if c.Enqueued != n || st.Objects != n {
+		seen := map[string][]string{}
+		for _, e := range evs {
+			seen[e.Obj.Key] = append(seen[e.Obj.Key], fmt.Sprintf("%d bytes etag %s", e.Obj.Size, e.Obj.ETag))
+		}
+		for k, v := range seen {
+			if len(v) > 1 {
+				t.Logf("%s delivered %d times: %v", k, len(v), v)
+			}
+		}
 		t.Fatalf("counts = %+v, %d objects: want each of the %d changes enqueued once", c, st.Objects, n)
 	}
-	evs := readEvents(t, log)
 	for i := range n {
 		if len(storageEvents(evs, fmt.Sprintf("k%03d.txt", i))) == 0 {
 			t.Errorf("k%03d.txt never delivered", i)

@@ -1,6 +1,7 @@
 package localprovider
 
 import (
+	"cmp"
 	"context"
 	"crypto/md5"
 	"encoding/base64"
@@ -12,6 +13,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -364,41 +366,23 @@ func statFile(p string) fileStat {
 }
 
 // settle turns the candidates that have been stable for storageQuiet
-// into changes, recorded in one transaction.
+// into changes, recorded in one transaction in the order they happened.
 func (bw *bucketWatcher) settle(ctx context.Context) error {
 	now := time.Now()
 	var changes []objChange
 	var done []string
 	for key, c := range bw.cands {
-		p := filepath.Join(bw.b.root, filepath.FromSlash(key))
-		st := statFile(p)
-		if !c.seen || st != c.stat {
-			c.seen, c.stat, c.since = true, st, now
-			continue
+		ch, changed, ok := bw.settleOne(key, c, now)
+		if ok {
+			done = append(done, key)
 		}
-		if now.Sub(c.since) < storageQuiet {
-			continue
-		}
-		old, indexed := bw.idx[key]
-		switch {
-		case !st.exists:
-			done = append(done, key)
-			if indexed {
-				changes = append(changes, objChange{key: key, deleted: true, obj: old, at: now})
-			}
-		case indexed && old.Size == st.size && old.MTime == st.mtime:
-			done = append(done, key)
-		default:
-			e, err := hashFile(p)
-			if err != nil || e.Size != st.size || e.MTime != st.mtime {
-				c.seen = false // changed while it was read: wait again
-				continue
-			}
-			e.Gen = max(e.MTime/1000, old.Gen+1)
-			done = append(done, key)
-			changes = append(changes, objChange{key: key, obj: e, at: time.Unix(0, e.MTime)})
+		if changed {
+			changes = append(changes, ch)
 		}
 	}
+	slices.SortFunc(changes, func(a, b objChange) int {
+		return cmp.Or(a.at.Compare(b.at), strings.Compare(a.key, b.key))
+	})
 	if len(changes) > 0 {
 		err := bucketDB(ctx, bw.b, func(tx *bolt.Tx) error { return applyTx(tx, changes, &bw.fr.h.ids) })
 		if err != nil {
@@ -420,6 +404,34 @@ func (bw *bucketWatcher) settle(ctx context.Context) error {
 		delete(bw.cands, k)
 	}
 	return nil
+}
+
+// settleOne looks at one candidate: done when it is settled, changed
+// when that is a change of the index.
+func (bw *bucketWatcher) settleOne(key string, c *candidate, now time.Time) (ch objChange, changed, done bool) {
+	p := filepath.Join(bw.b.root, filepath.FromSlash(key))
+	st := statFile(p)
+	if !c.seen || st != c.stat {
+		c.seen, c.stat, c.since = true, st, now
+		return ch, false, false
+	}
+	if now.Sub(c.since) < storageQuiet {
+		return ch, false, false
+	}
+	old, indexed := bw.idx[key]
+	switch {
+	case !st.exists:
+		return objChange{key: key, deleted: true, obj: old, at: now}, indexed, true
+	case indexed && old.Size == st.size && old.MTime == st.mtime:
+		return ch, false, true // touched, not changed (a chmod)
+	}
+	e, err := hashFile(p)
+	if err != nil || e.Size != st.size || e.MTime != st.mtime {
+		c.seen = false // changed while it was read: wait again
+		return ch, false, false
+	}
+	e.Gen = max(e.MTime/1000, old.Gen+1)
+	return objChange{key: key, obj: e, at: time.Unix(0, e.MTime)}, true, true
 }
 
 // hashFile reads the file at p for its ETag (the hex MD5 of its content,

@@ -138,7 +138,7 @@ func DefaultDir() (string, error) {
 func Capabilities() provider.Capabilities {
 	c := controlplane.LambdaLike("local")
 	c.Runtimes, c.Architectures = []string{"go", "provided"}, []string{runtime.GOARCH}
-	c.Triggers = []trigger.Kind{trigger.KindHTTP, trigger.KindSchedule, trigger.KindQueue, trigger.KindStream}
+	c.Triggers = []trigger.Kind{trigger.KindHTTP, trigger.KindSchedule, trigger.KindQueue, trigger.KindStream, trigger.KindStorage}
 	c.MaxProvisioned = 64
 	c.CodeForm = bundle.Form{GoBuild: true, GOOS: runtime.GOOS, GOARCH: runtime.GOARCH, Binary: "bootstrap"}
 	c.CodeLimits = bundle.Limits{Target: "local", MaxUnzippedBytes: 1 << 30}

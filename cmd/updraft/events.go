@@ -259,3 +259,51 @@ shows their records and each consumer's position.`,
 	cmd.AddCommand(appendCmd, stats)
 	return cmd
 }
+
+func bucketCmd(g *globals) *cobra.Command {
+	var dir string
+	cmd := &cobra.Command{
+		Use:   "bucket",
+		Short: "find and inspect local:// buckets",
+		Long: `bucket shows where a local bucket is (a directory: files created, overwritten
+or deleted there are object events for the local:// storage triggers on the
+bucket) and counts its objects and each trigger's events. A trigger's bucket
+names it by its last element: arn:aws:s3:::photos and gs://photos are "photos".`,
+	}
+	cmd.PersistentFlags().StringVar(&dir, "dir", "", "state directory (default: the spec file's local:// targets', else local://'s default)")
+	where := &cobra.Command{
+		Use:   "dir BUCKET",
+		Short: "print the bucket's directory, creating it if needed",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return withLocalHost(cmd.Context(), g, dir, func(h *localprovider.Host) error {
+				d, err := h.BucketDir(args[0])
+				if err != nil {
+					return err
+				}
+				return g.emit(map[string]string{"bucket": args[0], "dir": d}, func(w io.Writer) { fmt.Fprintln(w, d) })
+			})
+		},
+	}
+	stats := &cobra.Command{
+		Use:   "stats BUCKET",
+		Short: "count the bucket's objects and its triggers' events",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return withLocalHost(cmd.Context(), g, dir, func(h *localprovider.Host) error {
+				st, err := h.StorageStats(cmd.Context(), args[0])
+				if err != nil {
+					return err
+				}
+				return g.emit(st, func(w io.Writer) {
+					fmt.Fprintf(w, "%s (%s): %d objects, %d bytes\n", st.Bucket, st.Dir, st.Objects, st.Bytes)
+					for _, c := range st.Consumers {
+						fmt.Fprintf(w, "  %s/%s: %d pending, %d delivered, %d failed attempts, %d dropped\n", c.Function, c.Trigger, c.Pending, c.Delivered, c.Failed, c.Dropped)
+					}
+				})
+			})
+		},
+	}
+	cmd.AddCommand(where, stats)
+	return cmd
+}

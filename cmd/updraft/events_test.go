@@ -58,3 +58,19 @@ func TestStreamCommands(t *testing.T) {
 		t.Fatalf("a change without a key: %d %q", code, errOut)
 	}
 }
+
+// TestBucketCommands: dir creates and prints the bucket's directory;
+// stats counts it.
+func TestBucketCommands(t *testing.T) {
+	dir := t.TempDir()
+	code, out, errOut := runCLI(t, "bucket", "dir", "--dir", dir, "arn:aws:s3:::photos")
+	if code != 0 || !strings.HasSuffix(strings.TrimSpace(out), "/buckets/photos") {
+		t.Fatalf("dir: %d %q %q", code, out, errOut)
+	}
+	if code, out, _ := runCLI(t, "--output", "json", "bucket", "stats", "--dir", dir, "photos"); code != 0 || !strings.Contains(out, `"Bucket": "photos"`) {
+		t.Fatalf("stats: %d %s", code, out)
+	}
+	if code, _, errOut := runCLI(t, "bucket", "dir", "--dir", dir, "Bad_Name"); code != 1 || errOut == "" {
+		t.Fatalf("a bad bucket name: %d %q", code, errOut)
+	}
+}

@@ -19,6 +19,7 @@ import (
 	"github.com/updraft-dev/updraft/provider"
 	"github.com/updraft-dev/updraft/provider/localprovider"
 	"github.com/updraft-dev/updraft/service"
+	"github.com/updraft-dev/updraft/trigger"
 )
 
 func versionCmd(g *globals) *cobra.Command {
@@ -291,9 +292,7 @@ state directory).`,
 			if err := deployOnce(); err != nil {
 				return g.fail(err)
 			}
-			for name := range ss.Functions() {
-				fmt.Fprintf(g.stdout, "%s: %s\n", name, h.URL(name))
-			}
+			printLocalTriggers(g.stdout, h, svc, locals)
 			fmt.Fprintf(g.stdout, "serving on %s (state %s); Ctrl-C stops\n", h.Addr(), h.Dir())
 			if watch <= 0 {
 				<-ctx.Done()
@@ -364,4 +363,40 @@ func localTargets(svc *service.Service, selected []string) []string {
 		}
 	}
 	return out
+}
+
+// printLocalTriggers says, for each local:// target dev serves, how to
+// reach its triggers: the URL of its HTTP trigger, and how to feed its
+// queue, stream and storage triggers.
+func printLocalTriggers(w io.Writer, h *localprovider.Host, svc *service.Service, locals []string) {
+	for _, f := range svc.Functions {
+		for _, t := range f.Targets {
+			if !contains(locals, t.URL) {
+				continue
+			}
+			u, err := url.Parse(t.URL)
+			if err != nil {
+				continue
+			}
+			name := u.Host
+			for _, tr := range t.Spec.Triggers {
+				switch v := tr.(type) {
+				case trigger.HTTP:
+					fmt.Fprintf(w, "%s: %s\n", name, h.URL(name))
+				case trigger.Queue:
+					q := localprovider.QueueName(v.Source)
+					fmt.Fprintf(w, "%s: queue %s (updraft queue send %s BODY, or POST http://%s/.updraft/queues/%s)\n", name, q, q, h.Addr(), q)
+				case trigger.Stream:
+					st := localprovider.StreamName(v.Source)
+					fmt.Fprintf(w, "%s: stream %s (updraft stream append %s CHANGE, or POST http://%s/.updraft/streams/%s)\n", name, st, st, h.Addr(), st)
+				case trigger.Storage:
+					if d, err := h.BucketDir(v.Bucket); err == nil {
+						fmt.Fprintf(w, "%s: bucket %s (files in %s)\n", name, localprovider.BucketName(v.Bucket), d)
+					}
+				case trigger.Schedule:
+					fmt.Fprintf(w, "%s: %s\n", name, trigger.Describe(v))
+				}
+			}
+		}
+	}
 }

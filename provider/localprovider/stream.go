@@ -232,7 +232,7 @@ type streamConsumer struct {
 	Expired          int64     `json:"expired"`
 }
 
-func consumerID(fn, key string) []byte { return []byte(fn + "/" + key) }
+func streamConsumerID(fn, key string) []byte { return []byte(fn + "/" + key) }
 
 // streamPath is stream name's database.
 func (h *Host) streamPath(name string) string {

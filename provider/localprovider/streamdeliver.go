@@ -145,7 +145,7 @@ func (p *streamPoller) update(ctx context.Context, fn func(tx *bolt.Tx, c *strea
 	err := p.fr.h.streamTx(ctx, p.name, func(tx *bolt.Tx, label string) error {
 		p.label = label
 		cb := tx.Bucket(bktConsumers)
-		id := consumerID(p.fr.name, p.s.Key)
+		id := streamConsumerID(p.fr.name, p.s.Key)
 		c := new(streamConsumer)
 		if raw := cb.Get(id); raw != nil {
 			if err := json.Unmarshal(raw, c); err != nil {

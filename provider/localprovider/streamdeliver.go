@@ -293,12 +293,15 @@ func (p *streamPoller) process(ctx context.Context, recs []*streamRecord) error 
 			backoff = 0
 			continue
 		}
-		failed := top.recs
+		// The records the delivery carried from the first failure on (one,
+		// for a $PORT instance; the span may hold more).
+		failed := top.recs[:a.covered-ok]
 		if a.fnError && p.s.BisectOnError && len(failed) > 1 {
 			mid := len(failed) / 2
 			p.fr.h.opts.Logger.Info("stream batch failed; bisecting it", p.logArgs("first", seqString(failed[0].Seq), "records", len(failed), "err", a.detail)...)
 			tries := top.tries
-			stack = append(stack[:len(stack)-1], streamSpan{recs: failed[mid:], tries: tries}, streamSpan{recs: failed[:mid], tries: tries})
+			rest := streamSpan{recs: top.recs[len(failed):]}
+			stack = append(stack[:len(stack)-1], rest, streamSpan{recs: failed[mid:], tries: tries}, streamSpan{recs: failed[:mid], tries: tries})
 		} else {
 			top.tries++
 			if p.s.MaxRetries != nil && top.tries > *p.s.MaxRetries {
@@ -307,7 +310,7 @@ func (p *streamPoller) process(ctx context.Context, recs []*streamRecord) error 
 				}
 				p.fr.h.opts.Logger.Warn("stream records discarded after their retries (local:// has no on-failure destination)",
 					p.logArgs("retries", *p.s.MaxRetries, "sequenceNumbers", seqList(failed), "err", a.detail)...)
-				stack = stack[:len(stack)-1]
+				top.recs, top.tries = top.recs[len(failed):], 0
 				backoff = 0
 				continue
 			}

@@ -59,7 +59,8 @@
 // The cloud does not always say which trigger an event came from (Lambda
 // receives every event source on one function, Cloud Functions has one
 // event trigger per function). An event goes to the handler of its kind
-// registered under $UPDRAFT_EVENT_KEY, else to the only handler of its
+// its CloudEvent's updraftkey extension names (local:// sets it), else to
+// the one registered under $UPDRAFT_EVENT_KEY, else to the only handler of its
 // kind, else to the handler whose key ends the source's name (a schedule
 // named "…-tick", a notification configuration "…-uploads").
 //

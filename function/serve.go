@@ -237,7 +237,12 @@ func (s *server) cloudEvent(w http.ResponseWriter, r *http.Request, in Info) {
 		http.Error(w, fmt.Sprintf("function: CloudEvents of type %s are not supported: use Pub/Sub, Cloud Storage or Firestore (JSON) events", typ), http.StatusBadRequest)
 		return
 	}
-	key, e, err := s.mux.resolve(kind, s.eventKey, source)
+	eventKey := s.eventKey
+	if k, ok := ev.Extensions()["updraftkey"].(string); ok && k != "" {
+		// local:// names the trigger of the events it delivers.
+		eventKey = k
+	}
+	key, e, err := s.mux.resolve(kind, eventKey, source)
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusNotFound)
 		return

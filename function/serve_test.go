@@ -163,6 +163,10 @@ func TestCloudEventKeys(t *testing.T) {
 	if w := postCE(t, m.Handler(&HandlerOptions{Platform: GCP, EventKey: "b"}), "pubsub_text-cloudevent-input.json", true, nil); w.Code != 200 || which != "b" {
 		t.Errorf("%d, handler %q", w.Code, which)
 	}
+	// local:// names the trigger in the updraftkey extension, over the environment's.
+	if w := postCE(t, m.Handler(&HandlerOptions{Platform: GCP, EventKey: "b"}), "pubsub_text-cloudevent-input.json", true, map[string]string{"Ce-Updraftkey": "a"}); w.Code != 200 || which != "a" {
+		t.Errorf("with Ce-Updraftkey a: %d, handler %q", w.Code, which)
+	}
 	// Neither named: an error that says what to do.
 	w := postCE(t, m.Handler(&HandlerOptions{Platform: GCP}), "pubsub_text-cloudevent-input.json", true, nil)
 	if w.Code != 404 || !strings.Contains(w.Body.String(), "UPDRAFT_EVENT_KEY") {

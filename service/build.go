@@ -168,7 +168,11 @@ func (t *Trigger) toTrigger() (trigger.Trigger, error) {
 	case "queue":
 		return trigger.Queue{Key: t.Key, Source: t.Source, BatchSize: t.BatchSize, MaxBatchingWindow: t.MaxBatchingWindow.Value()}, nil
 	case "stream":
-		return trigger.Stream{Key: t.Key, Source: t.Source, StartingPosition: trigger.StartingPosition(t.StartingPosition), BatchSize: t.BatchSize}, nil
+		st := trigger.Stream{Key: t.Key, Source: t.Source, StartingPosition: trigger.StartingPosition(t.StartingPosition), BatchSize: t.BatchSize, BisectOnError: t.BisectOnError}
+		if t.MaxRetries != nil {
+			st.MaxRetries = new(*t.MaxRetries)
+		}
+		return st, nil
 	case "schedule":
 		var payload []byte
 		if t.Payload != "" {

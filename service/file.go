@@ -112,7 +112,8 @@ type Override struct {
 //
 //	http:     key, auth (iam|none), corsOrigins
 //	queue:    key, source, batchSize, maxBatchingWindow
-//	stream:   key, source, startingPosition (latest|trim_horizon), batchSize
+//	stream:   key, source, startingPosition (latest|trim_horizon), batchSize,
+//	          maxRetries, bisectOnError
 //	schedule: key, cron or rate, timeZone, payload
 //	storage:  key, bucket, events (created|deleted), prefix, suffix
 type Trigger struct {
@@ -132,6 +133,14 @@ type Trigger struct {
 	Events            []string `json:"events,omitempty"`
 	Prefix            string   `json:"prefix,omitempty"`
 	Suffix            string   `json:"suffix,omitempty"`
+
+	// MaxRetries is how often a stream batch that failed is retried
+	// before its records are skipped: absent means the cloud's default
+	// (on Lambda, until the records expire), 0 means no retry.
+	MaxRetries *int `json:"maxRetries,omitempty" jsonschema:"minimum=0,maximum=10000"`
+	// BisectOnError splits a failed stream batch in two and retries each
+	// half apart (Lambda and local://; Cloud Functions and Azure refuse it).
+	BisectOnError bool `json:"bisectOnError,omitempty"`
 }
 
 // triggerFields lists, per kind, the fields besides kind and key that
@@ -139,7 +148,7 @@ type Trigger struct {
 var triggerFields = map[string][]string{
 	"http":     {"auth", "corsOrigins"},
 	"queue":    {"source", "batchSize", "maxBatchingWindow"},
-	"stream":   {"source", "startingPosition", "batchSize"},
+	"stream":   {"source", "startingPosition", "batchSize", "maxRetries", "bisectOnError"},
 	"schedule": {"cron", "rate", "timeZone", "payload"},
 	"storage":  {"bucket", "events", "prefix", "suffix"},
 }

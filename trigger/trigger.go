@@ -393,7 +393,7 @@ func ValidateAll(ts []Trigger) error {
 	return errors.Join(errs...)
 }
 
-// Normalize returns a copy of t with defaults filled in (Auth, starting
+// Normalize returns a copy of t, sharing no memory with it, with defaults filled in (Auth, starting
 // position, storage events), so two triggers that mean the same compare equal.
 func Normalize(t Trigger) Trigger {
 	switch v := t.(type) {
@@ -403,11 +403,17 @@ func Normalize(t Trigger) Trigger {
 		}
 		if len(v.CORSOrigins) == 0 {
 			v.CORSOrigins = nil
+		} else {
+			v.CORSOrigins = append([]string(nil), v.CORSOrigins...)
 		}
 		return v
 	case Stream:
 		if v.StartingPosition == "" {
 			v.StartingPosition = StartLatest
+		}
+		if v.MaxRetries != nil {
+			// A copy: the caller's pointer must not reach stored state.
+			v.MaxRetries = new(*v.MaxRetries)
 		}
 		return v
 	case Storage:
@@ -421,6 +427,8 @@ func Normalize(t Trigger) Trigger {
 	case Schedule:
 		if len(v.Payload) == 0 {
 			v.Payload = nil
+		} else {
+			v.Payload = append([]byte(nil), v.Payload...)
 		}
 		return v
 	}

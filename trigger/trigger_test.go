@@ -161,3 +161,18 @@ func FuzzScheduleValidate(f *testing.F) {
 		}
 	})
 }
+
+// TestNormalizeCopies: a normalized trigger shares no memory with the
+// caller's, so changing the caller's after Apply changes no stored state.
+func TestNormalizeCopies(t *testing.T) {
+	n := 3
+	s := Normalize(Stream{Key: "s", Source: "t", MaxRetries: &n}).(Stream)
+	h := HTTP{Key: "web", CORSOrigins: []string{"https://a"}}
+	hn := Normalize(h).(HTTP)
+	p := Schedule{Key: "c", Rate: time.Minute, Payload: []byte("x")}
+	pn := Normalize(p).(Schedule)
+	n, h.CORSOrigins[0], p.Payload[0] = 9, "https://b", 'y'
+	if *s.MaxRetries != 3 || hn.CORSOrigins[0] != "https://a" || string(pn.Payload) != "x" {
+		t.Fatalf("Normalize shares memory with its input: %d %v %q", *s.MaxRetries, hn.CORSOrigins, pn.Payload)
+	}
+}

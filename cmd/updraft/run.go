@@ -116,7 +116,7 @@ Exit codes: 0 success; 1 failure; 2 (plan only) there are changes; 64 bad comman
 	root.AddCommand(
 		initCmd(g), validateCmd(g), planCmd(g), deployCmd(g), rolloutCmd(g), rollbackCmd(g),
 		statusCmd(g), invokeCmd(g), logsCmd(g), pruneCmd(g), destroyCmd(g), devCmd(g),
-		bundleCmd(g), schemaCmd(g), versionCmd(g),
+		bundleCmd(g), schemaCmd(g), versionCmd(g), queueCmd(g),
 	)
 	return root
 }

@@ -122,7 +122,17 @@
 // public URLs both the lambda:InvokeFunctionUrl and the
 // lambda:InvokeFunction statements Lambda requires); queue and stream are
 // SQS, Kinesis and DynamoDB Streams event source mappings (sources are
-// ARNs); schedule is an EventBridge Scheduler schedule (needs the URL's
+// ARNs). Every mapping is created and updated with FunctionResponseTypes
+// [ReportBatchItemFailures], so the batch-item failures the portable
+// function package answers are honoured (without it Lambda drops the
+// whole batch on a partial failure); a mapping found without it is
+// updated in place by the next Apply that reconciles triggers (deploy.Plan
+// does not list that repair: the portable trigger has no field for it). A
+// stream's MaxRetries is MaximumRetryAttempts (nil is -1, retry until the
+// records expire; 0 to 10000 as given) and BisectOnError is
+// BisectBatchOnFunctionError; both are read back, and a change is an
+// UpdateEventSourceMapping, while a change of source or starting position
+// recreates the mapping. Schedule is an EventBridge Scheduler schedule (needs the URL's
 // scheduler_role, or Options.SchedulerClient and SchedulerRoleArn);
 // storage is an entry in the S3 bucket's notification configuration,
 // merged with the entries other tools wrote, plus the s3.amazonaws.com

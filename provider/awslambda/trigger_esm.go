@@ -3,6 +3,7 @@ package awslambda
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -19,6 +20,45 @@ import (
 // ListTags per mapping (the owner tag is only there); a new one
 // CreateEventSourceMapping and GetEventSourceMapping polls until it is
 // Enabled.
+//
+// Every mapping asks for FunctionResponseTypes [ReportBatchItemFailures]:
+// the portable function package answers a batch with the items that
+// failed, and without the response type Lambda ignores that answer and
+// deletes (or checkpoints past) the whole batch. A mapping without it
+// (made before updraft asked for it) reads back with a different sig, so
+// the next reconcile updates it in place.
+
+// reportItemFailures is the response type every mapping asks for.
+var reportItemFailures = []types.FunctionResponseType{types.FunctionResponseTypeReportBatchItemFailures}
+
+// esmSettings are the settings of one mapping updraft writes.
+type esmSettings struct {
+	key, src string
+	batch    int
+	window   time.Duration
+	// start is "" for SQS; the rest apply to streams only.
+	start   string
+	retries *int
+	bisect  bool
+}
+
+func (e esmSettings) stream() bool { return e.start != "" }
+
+// sig is how the settings read back, for comparison.
+func (e esmSettings) sig() string {
+	if !e.stream() {
+		return esmSig(e.src, batchOrDefault(e.batch, 10), int32(e.window/time.Second), "", reportItemFailures, nil, nil)
+	}
+	return esmSig(e.src, batchOrDefault(e.batch, 100), 0, e.start, reportItemFailures, aws.Int32(retryAttempts(e.retries)), aws.Bool(e.bisect))
+}
+
+func esmOf(t trigger.Trigger) esmSettings {
+	if v, ok := t.(trigger.Queue); ok {
+		return esmSettings{key: v.Key, src: v.Source, batch: v.BatchSize, window: v.MaxBatchingWindow}
+	}
+	v := t.(trigger.Stream)
+	return esmSettings{key: v.Key, src: v.Source, batch: v.BatchSize, start: startingPosition(v.StartingPosition), retries: v.MaxRetries, bisect: v.BisectOnError}
+}
 
 type esmKind struct{}
 
@@ -34,22 +74,21 @@ func (esmKind) sig(f *function, rt *routeTriggers, t trigger.Trigger) (string, e
 		if !strings.HasPrefix(v.Source, "arn:aws") || !strings.Contains(v.Source, ":sqs:") {
 			return "", driver.NewError(driver.InvalidArgument, fmt.Sprintf("queue trigger %s: source %q: Lambda takes an SQS queue ARN (arn:aws:sqs:REGION:ACCOUNT:NAME)", v.Key, v.Source))
 		}
-		return esmSig(v.Source, batchOrDefault(v.BatchSize, 10), int32(v.MaxBatchingWindow/time.Second), ""), nil
+		return esmOf(v).sig(), nil
 	case trigger.Stream:
 		if !strings.HasPrefix(v.Source, "arn:aws") || !(strings.Contains(v.Source, ":kinesis:") || strings.Contains(v.Source, ":dynamodb:") && strings.Contains(v.Source, "/stream/")) {
 			return "", driver.NewError(driver.InvalidArgument, fmt.Sprintf("stream trigger %s: source %q: Lambda takes a Kinesis stream ARN or a DynamoDB stream ARN (…:table/T/stream/LABEL)", v.Key, v.Source))
 		}
-		return esmSig(v.Source, batchOrDefault(v.BatchSize, 100), 0, startingPosition(v.StartingPosition)), nil
+		if v.MaxRetries != nil && (*v.MaxRetries < 0 || *v.MaxRetries > 10000) {
+			return "", driver.NewError(driver.InvalidArgument, fmt.Sprintf("stream trigger %s: max retries %d: Lambda takes 0 to 10000, or leave it unset to retry until the records expire", v.Key, *v.MaxRetries))
+		}
+		return esmOf(v).sig(), nil
 	}
 	return "", driver.NewError(driver.Internal, "awslambda: event source mapping of a "+string(t.Kind())+" trigger")
 }
 
 func (esmKind) put(ctx context.Context, f *function, rt *routeTriggers, o *owned, t trigger.Trigger) error {
-	if v, ok := t.(trigger.Queue); ok {
-		return f.putESM(ctx, rt, o, v.Key, v.Source, v.BatchSize, v.MaxBatchingWindow, "")
-	}
-	v := t.(trigger.Stream)
-	return f.putESM(ctx, rt, o, v.Key, v.Source, v.BatchSize, 0, startingPosition(v.StartingPosition))
+	return f.putESM(ctx, rt, o, esmOf(t))
 }
 
 func (esmKind) del(ctx context.Context, f *function, rt *routeTriggers, o *owned) error {
@@ -63,6 +102,15 @@ func batchOrDefault(n, def int) int32 {
 	return int32(n)
 }
 
+// retryAttempts is MaximumRetryAttempts for MaxRetries: -1 (retry until
+// the records expire) for nil.
+func retryAttempts(n *int) int32 {
+	if n == nil {
+		return -1
+	}
+	return int32(*n)
+}
+
 func startingPosition(p trigger.StartingPosition) string {
 	if p == trigger.StartTrimHorizon {
 		return string(types.EventSourcePositionTrimHorizon)
@@ -70,8 +118,24 @@ func startingPosition(p trigger.StartingPosition) string {
 	return string(types.EventSourcePositionLatest)
 }
 
-func esmSig(src string, batch, window int32, start string) string {
-	return fmt.Sprintf("esm src=%s batch=%d window=%d start=%s", src, batch, window, start)
+// esmSig renders a mapping's settings; retries and bisect are nil for SQS.
+// A stream mapping that reports no MaximumRetryAttempts has Lambda's
+// default, -1.
+func esmSig(src string, batch, window int32, start string, resp []types.FunctionResponseType, retries *int32, bisect *bool) string {
+	rs := make([]string, len(resp))
+	for i, r := range resp {
+		rs[i] = string(r)
+	}
+	slices.Sort(rs)
+	s := fmt.Sprintf("esm src=%s batch=%d window=%d start=%s resp=%s", src, batch, window, start, strings.Join(rs, ","))
+	if start != "" {
+		r := int32(-1)
+		if retries != nil {
+			r = *retries
+		}
+		s += fmt.Sprintf(" retries=%d bisect=%t", r, aws.ToBool(bisect))
+	}
+	return s
 }
 
 func (f *function) readESMs(ctx context.Context, rt *routeTriggers) error {
@@ -104,16 +168,19 @@ func (f *function) readESMs(ctx context.Context, rt *routeTriggers) error {
 				if batch != 10 {
 					q.BatchSize = int(batch)
 				}
-				o.kind, o.trigger, o.sig = trigger.KindQueue, q, esmSig(src, batch, window, "")
+				o.kind, o.trigger, o.sig = trigger.KindQueue, q, esmSig(src, batch, window, "", m.FunctionResponseTypes, nil, nil)
 			} else {
-				s := trigger.Stream{Key: key, Source: src, StartingPosition: trigger.StartLatest}
+				s := trigger.Stream{Key: key, Source: src, StartingPosition: trigger.StartLatest, BisectOnError: aws.ToBool(m.BisectBatchOnFunctionError)}
 				if m.StartingPosition == types.EventSourcePositionTrimHorizon {
 					s.StartingPosition = trigger.StartTrimHorizon
 				}
 				if batch != 100 {
 					s.BatchSize = int(batch)
 				}
-				o.kind, o.trigger, o.sig = trigger.KindStream, s, esmSig(src, batch, 0, string(m.StartingPosition))
+				if r := m.MaximumRetryAttempts; r != nil && *r >= 0 {
+					s.MaxRetries = new(int(*r))
+				}
+				o.kind, o.trigger, o.sig = trigger.KindStream, s, esmSig(src, batch, 0, string(m.StartingPosition), m.FunctionResponseTypes, m.MaximumRetryAttempts, m.BisectBatchOnFunctionError)
 			}
 			rt.owned[key] = o
 		}
@@ -140,8 +207,8 @@ func (f *function) waitESM(ctx context.Context, uuid string) error {
 	})
 }
 
-func (f *function) putESM(ctx context.Context, rt *routeTriggers, o *owned, key, src string, batch int, window time.Duration, start string) error {
-	if o != nil && (aws.ToString(o.esm.EventSourceArn) != src || string(o.esm.StartingPosition) != start) {
+func (f *function) putESM(ctx context.Context, rt *routeTriggers, o *owned, e esmSettings) error {
+	if o != nil && (aws.ToString(o.esm.EventSourceArn) != e.src || string(o.esm.StartingPosition) != e.start) {
 		// Neither the source nor the starting position can be updated.
 		if err := f.deleteESM(ctx, o); err != nil {
 			return err
@@ -149,19 +216,28 @@ func (f *function) putESM(ctx context.Context, rt *routeTriggers, o *owned, key,
 		o = nil
 	}
 	var b, w *int32
-	if batch > 0 {
-		b = aws.Int32(int32(batch))
+	if e.batch > 0 {
+		b = aws.Int32(int32(e.batch))
 	}
-	if window > 0 || o != nil {
-		w = aws.Int32(int32(window / time.Second))
+	if e.window > 0 || o != nil {
+		w = aws.Int32(int32(e.window / time.Second))
+	}
+	// Stream mappings always carry their retry budget and bisect flag (an
+	// update back to the defaults must say so); SQS refuses both.
+	var retries *int32
+	var bisect *bool
+	if e.stream() {
+		retries, bisect = aws.Int32(retryAttempts(e.retries)), aws.Bool(e.bisect)
 	}
 	if o != nil {
 		if b == nil {
-			b = aws.Int32(batchOrDefault(0, map[bool]int{true: 10, false: 100}[start == ""]))
+			b = aws.Int32(batchOrDefault(0, map[bool]int{true: 100, false: 10}[e.stream()]))
 		}
 		uuid := aws.ToString(o.esm.UUID)
+		in := &lambda.UpdateEventSourceMappingInput{UUID: aws.String(uuid), BatchSize: b, MaximumBatchingWindowInSeconds: w,
+			FunctionResponseTypes: reportItemFailures, MaximumRetryAttempts: retries, BisectBatchOnFunctionError: bisect}
 		err := f.retry(ctx, "UpdateEventSourceMapping", func(ctx context.Context) error { return f.waitESM(ctx, uuid) }, func(ctx context.Context) error {
-			_, err := f.client.UpdateEventSourceMapping(ctx, &lambda.UpdateEventSourceMappingInput{UUID: aws.String(uuid), BatchSize: b, MaximumBatchingWindowInSeconds: w})
+			_, err := f.client.UpdateEventSourceMapping(ctx, in)
 			return err
 		})
 		if err != nil {
@@ -169,10 +245,11 @@ func (f *function) putESM(ctx context.Context, rt *routeTriggers, o *owned, key,
 		}
 		return f.waitESM(ctx, uuid)
 	}
-	in := &lambda.CreateEventSourceMappingInput{EventSourceArn: aws.String(src), FunctionName: aws.String(rt.aliasArn), BatchSize: b,
-		MaximumBatchingWindowInSeconds: w, Tags: map[string]string{esmTag: key}}
-	if start != "" {
-		in.StartingPosition = types.EventSourcePosition(start)
+	in := &lambda.CreateEventSourceMappingInput{EventSourceArn: aws.String(e.src), FunctionName: aws.String(rt.aliasArn), BatchSize: b,
+		MaximumBatchingWindowInSeconds: w, FunctionResponseTypes: reportItemFailures, MaximumRetryAttempts: retries,
+		BisectBatchOnFunctionError: bisect, Tags: map[string]string{esmTag: e.key}}
+	if e.stream() {
+		in.StartingPosition = types.EventSourcePosition(e.start)
 	}
 	var out *lambda.CreateEventSourceMappingOutput
 	err := f.retry(ctx, "CreateEventSourceMapping", nil, func(ctx context.Context) error {
@@ -181,7 +258,7 @@ func (f *function) putESM(ctx context.Context, rt *routeTriggers, o *owned, key,
 		return err
 	})
 	if errorCode(err) == driver.AlreadyExists {
-		return driver.NewError(driver.AlreadyExists, fmt.Sprintf("trigger %s: %s already feeds route %s of %s through a mapping updraft did not create: delete it or leave Triggers nil (%v)", key, src, rt.route, f.name, err))
+		return driver.NewError(driver.AlreadyExists, fmt.Sprintf("trigger %s: %s already feeds route %s of %s through a mapping updraft did not create: delete it or leave Triggers nil (%v)", e.key, e.src, rt.route, f.name, err))
 	}
 	if err != nil {
 		return err

@@ -173,6 +173,13 @@ func (f *function) Apply(ctx context.Context, s *driver.Spec, opts *driver.Apply
 	if s.Route != "live" {
 		return nil, invalid("route %q: an Azure function app has one route, live (its production host)", s.Route)
 	}
+	// The triggers compile into function.json files: a trigger Azure
+	// cannot express is refused before any call.
+	if s.Triggers != nil {
+		if _, _, err := generated(s.Timeout, s.Triggers); err != nil {
+			return nil, err
+		}
+	}
 	l, err := f.load(ctx)
 	if isMissing(err) {
 		l, err = nil, nil

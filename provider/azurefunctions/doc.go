@@ -38,7 +38,9 @@
 //
 // # Triggers
 //
-// Each trigger key becomes a function (a folder) with one binding:
+// Each trigger key becomes a function (a folder) with one binding. Apply
+// compiles the Spec's triggers first, so one Azure cannot express is
+// refused before any call:
 //
 //   - trigger.HTTP: httpTrigger on route {*path}, forwarded to the
 //     handler at its own path. AuthNone is authLevel anonymous; AuthIAM
@@ -49,7 +51,15 @@
 //     "ACCOUNT/QUEUE"; serviceBusTrigger for "servicebus:NAMESPACE/QUEUE"
 //     or "servicebus:NAMESPACE/TOPIC/SUBSCRIPTION".
 //   - trigger.Stream: cosmosDBTrigger for "cosmos:ACCOUNT/DATABASE/CONTAINER"
-//     (lease container "leases", prefixed with the key).
+//     (lease container "leases", prefixed with the key). MaxRetries N > 0
+//     is a function-level retry policy in function.json (strategy
+//     fixedDelay, maxRetryCount N, delayInterval 00:00:10; the lease is
+//     not checkpointed while a batch is retried, so the partition waits).
+//     nil and 0 write no retry policy: Azure's default, under which a
+//     batch whose execution fails is not retried (the checkpoint moves
+//     on and the batch is lost), so nil does not mean "retry until the
+//     records expire" here. BisectOnError is refused (InvalidArgument):
+//     the trigger cannot split a batch.
 //   - trigger.Schedule: timerTrigger with a six-field NCRONTAB (UTC only).
 //   - trigger.Storage: blobTrigger with source EventGrid (what Flex needs)
 //     for "CONTAINER" or "ACCOUNT/CONTAINER", created events only. The

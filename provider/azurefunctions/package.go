@@ -167,6 +167,9 @@ func cosmosBinding(t trigger.Stream) (*binding, error) {
 	if !ok || len(parts) != 3 || slices.Contains(parts, "") {
 		return nil, invalid("stream trigger %q: source %q: Azure streams are Cosmos DB change feeds: write cosmos:ACCOUNT/DATABASE/CONTAINER", t.Key, t.Source)
 	}
+	if t.BisectOnError {
+		return nil, invalid("stream trigger %q: BisectOnError: the Cosmos DB trigger has no way to split a failed batch (a retry policy runs the whole batch again): leave it false", t.Key)
+	}
 	conn := settingPrefix(t.Key, "COSMOS")
 	b := inBinding("cosmosDBTrigger", "documents", "connection", conn, "databaseName", parts[1], "containerName", parts[2],
 		"leaseContainerName", "leases", "leaseContainerPrefix", t.Key+"-", "createLeaseContainerIfNotExists", true)
@@ -176,8 +179,17 @@ func cosmosBinding(t trigger.Stream) (*binding, error) {
 	if t.BatchSize > 0 {
 		b["maxItemsPerInvocation"] = t.BatchSize
 	}
-	return &binding{json: functionJSON(b), settings: map[string]string{conn + "__accountEndpoint": "https://" + parts[0] + ".documents.azure.com:443/"}}, nil
+	fj := map[string]any{"bindings": []map[string]any{b}}
+	if t.MaxRetries != nil && *t.MaxRetries > 0 {
+		fj["retry"] = map[string]any{"strategy": "fixedDelay", "maxRetryCount": *t.MaxRetries, "delayInterval": cosmosRetryDelay}
+	}
+	return &binding{json: marshal(fj), settings: map[string]string{conn + "__accountEndpoint": "https://" + parts[0] + ".documents.azure.com:443/"}}, nil
 }
+
+// cosmosRetryDelay is the fixed delay between the retries of a Cosmos DB
+// trigger's retry policy. The lease is not checkpointed while a batch is
+// retried, so the partition waits MaxRetries × this at most.
+const cosmosRetryDelay = "00:00:10"
 
 func timerBinding(t trigger.Schedule) (*binding, error) {
 	if t.TimeZone != "" && t.TimeZone != "UTC" {

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -46,6 +47,8 @@ func TestGoldenPackageFiles(t *testing.T) {
 		{"servicebus-queue", trigger.Queue{Key: "orders", Source: "servicebus:sb-prod/orders"}, map[string]string{"UPDRAFT_ORDERS_SB__fullyQualifiedNamespace": "sb-prod.servicebus.windows.net"}},
 		{"servicebus-topic", trigger.Queue{Key: "audit-log", Source: "servicebus:sb-prod/events/audit"}, map[string]string{"UPDRAFT_AUDIT_LOG_SB__fullyQualifiedNamespace": "sb-prod.servicebus.windows.net"}},
 		{"cosmos", trigger.Stream{Key: "changes", Source: "cosmos:db-acct/shop/items", StartingPosition: trigger.StartTrimHorizon, BatchSize: 50},
+			map[string]string{"UPDRAFT_CHANGES_COSMOS__accountEndpoint": "https://db-acct.documents.azure.com:443/"}},
+		{"cosmos-retry", trigger.Stream{Key: "changes", Source: "cosmos:db-acct/shop/items", MaxRetries: new(5)},
 			map[string]string{"UPDRAFT_CHANGES_COSMOS__accountEndpoint": "https://db-acct.documents.azure.com:443/"}},
 		{"timer-cron", trigger.Schedule{Key: "tick", Cron: "*/5 * * * *"}, nil},
 		{"timer-rate", trigger.Schedule{Key: "hourly", Rate: 2 * time.Hour}, nil},
@@ -140,5 +143,25 @@ func TestPackageIsReproducible(t *testing.T) {
 	}
 	if digests[0] != digests[1] || digests[1] != digests[2] {
 		t.Fatalf("digests differ: %v", digests)
+	}
+}
+
+// TestCosmosRetryPolicy: MaxRetries unset and 0 both leave function.json
+// without a retry policy (Azure's default: the batch is not retried);
+// BisectOnError, which Azure has not, is refused.
+func TestCosmosRetryPolicy(t *testing.T) {
+	src := "cosmos:db-acct/shop/items"
+	for _, n := range []*int{nil, new(0)} {
+		files, _, err := generated(time.Minute, []trigger.Trigger{trigger.Stream{Key: "c", Source: src, MaxRetries: n}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fj := string(files["c/function.json"]); strings.Contains(fj, "retry") {
+			t.Errorf("MaxRetries %v: function.json has a retry policy:\n%s", n, fj)
+		}
+	}
+	_, _, err := generated(time.Minute, []trigger.Trigger{trigger.Stream{Key: "c", Source: src, BisectOnError: true}})
+	if driver.CodeOf(err) != driver.InvalidArgument || !strings.Contains(err.Error(), "BisectOnError") {
+		t.Errorf("BisectOnError: %v, want InvalidArgument naming the field", err)
 	}
 }

@@ -79,9 +79,14 @@
 // stream (Firestore documents,
 // projects/P/databases/D/documents/PATTERN) and storage (a bucket's
 // finalized or deleted objects) triggers are the function's EventTrigger
-// with retries on: Cloud Functions allows one, so Capabilities sets
-// MaxEventTriggers to 1 and Plan reports a second one as a violation
-// before any call. Cloud Functions cannot turn an HTTP function into an
+// with retries on (RETRY_POLICY_RETRY): Cloud Functions allows one, so
+// Capabilities sets MaxEventTriggers to 1 and Plan reports a second one
+// as a violation before any call. A stream's MaxRetries is the retry
+// policy: nil keeps RETRY_POLICY_RETRY (Cloud Functions retries a failed
+// event with backoff for up to 7 days), 0 is RETRY_POLICY_DO_NOT_RETRY,
+// and a count is refused with InvalidArgument by Apply's pre-flight, as
+// is BisectOnError (one document change per event, no batch to split);
+// an event trigger read back without RETRY_POLICY_RETRY is MaxRetries 0. Cloud Functions cannot turn an HTTP function into an
 // event-triggered one, or back, in place: Apply refuses with
 // FailedPrecondition (delete the function, or use another). Schedules are
 // Cloud Scheduler jobs named updraft_FUNCTION_KEY (so owned by key) that

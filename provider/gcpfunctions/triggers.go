@@ -85,11 +85,15 @@ func (f *function) planTriggers(ts []trigger.Trigger) (*triggerPlan, error) {
 			if v.StartingPosition != trigger.StartLatest || v.BatchSize > 0 {
 				return nil, driver.NewError(driver.InvalidArgument, fmt.Sprintf("stream trigger %s: Firestore events start now, one document per invocation: leave StartingPosition latest and BatchSize 0", v.Key))
 			}
+			retry, err := streamRetryPolicy(v)
+			if err != nil {
+				return nil, err
+			}
 			doc := &functionspb.EventFilter{Attribute: "document", Value: m[3]}
 			if strings.ContainsAny(m[3], "{*") {
 				doc.Operator = "match-path-pattern"
 			}
-			et = &functionspb.EventTrigger{EventType: eventFirestore, EventFilters: []*functionspb.EventFilter{{Attribute: "database", Value: m[2]}, doc}}
+			et = &functionspb.EventTrigger{EventType: eventFirestore, EventFilters: []*functionspb.EventFilter{{Attribute: "database", Value: m[2]}, doc}, RetryPolicy: retry}
 		case trigger.Storage:
 			if v.Prefix != "" || v.Suffix != "" {
 				return nil, driver.NewError(driver.Unimplemented, fmt.Sprintf("storage trigger %s: Eventarc filters Cloud Storage events by bucket only: filter object names in the function", v.Key))
@@ -118,12 +122,31 @@ func (f *function) planTriggers(ts []trigger.Trigger) (*triggerPlan, error) {
 			if events > 1 {
 				return nil, driver.NewError(driver.InvalidArgument, fmt.Sprintf("trigger %s: a Cloud Function has one event trigger (%s is the other)", t.TriggerKey(), tp.eventKey))
 			}
-			et.RetryPolicy = functionspb.EventTrigger_RETRY_POLICY_RETRY
+			if et.RetryPolicy == functionspb.EventTrigger_RETRY_POLICY_UNSPECIFIED {
+				et.RetryPolicy = functionspb.EventTrigger_RETRY_POLICY_RETRY
+			}
 			et.ServiceAccountEmail, et.TriggerRegion = f.opts.TriggerServiceAccount, f.opts.TriggerRegion
 			tp.event, tp.eventKey = et, t.TriggerKey()
 		}
 	}
 	return tp, nil
+}
+
+// streamRetryPolicy maps a stream's MaxRetries to Eventarc's retry
+// policy: nil retries (Cloud Functions retries a failed event with
+// backoff for up to 7 days, the closest to "until the records expire"),
+// 0 does not retry. There is no retry count, and no batch to bisect.
+func streamRetryPolicy(v trigger.Stream) (functionspb.EventTrigger_RetryPolicy, error) {
+	if v.BisectOnError {
+		return 0, driver.NewError(driver.InvalidArgument, fmt.Sprintf("stream trigger %s: Cloud Functions delivers one document change per event; there is no batch to bisect: leave BisectOnError false", v.Key))
+	}
+	switch {
+	case v.MaxRetries == nil:
+		return functionspb.EventTrigger_RETRY_POLICY_RETRY, nil
+	case *v.MaxRetries == 0:
+		return functionspb.EventTrigger_RETRY_POLICY_DO_NOT_RETRY, nil
+	}
+	return 0, driver.NewError(driver.InvalidArgument, fmt.Sprintf("stream trigger %s: max retries %d: Cloud Functions retries for up to 7 days or not at all: set MaxRetries to nil or 0", v.Key, *v.MaxRetries))
 }
 
 // eventSig is what updraft manages of an EventTrigger, for comparison
@@ -166,7 +189,12 @@ func (f *function) triggersOf(fn *functionspb.Function, svc *runpb.Service, jobs
 		case eventPubsub:
 			out = append(out, trigger.Queue{Key: key, Source: et.GetPubsubTopic()})
 		case eventFirestore:
-			out = append(out, trigger.Stream{Key: key, Source: "projects/" + f.project + "/databases/" + filters["database"] + "/documents/" + filters["document"], StartingPosition: trigger.StartLatest})
+			st := trigger.Stream{Key: key, Source: "projects/" + f.project + "/databases/" + filters["database"] + "/documents/" + filters["document"], StartingPosition: trigger.StartLatest}
+			if et.GetRetryPolicy() != functionspb.EventTrigger_RETRY_POLICY_RETRY {
+				// Unspecified is Cloud Functions' default: no retry.
+				st.MaxRetries = new(0)
+			}
+			out = append(out, st)
 		case eventFinalized, eventDeleted:
 			ev := trigger.ObjectCreated
 			if et.GetEventType() == eventDeleted {

@@ -165,7 +165,8 @@
 // kept. Every host also appends them to
 // DIR/functions/NAME/records.jsonl, one JSON object a line (fields host,
 // requestId, start in Unix nanoseconds, revision, route, status, http,
-// duration, init and billed in nanoseconds, cold, memoryMB), written
+// duration, init and billed in nanoseconds, cold, memoryMB, and trigger
+// for event deliveries), written
 // every 50 ms with one append per batch, so the lines of several hosts
 // never interleave; at 8 MB the file is renamed to records.1.jsonl under
 // a lock file. ReadInvocations reads them from any process, and Metrics
@@ -176,10 +177,72 @@
 //
 // HTTP triggers are served by the gateway, with their CORS origins
 // (preflight requests are answered without invoking the function); the
-// authentication mode is not enforced (the gateway is on loopback). Schedule triggers run while
-// a host has the function open, invoking the route with the trigger's
-// payload or an EventBridge "Scheduled Event". Other trigger kinds are
-// Unimplemented.
+// authentication mode is not enforced (the gateway is on loopback).
+// Schedule triggers run while a host has the function open, invoking the
+// route with the trigger's payload or an EventBridge "Scheduled Event".
+// Queue triggers are delivered from local queues (below), also while a
+// host has the function open; what is sent meanwhile waits in the queue.
+//
+// Event deliveries go through the trigger route's weights, as HTTP
+// requests do, and are recorded as invocations with the trigger's key
+// (Invocation.Trigger), so Metrics, and the canary gates reading it,
+// count a queue consumer's errors. A Runtime API function gets the event
+// Lambda sends, a batch per invocation (an SQS event); a $PORT function
+// gets the CloudEvent Cloud Run gets through Eventarc, one per request
+// (Pub/Sub messagePublished), answering 2xx for success, with a
+// Ce-Updraftkey extension naming the trigger.
+//
+// # Queues
+//
+// A queue trigger's Source names a local queue by its last element: the
+// queue of "arn:aws:sqs:us-east-1:123456789012:orders",
+// "projects/p/topics/orders" and "orders" is "orders" (QueueName), so one
+// Spec deploys to a cloud and to local:// alike. A queue is a bbolt
+// database, DIR/queues/NAME.db, opened for each operation: every
+// committed send survives the death of the sender and of the host, and
+// processes sharing the directory (hosts, the CLI) take turns. It is
+// created by its first use with the defaults, or by Host.CreateQueue
+// with QueueOptions: a visibility timeout (30 s), a retention (4 days),
+// a max receive count (5) after which a message moves to the dead-letter
+// queue (NAME-dlq: local queues have one by default, as Azure Storage
+// queues have their poison queue; a queue named *-dlq has none), and
+// FIFO delivery, which a name ending in .fifo implies as on SQS.
+//
+// As Lambda's SQS event source mapping does, up to five batches of a
+// trigger are in flight (fewer under a lower maximum concurrency), each
+// one receive of up to the trigger's BatchSize (10) messages, gathered
+// for up to MaxBatchingWindow, and hidden for the queue's visibility
+// timeout or the function's timeout if it is longer. A batch that
+// succeeds is deleted. A Runtime API function's answer is read as a
+// batch response (batchItemFailures naming message ids, Lambda's
+// ReportBatchItemFailures): only the failed messages stay, to be received
+// again when their visibility ends; an answer that is not JSON or names
+// a message outside the batch fails it whole, as on Lambda. For a $PORT
+// function each failed request fails its message. A batch whose
+// invocation fails (error, timeout, crash) stays whole. A batch that
+// reached no function (throttled, no route yet, the host closing) is made
+// visible again and its receive not counted. On a FIFO queue the
+// messages of a group come in order and a group with a message in flight
+// waits; a send repeating a deduplication id (or, without one, a body)
+// within 5 minutes is dropped. Delivery is at least once: a host killed
+// mid-batch leaves its messages hidden until their visibility ends, then
+// any host delivers them again.
+//
+// Messages are sent with Host.SendMessages, by a POST of the body to the
+// gateway's /.updraft/queues/NAME (query group, dedup and delay;
+// X-Updraft-Attr-NAME headers become attributes; GET on the same path
+// answers QueueStats, GET …/peek the messages), by `updraft queue send`,
+// or by the AWS SDK's SQS client: a POST to / with an X-Amz-Target header
+// is the SQS JSON protocol (CreateQueue with VisibilityTimeout,
+// MessageRetentionPeriod, RedrivePolicy and FifoQueue; GetQueueUrl;
+// SendMessage and SendMessageBatch; other operations are answered
+// UnsupportedOperation). Functions get AWS_ENDPOINT_URL_SQS set to the
+// gateway, so their SQS clients reach the local queues unchanged (they
+// still need a region and any credentials; Spec.Env overrides all of
+// it). Host.QueueStats counts visible, in-flight and delayed messages and
+// what was sent, received, redelivered, deleted, dead-lettered and
+// expired; Host.PeekMessages lists a queue (a dead-letter queue's
+// messages say where they came from).
 //
 // # URLs
 //

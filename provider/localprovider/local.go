@@ -132,12 +132,13 @@ func DefaultDir() (string, error) {
 
 // Capabilities returns what a local function supports: Lambda-like
 // memory and timeout limits, the "go" and "provided" runtimes (an
-// executable bootstrap) built for this machine, HTTP and schedule
-// triggers, weighted traffic, provisioned and maximum concurrency.
+// executable bootstrap) built for this machine, HTTP, schedule and event
+// (queue, stream, storage) triggers, weighted traffic, provisioned and
+// maximum concurrency.
 func Capabilities() provider.Capabilities {
 	c := controlplane.LambdaLike("local")
 	c.Runtimes, c.Architectures = []string{"go", "provided"}, []string{runtime.GOARCH}
-	c.Triggers = []trigger.Kind{trigger.KindHTTP, trigger.KindSchedule, trigger.KindQueue, trigger.KindStorage}
+	c.Triggers = []trigger.Kind{trigger.KindHTTP, trigger.KindSchedule, trigger.KindQueue, trigger.KindStream, trigger.KindStorage}
 	c.MaxProvisioned = 64
 	c.CodeForm = bundle.Form{GoBuild: true, GOOS: runtime.GOOS, GOARCH: runtime.GOARCH, Binary: "bootstrap"}
 	c.CodeLimits = bundle.Limits{Target: "local", MaxUnzippedBytes: 1 << 30}
@@ -167,6 +168,8 @@ type Host struct {
 	logLimit int64
 
 	queues queues
+	// awsEnv is the AWS region and identity instances get (awsEnviron).
+	awsEnv []string
 
 	mu     sync.Mutex
 	fns    map[string]*fnRuntime
@@ -198,6 +201,7 @@ func NewHost(ctx context.Context, opts *Options) (*Host, error) {
 	h := &Host{opts: o, dir: dir, ln: ln, fns: map[string]*fnRuntime{}, logLimit: maxFunctionLog}
 	h.ids.init()
 	h.queues.h = h
+	h.awsEnv = awsEnviron(os.LookupEnv)
 	h.isolation.Store(bestIsolation())
 	h.id = strconv.Itoa(os.Getpid()) + "-" + newETag()[:8]
 	h.ctx, h.cancel = context.WithCancel(context.Background())
@@ -399,4 +403,43 @@ func (o *URLOpener) OpenFunctionURL(ctx context.Context, u *url.URL) (*provider.
 	}
 	sh.refs++
 	return provider.NewFunction(d), nil
+}
+
+// awsEnviron is the AWS environment a local instance gets, as Lambda
+// always sets a region and the execution role's credentials: the
+// region of the host's environment (AWS_REGION, else AWS_DEFAULT_REGION,
+// else us-east-1), and the host's own AWS identity when it has one
+// (its AWS_* credential and profile variables pass through, and
+// ~/.aws is found through HOME), as SAM's local invoke does. A host with
+// no AWS identity gives placeholder credentials: the local gateway's SQS
+// endpoint does not check signatures, AWS refuses them. Spec.Env
+// overrides any of it.
+func awsEnviron(lookup func(string) (string, bool)) []string {
+	region, ok := lookup("AWS_REGION")
+	if !ok || region == "" {
+		region, ok = lookup("AWS_DEFAULT_REGION")
+	}
+	if !ok || region == "" {
+		region = "us-east-1"
+	}
+	env := []string{"AWS_REGION=" + region, "AWS_DEFAULT_REGION=" + region}
+	identity := false
+	for _, k := range []string{"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE",
+		"AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE", "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_ROLE_ARN"} {
+		if v, ok := lookup(k); ok && v != "" {
+			env = append(env, k+"="+v)
+			identity = true
+		}
+	}
+	if !identity {
+		if home, ok := lookup("HOME"); ok && home != "" {
+			if _, err := os.Stat(filepath.Join(home, ".aws", "credentials")); err == nil {
+				identity = true
+			}
+		}
+	}
+	if !identity {
+		env = append(env, "AWS_ACCESS_KEY_ID=updraft-local", "AWS_SECRET_ACCESS_KEY=updraft-local")
+	}
+	return env
 }

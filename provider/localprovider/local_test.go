@@ -167,6 +167,7 @@ func (h *harness) Triggers() []trigger.Trigger {
 	return []trigger.Trigger{
 		trigger.HTTP{Key: "web", Auth: trigger.AuthNone},
 		trigger.Schedule{Key: "hourly", Rate: time.Hour},
+		trigger.Queue{Key: "jobs", Source: "arn:aws:sqs:us-east-1:123456789012:conformance", BatchSize: 5, MaxBatchingWindow: time.Second},
 		trigger.Schedule{Key: "nightly", Cron: "0 3 * * *"},
 	}
 }

@@ -119,14 +119,17 @@ type storedMessage struct {
 	ID         string            `json:"id"`
 	Body       []byte            `json:"body"`
 	Attributes map[string]string `json:"attrs,omitempty"`
-	Group      string            `json:"group,omitempty"`
-	Dedup      string            `json:"dedup,omitempty"`
-	Seq        uint64            `json:"seq"`
-	Sent       time.Time         `json:"sent"`
-	VisibleAt  time.Time         `json:"visibleAt"`
-	Receives   int               `json:"receives"`
-	FirstRecv  time.Time         `json:"firstReceive,omitzero"`
-	Receipt    string            `json:"receipt,omitempty"`
+	// AttrTypes are the SQS data types of attributes that are not
+	// "String" ("Number", "Number.int", …).
+	AttrTypes map[string]string `json:"attrTypes,omitempty"`
+	Group     string            `json:"group,omitempty"`
+	Dedup     string            `json:"dedup,omitempty"`
+	Seq       uint64            `json:"seq"`
+	Sent      time.Time         `json:"sent"`
+	VisibleAt time.Time         `json:"visibleAt"`
+	Receives  int               `json:"receives"`
+	FirstRecv time.Time         `json:"firstReceive,omitzero"`
+	Receipt   string            `json:"receipt,omitempty"`
 	// From names the queue a dead-lettered message came from.
 	From string `json:"from,omitempty"`
 }
@@ -184,6 +187,21 @@ type queueStore struct {
 	// mu serializes this process's users of the handle; bbolt's file lock
 	// serializes processes (and other handles).
 	mu sync.Mutex
+
+	// Sends that arrive while one is being committed are committed
+	// together by the next transaction (group commit): one open and one
+	// fsync for all of them.
+	smu      sync.Mutex
+	pending  []*sendReq
+	flushing bool
+}
+
+type sendReq struct {
+	msgs  []QueueMessage
+	types []map[string]string
+	sent  []sentMessage
+	err   error
+	done  chan struct{}
 }
 
 // queues holds a host's queue handles and the wake-ups of its pollers.
@@ -405,7 +423,7 @@ func validateMessage(name string, fifo bool, m *QueueMessage) error {
 	case m.Delay < 0 || m.Delay > 15*time.Minute:
 		return driver.NewError(driver.InvalidArgument, fmt.Sprintf("message to queue %s: delay %s: use 0 to 15m", name, m.Delay))
 	case fifo && m.GroupID == "":
-		return driver.NewError(driver.InvalidArgument, fmt.Sprintf("message to FIFO queue %s has no group id: set QueueMessage.GroupID (MessageGroupId)", name))
+		return driver.NewError(driver.InvalidArgument, fmt.Sprintf("message to FIFO queue %s has no group id: give it one (QueueMessage.GroupID, MessageGroupId, updraft queue send --group)", name))
 	case !fifo && (m.GroupID != "" || m.DeduplicationID != ""):
 		return driver.NewError(driver.InvalidArgument, fmt.Sprintf("message to queue %s: group and deduplication ids are for FIFO queues (names ending in .fifo)", name))
 	case fifo && m.Delay > 0:
@@ -416,7 +434,13 @@ func validateMessage(name string, fifo bool, m *QueueMessage) error {
 
 // sendTx appends msgs; ids gets each message's id (a duplicate on a FIFO
 // queue gets the id of the message it duplicates).
-func sendTx(tx *bolt.Tx, cfg *queueConfig, name string, ids *idGen, now time.Time, msgs []QueueMessage) ([]string, error) {
+// sentMessage is the id and sequence number a send gave a message.
+type sentMessage struct {
+	id  string
+	seq uint64
+}
+
+func sendTx(tx *bolt.Tx, cfg *queueConfig, name string, ids *idGen, now time.Time, msgs []QueueMessage, types []map[string]string) ([]sentMessage, error) {
 	for i := range msgs {
 		if err := validateMessage(name, cfg.FIFO, &msgs[i]); err != nil {
 			return nil, err
@@ -424,19 +448,26 @@ func sendTx(tx *bolt.Tx, cfg *queueConfig, name string, ids *idGen, now time.Tim
 	}
 	mb, db := tx.Bucket(bktMsgs), tx.Bucket(bktDedup)
 	c := counters(tx)
-	out := make([]string, len(msgs))
+	out := make([]sentMessage, len(msgs))
 	for i, in := range msgs {
 		m := &storedMessage{Body: in.Body, Attributes: in.Attributes, Group: in.GroupID, Sent: now, VisibleAt: now.Add(in.Delay)}
+		if i < len(types) {
+			m.AttrTypes = types[i]
+		}
 		if cfg.FIFO {
 			m.Dedup = in.DeduplicationID
 			if m.Dedup == "" {
 				m.Dedup = contentDedup(in.Body)
 			}
 			if raw := db.Get([]byte(m.Dedup)); raw != nil {
-				id, at, _ := strings.Cut(string(raw), " ")
-				if t, err := time.Parse(time.RFC3339Nano, at); err == nil && now.Sub(t) < fifoDedupWindow {
-					out[i] = id
-					continue
+				f := strings.Fields(string(raw))
+				if len(f) == 3 {
+					t, err := time.Parse(time.RFC3339Nano, f[2])
+					seq, _ := strconv.ParseUint(f[1], 10, 64)
+					if err == nil && now.Sub(t) < fifoDedupWindow {
+						out[i] = sentMessage{f[0], seq}
+						continue
+					}
 				}
 			}
 		}
@@ -452,11 +483,11 @@ func sendTx(tx *bolt.Tx, cfg *queueConfig, name string, ids *idGen, now time.Tim
 			return nil, err
 		}
 		if cfg.FIFO {
-			if err := db.Put([]byte(m.Dedup), []byte(m.ID+" "+now.Format(time.RFC3339Nano))); err != nil {
+			if err := db.Put([]byte(m.Dedup), fmt.Appendf(nil, "%s %d %s", m.ID, seq, now.Format(time.RFC3339Nano))); err != nil {
 				return nil, err
 			}
 		}
-		out[i] = m.ID
+		out[i] = sentMessage{m.ID, seq}
 		c.Sent++
 	}
 	return out, putCounters(tx, c)
@@ -617,7 +648,7 @@ func deadLetterTx(tx *bolt.Tx, from string, now time.Time, msgs []*storedMessage
 		if err != nil {
 			return err
 		}
-		m := &storedMessage{ID: src.ID, Body: src.Body, Attributes: src.Attributes, Group: src.Group, Seq: seq,
+		m := &storedMessage{ID: src.ID, Body: src.Body, Attributes: src.Attributes, AttrTypes: src.AttrTypes, Group: src.Group, Seq: seq,
 			Sent: src.Sent, VisibleAt: now, From: from}
 		if err := putMessage(tx, m); err != nil {
 			return err
@@ -726,6 +757,20 @@ func (h *Host) CreateQueue(ctx context.Context, name string, opts *QueueOptions)
 // returns their ids. The queue is created with the defaults if it does
 // not exist. Every message is checked before any is sent.
 func (h *Host) SendMessages(ctx context.Context, name string, msgs ...QueueMessage) ([]string, error) {
+	sent, err := h.sendTyped(ctx, name, msgs, nil)
+	if err != nil {
+		return nil, err
+	}
+	ids := make([]string, len(sent))
+	for i, m := range sent {
+		ids[i] = m.id
+	}
+	return ids, nil
+}
+
+// sendTyped sends msgs, types[i] giving the SQS data types of message
+// i's attributes.
+func (h *Host) sendTyped(ctx context.Context, name string, msgs []QueueMessage, types []map[string]string) ([]sentMessage, error) {
 	if len(msgs) == 0 {
 		return nil, nil
 	}
@@ -733,16 +778,66 @@ func (h *Host) SendMessages(ctx context.Context, name string, msgs ...QueueMessa
 	if err != nil {
 		return nil, err
 	}
-	var ids []string
-	err = s.do(ctx, nil, func(tx *bolt.Tx, cfg *queueConfig) error {
-		ids, err = sendTx(tx, cfg, name, &h.ids, time.Now().UTC(), msgs)
-		return err
-	})
-	if err != nil {
+	for i := range msgs {
+		if err := validateMessage(name, strings.HasSuffix(name, ".fifo"), &msgs[i]); err != nil {
+			return nil, err
+		}
+	}
+	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	r := &sendReq{msgs: msgs, types: types, done: make(chan struct{})}
+	s.smu.Lock()
+	s.pending = append(s.pending, r)
+	lead := !s.flushing
+	s.flushing = true
+	s.smu.Unlock()
+	if lead {
+		h.flushSends(s)
+	}
+	select {
+	case <-r.done:
+	case <-ctx.Done():
+		// The send may still be committed, as a request that timed out
+		// may have reached a cloud queue.
+		return nil, ctx.Err()
+	}
+	if r.err != nil {
+		return nil, r.err
+	}
 	h.queues.wake(name)
-	return ids, nil
+	return r.sent, nil
+}
+
+// flushSends commits the pending sends of s, a transaction for all that
+// are waiting, until none is; one caller at a time runs it.
+func (h *Host) flushSends(s *queueStore) {
+	for {
+		s.smu.Lock()
+		batch := s.pending
+		s.pending = nil
+		if len(batch) == 0 {
+			s.flushing = false
+			s.smu.Unlock()
+			return
+		}
+		s.smu.Unlock()
+		now := time.Now().UTC()
+		// Not the leader's context: its end must not fail the others.
+		err := s.do(context.Background(), nil, func(tx *bolt.Tx, cfg *queueConfig) error {
+			for _, r := range batch {
+				var err error
+				if r.sent, err = sendTx(tx, cfg, s.name, &h.ids, now, r.msgs, r.types); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		for _, r := range batch {
+			r.err = err
+			close(r.done)
+		}
+	}
 }
 
 // QueueStats reports local queue name's counts.
@@ -849,29 +944,25 @@ func (qs *queues) release(ctx context.Context, name string, receipts []string, w
 	return s.do(ctx, nil, func(tx *bolt.Tx, _ *queueConfig) error { return releaseTx(tx, receipts, now, wait, undo) })
 }
 
-// nextVisible is when the queue's next hidden message becomes visible
-// (zero when there is none or one is visible now).
-func (qs *queues) nextVisible(ctx context.Context, name string) (time.Time, int, error) {
+// visibleCount counts the queue's visible messages, up to limit.
+func (qs *queues) visibleCount(ctx context.Context, name string, limit int) (int, error) {
 	s, err := qs.store(name)
 	if err != nil {
-		return time.Time{}, 0, err
+		return 0, err
 	}
-	var next time.Time
 	visible := 0
 	now := time.Now()
 	err = s.do(ctx, nil, func(tx *bolt.Tx, _ *queueConfig) error {
-		return tx.Bucket(bktMsgs).ForEach(func(_, v []byte) error {
-			var m storedMessage
-			if json.Unmarshal(v, &m) != nil {
-				return nil
+		c := tx.Bucket(bktMsgs).Cursor()
+		for k, v := c.First(); k != nil && visible < limit; k, v = c.Next() {
+			var m struct {
+				VisibleAt time.Time `json:"visibleAt"`
 			}
-			if !m.VisibleAt.After(now) {
+			if json.Unmarshal(v, &m) == nil && !m.VisibleAt.After(now) {
 				visible++
-			} else if next.IsZero() || m.VisibleAt.Before(next) {
-				next = m.VisibleAt
 			}
-			return nil
-		})
+		}
+		return nil
 	})
-	return next, visible, err
+	return visible, err
 }

@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,6 +17,7 @@ import (
 	"time"
 
 	"github.com/updraft-dev/updraft/bundle"
+	updeploy "github.com/updraft-dev/updraft/deploy"
 	"github.com/updraft-dev/updraft/provider"
 	"github.com/updraft-dev/updraft/trigger"
 )
@@ -350,4 +353,141 @@ func queueHelper() {
 		os.Exit(1)
 	}
 	select {}
+}
+
+// TestQueueGatewayEndpoints: messages sent with an HTTP POST to the
+// gateway reach the queue; stats and peek read it.
+func TestQueueGatewayEndpoints(t *testing.T) {
+	h := newHost(t, &Options{Dir: t.TempDir()})
+	base := "http://" + h.Addr() + "/.updraft/queues/"
+	post := func(url, body string, hdr map[string]string) (int, string) {
+		req, _ := http.NewRequest(http.MethodPost, url, strings.NewReader(body))
+		for k, v := range hdr {
+			req.Header.Set(k, v)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	code, body := post(base+"inbox", "hello", map[string]string{"X-Updraft-Attr-Origin": "test"})
+	if code != 200 || !strings.Contains(body, `"messageId"`) {
+		t.Fatalf("POST = %d %s", code, body)
+	}
+	if code, body := post(base+"inbox.fifo", "x", nil); code != 400 || !strings.Contains(body, "group") {
+		t.Fatalf("FIFO send without a group: %d %s, want 400 naming the group id", code, body)
+	}
+	if code, _ := post(base+"inbox.fifo?group=g&dedup=1", "x", nil); code != 200 {
+		t.Fatalf("FIFO send with a group: %d", code)
+	}
+	if code, body := post(base+"bad%20name", "x", nil); code != 400 {
+		t.Fatalf("bad queue name: %d %s", code, body)
+	}
+	resp, err := http.Get(base + "inbox")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st QueueStats
+	json.NewDecoder(resp.Body).Decode(&st)
+	resp.Body.Close()
+	if st.Visible != 1 || st.Sent != 1 || st.DeadLetterQueue != "inbox-dlq" || st.MaxReceiveCount != 5 {
+		t.Fatalf("stats = %+v", st)
+	}
+	resp, err = http.Get(base + "inbox/peek")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var peek []PeekedMessage
+	json.NewDecoder(resp.Body).Decode(&peek)
+	resp.Body.Close()
+	if len(peek) != 1 || string(peek[0].Body) != "hello" || peek[0].Attributes["Origin"] != "test" {
+		t.Fatalf("peek = %+v", peek)
+	}
+	if resp, err := http.Get("http://" + h.Addr() + "/.updraft/nothing"); err != nil || resp.StatusCode != 404 {
+		t.Fatalf("unknown control path: %v %v", resp, err)
+	}
+}
+
+// TestAWSEnviron: instances get a region and the host's AWS identity, or
+// placeholder credentials when the host has none.
+func TestAWSEnviron(t *testing.T) {
+	env := func(kv ...string) func(string) (string, bool) {
+		m := map[string]string{}
+		for i := 0; i+1 < len(kv); i += 2 {
+			m[kv[i]] = kv[i+1]
+		}
+		return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
+	}
+	none := awsEnviron(env("HOME", t.TempDir()))
+	if !slices.Equal(none, []string{"AWS_REGION=us-east-1", "AWS_DEFAULT_REGION=us-east-1", "AWS_ACCESS_KEY_ID=updraft-local", "AWS_SECRET_ACCESS_KEY=updraft-local"}) {
+		t.Errorf("no identity: %v", none)
+	}
+	mine := awsEnviron(env("AWS_DEFAULT_REGION", "eu-west-1", "AWS_PROFILE", "dev"))
+	if !slices.Equal(mine, []string{"AWS_REGION=eu-west-1", "AWS_DEFAULT_REGION=eu-west-1", "AWS_PROFILE=dev"}) {
+		t.Errorf("a profile: %v", mine)
+	}
+	home := t.TempDir()
+	os.MkdirAll(filepath.Join(home, ".aws"), 0o755)
+	os.WriteFile(filepath.Join(home, ".aws", "credentials"), []byte("[default]\n"), 0o600)
+	if got := awsEnviron(env("HOME", home, "AWS_REGION", "ap-south-1")); !slices.Equal(got, []string{"AWS_REGION=ap-south-1", "AWS_DEFAULT_REGION=ap-south-1"}) {
+		t.Errorf("~/.aws/credentials: %v", got)
+	}
+}
+
+// TestQueueCanaryRollsBack: a canary whose queue consumer fails is seen
+// by the error-rate gate, through Metrics, and rolled back; the messages
+// it failed are delivered again to the stable revision.
+func TestQueueCanaryRollsBack(t *testing.T) {
+	dir := t.TempDir()
+	h := newHost(t, &Options{Dir: dir})
+	ctx := context.Background()
+	if err := h.CreateQueue(ctx, "canary", &QueueOptions{VisibilityTimeout: 300 * time.Millisecond, MaxReceiveCount: 100}); err != nil {
+		t.Fatal(err)
+	}
+	log := filepath.Join(dir, "events.log")
+	spec := consumerSpec(log, false, trigger.Queue{Key: "jobs", Source: "canary", BatchSize: 1})
+	fn, _ := deploy(t, h, "canary", spec)
+	stop := make(chan struct{})
+	sent := make(chan int, 1)
+	go func() {
+		n := 0
+		defer func() { sent <- n }()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(10 * time.Millisecond):
+			}
+			if _, err := h.SendMessages(ctx, "canary", QueueMessage{Body: fmt.Appendf(nil, "m-%04d", n)}); err == nil {
+				n++
+			}
+		}
+	}()
+	bad := spec.Clone()
+	bad.Env["FAIL_QUEUE"] = "1"
+	res, err := updeploy.Rollout(ctx, []*provider.Function{fn}, bad, &updeploy.RolloutOptions{
+		Strategy: updeploy.Canary(50), Interval: 2 * time.Second, Gates: []updeploy.Gate{updeploy.ErrorRateGate(0.1, 5)}})
+	close(stop)
+	n := <-sent
+	if res == nil || res.Outcome != updeploy.OutcomeRolledBack {
+		t.Fatalf("rollout of a failing consumer: %+v, %v; want rolled back by the error-rate gate", res, err)
+	}
+	// Every message is done by the stable revision in the end.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		st, err := h.QueueStats(ctx, "canary")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Deleted == int64(n) && st.Visible+st.InFlight == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after the rollback: %+v, %d sent", st, n)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }

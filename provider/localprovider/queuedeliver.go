@@ -1,6 +1,7 @@
 package localprovider
 
 import (
+	"cmp"
 	"context"
 	"crypto/md5"
 	"encoding/hex"
@@ -68,7 +69,7 @@ func (fr *fnRuntime) pollQueue(ctx context.Context, q trigger.Queue, name, route
 		if q.MaxBatchingWindow > 0 {
 			// Gather: wait until a full batch is visible or the window
 			// since the first visible message ends.
-			_, visible, err := qs.nextVisible(ctx, name)
+			visible, err := qs.visibleCount(ctx, name, batch)
 			if err == nil && visible > 0 && visible < batch {
 				if firstSeen.IsZero() {
 					firstSeen = time.Now()
@@ -220,7 +221,7 @@ func sqsEvent(name string, msgs []*storedMessage) []byte {
 		if len(m.Attributes) > 0 {
 			mattrs = make(map[string]events.SQSMessageAttribute, len(m.Attributes))
 			for k, v := range m.Attributes {
-				mattrs[k] = events.SQSMessageAttribute{StringValue: &v, DataType: "String"}
+				mattrs[k] = events.SQSMessageAttribute{StringValue: &v, DataType: cmp.Or(m.AttrTypes[k], "String")}
 			}
 		}
 		ev.Records[i] = events.SQSMessage{MessageId: m.ID, ReceiptHandle: m.receiptHandle(), Body: string(m.Body),

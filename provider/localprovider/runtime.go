@@ -337,6 +337,9 @@ func (fr *fnRuntime) newPool(name string, r *driver.Revision) *revPool {
 		"K_CONFIGURATION=" + name,
 		"UPDRAFT_PROVIDER=local",
 		"UPDRAFT_REVISION=" + r.ID,
+		// The AWS SDKs' SQS clients reach the local queues (the gateway
+		// speaks the SQS JSON protocol); Spec.Env can point them elsewhere.
+		"AWS_ENDPOINT_URL_SQS=http://" + fr.h.Addr(),
 		"TZ=:UTC",
 		// A soft limit that makes a Go function's GC keep its heap under
 		// the memory size; the hard bound is the RSS watch (see the package doc).
@@ -350,6 +353,7 @@ func (fr *fnRuntime) newPool(name string, r *driver.Revision) *revPool {
 			env = append(env, k+"="+v)
 		}
 	}
+	env = append(env, fr.h.awsEnv...)
 	for _, k := range slices.Sorted(maps.Keys(c.Env)) {
 		env = append(env, k+"="+c.Env[k])
 	}

@@ -23,9 +23,13 @@ type esm struct {
 	State                          string   `json:"State"`
 	StateTransitionReason          string   `json:"StateTransitionReason"`
 	FunctionResponseTypes          []string `json:"FunctionResponseTypes,omitempty"`
-	enabled                        bool
-	settleAt                       time.Time
-	tags                           map[string]string
+	// MaximumRetryAttempts and BisectBatchOnFunctionError are reported
+	// for stream sources only (-1 and false by default), as Lambda does.
+	MaximumRetryAttempts       *int32 `json:"MaximumRetryAttempts,omitempty"`
+	BisectBatchOnFunctionError *bool  `json:"BisectBatchOnFunctionError,omitempty"`
+	enabled                    bool
+	settleAt                   time.Time
+	tags                       map[string]string
 }
 
 func (e *esm) refresh(now time.Time) {
@@ -78,7 +82,54 @@ type esmInput struct {
 	MaximumBatchingWindowInSeconds *int32            `json:"MaximumBatchingWindowInSeconds"`
 	StartingPosition               *string           `json:"StartingPosition"`
 	FunctionResponseTypes          []string          `json:"FunctionResponseTypes"`
+	MaximumRetryAttempts           *int32            `json:"MaximumRetryAttempts"`
+	BisectBatchOnFunctionError     *bool             `json:"BisectBatchOnFunctionError"`
 	Tags                           map[string]string `json:"Tags"`
+}
+
+// checkFailureHandling validates the error-handling parameters of in for
+// a source of kind: the model's constraints (FunctionResponseTypes holds
+// at most one value, ReportBatchItemFailures; MaximumRetryAttempts is -1
+// to 10000) come back as ValidationException, and the stream-only
+// parameters on an SQS source as InvalidParameterValueException.
+func checkFailureHandling(kind string, in *esmInput) *apiError {
+	if len(in.FunctionResponseTypes) > 1 {
+		return errf(400, "ValidationException", "1 validation error detected: Value '%v' at 'functionResponseTypes' failed to satisfy constraint: Member must have length less than or equal to 1", in.FunctionResponseTypes)
+	}
+	for _, t := range in.FunctionResponseTypes {
+		if t != "ReportBatchItemFailures" {
+			return errf(400, "ValidationException", "1 validation error detected: Value '[%s]' at 'functionResponseTypes' failed to satisfy constraint: Member must satisfy constraint: [Member must satisfy enum value set: [ReportBatchItemFailures]]", t)
+		}
+	}
+	if r := in.MaximumRetryAttempts; r != nil && (*r < -1 || *r > 10000) {
+		bound := "less than or equal to 10000"
+		if *r < -1 {
+			bound = "greater than or equal to -1"
+		}
+		return errf(400, "ValidationException", "1 validation error detected: Value '%d' at 'maximumRetryAttempts' failed to satisfy constraint: Member must have value %s", *r, bound)
+	}
+	if kind == "sqs" {
+		if in.MaximumRetryAttempts != nil {
+			return invalid("Unsupported MaximumRetryAttempts parameter for SQS event source.")
+		}
+		if in.BisectBatchOnFunctionError != nil {
+			return invalid("Unsupported BisectBatchOnFunctionError parameter for SQS event source.")
+		}
+	}
+	return nil
+}
+
+// setFailureHandling copies the error-handling parameters in carries.
+func (e *esm) setFailureHandling(in *esmInput) {
+	if in.FunctionResponseTypes != nil {
+		e.FunctionResponseTypes = slices.Clone(in.FunctionResponseTypes)
+	}
+	if in.MaximumRetryAttempts != nil {
+		e.MaximumRetryAttempts = new(*in.MaximumRetryAttempts)
+	}
+	if in.BisectBatchOnFunctionError != nil {
+		e.BisectBatchOnFunctionError = new(*in.BisectBatchOnFunctionError)
+	}
 }
 
 func checkBatch(kind string, batch, window int32, fifo bool) *apiError {
@@ -115,7 +166,7 @@ func (s *Server) createESM(r *http.Request, body []byte) (int, any, *apiError) {
 		return 0, nil, aerr
 	}
 	e := &esm{UUID: newID(), EventSourceArn: *in.EventSourceArn, FunctionArn: fnArn, State: "Creating",
-		StateTransitionReason: "USER_INITIATED", enabled: true, tags: maps.Clone(in.Tags), FunctionResponseTypes: in.FunctionResponseTypes}
+		StateTransitionReason: "USER_INITIATED", enabled: true, tags: maps.Clone(in.Tags)}
 	e.EventSourceMappingArn = fmt.Sprintf("arn:aws:lambda:%s:%s:event-source-mapping:%s", s.opts.Region, s.opts.Account, e.UUID)
 	if in.Enabled != nil {
 		e.enabled = *in.Enabled
@@ -135,7 +186,12 @@ func (s *Server) createESM(r *http.Request, body []byte) (int, any, *apiError) {
 			return 0, nil, invalid("Unsupported starting position %s for %s", *in.StartingPosition, kind)
 		}
 		e.StartingPosition = *in.StartingPosition
+		e.MaximumRetryAttempts, e.BisectBatchOnFunctionError = new(int32(-1)), new(false)
 	}
+	if aerr := checkFailureHandling(kind, &in); aerr != nil {
+		return 0, nil, aerr
+	}
+	e.setFailureHandling(&in)
 	if in.BatchSize != nil {
 		e.BatchSize = *in.BatchSize
 	}
@@ -227,6 +283,9 @@ func (s *Server) updateESM(r *http.Request, body []byte) (int, any, *apiError) {
 	if aerr := checkBatch(sourceKind(e.EventSourceArn), batch, window, strings.HasSuffix(e.EventSourceArn, ".fifo")); aerr != nil {
 		return 0, nil, aerr
 	}
+	if aerr := checkFailureHandling(sourceKind(e.EventSourceArn), &in); aerr != nil {
+		return 0, nil, aerr
+	}
 	if in.FunctionName != nil {
 		arn, aerr := s.resolveFunctionArn(*in.FunctionName)
 		if aerr != nil {
@@ -238,6 +297,7 @@ func (s *Server) updateESM(r *http.Request, body []byte) (int, any, *apiError) {
 		e.enabled = *in.Enabled
 	}
 	e.BatchSize, e.MaximumBatchingWindowInSeconds = batch, window
+	e.setFailureHandling(&in)
 	e.State, e.settleAt = "Updating", s.until(s.opts.ESMDelay)
 	out := *e
 	e.refresh(time.Now())

@@ -10,8 +10,10 @@
 // version when nothing changed, alias RoutingConfig rules (one extra
 // numeric version, weight 0–1, no $LATEST when weighted), provisioned
 // concurrency IN_PROGRESS→READY or FAILED, function URLs and resource
-// policies, event source mappings with their asynchronous states and
-// duplicate checks, tags, and Invoke through weighted aliases. Faults
+// policies, event source mappings with their asynchronous states,
+// duplicate checks and error handling (FunctionResponseTypes,
+// MaximumRetryAttempts -1 to 10000 and BisectBatchOnFunctionError, the
+// last two for stream sources only, refused on SQS), tags, and Invoke through weighted aliases. Faults
 // (429, 5xx, 409, connection resets, latency) are injected per operation.
 //
 // Function URLs answer HTTP requests (Server.URLEndpoint maps the URL

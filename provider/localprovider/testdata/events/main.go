@@ -4,7 +4,8 @@
 // handles is appended as a JSON line to $EVENTS_LOG.
 //
 // Queue messages: a body starting with "fail" is reported failed, "error"
-// fails the whole batch, "sleep:MS" sleeps first. Stream changes: a new
+// (or any body, with FAIL_QUEUE set) fails the whole batch, "sleep:MS"
+// sleeps first. Stream changes: a new
 // image with "fail": true fails the batch. Storage: a key containing
 // "fail" fails.
 package main
@@ -57,7 +58,7 @@ func main() {
 				time.Sleep(time.Duration(n) * time.Millisecond)
 			}
 			logLine(line{Kind: "queue", ID: m.ID, Body: body, Count: m.DeliveryCount, Batch: len(batch)})
-			if body == "error" {
+			if body == "error" || os.Getenv("FAIL_QUEUE") != "" {
 				return nil, errors.New("the batch failed")
 			}
 			if strings.HasPrefix(body, "fail") {

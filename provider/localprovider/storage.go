@@ -171,7 +171,7 @@ func (c *consumerRec) wants(ev trigger.StorageEvent, key string) bool {
 	return slices.Contains(c.Events, ev) && strings.HasPrefix(key, c.Prefix) && strings.HasSuffix(key, c.Suffix)
 }
 
-func consumerID(fn, key string) string { return fn + "/" + key }
+func storageConsumerID(fn, key string) string { return fn + "/" + key }
 
 func queueBucket(id string) []byte { return []byte("q/" + id) }
 
@@ -265,7 +265,7 @@ func putJSON(b *bolt.Bucket, k []byte, v any) error {
 func registerTx(tx *bolt.Tx, fn string, s trigger.Storage, now time.Time) error {
 	s = trigger.Normalize(s).(trigger.Storage)
 	cb := tx.Bucket(bktStConsumers)
-	id := []byte(consumerID(fn, s.Key))
+	id := []byte(storageConsumerID(fn, s.Key))
 	c, err := getJSON[consumerRec](cb, id)
 	if err != nil {
 		return err

@@ -86,7 +86,7 @@ func (fr *fnRuntime) deliverObjects(ctx context.Context, s trigger.Storage, b bu
 	log := fr.h.opts.Logger
 	wake, stop := fr.h.queues.watch(storageWakeName(b.name))
 	defer stop()
-	id := consumerID(fr.name, s.Key)
+	id := storageConsumerID(fr.name, s.Key)
 	failures := 0
 	for ctx.Err() == nil {
 		var ev *objEvent

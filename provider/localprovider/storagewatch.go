@@ -180,11 +180,17 @@ func (bw *bucketWatcher) start(ctx context.Context) error {
 	base := map[string]objEntry{}
 	if !fresh {
 		bw.walk(bw.b.root, func(key string, _ fileStat) {
+			if ctx.Err() != nil {
+				return
+			}
 			if e, err := hashFile(filepath.Join(bw.b.root, filepath.FromSlash(key))); err == nil {
 				e.Gen = e.MTime / 1000
 				base[key] = e
 			}
 		})
+	}
+	if err := ctx.Err(); err != nil {
+		return err
 	}
 	err = bucketDB(ctx, bw.b, func(tx *bolt.Tx) error {
 		if tx.Bucket(bktStMeta).Get(keyStInit) != nil {

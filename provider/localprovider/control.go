@@ -18,6 +18,8 @@ import (
 //	POST /.updraft/queues/NAME        send the body as one message
 //	GET  /.updraft/queues/NAME        the queue's QueueStats as JSON
 //	GET  /.updraft/queues/NAME/peek   its messages, without receiving them
+//	POST /.updraft/streams/NAME       append a JSON change, or an array of them
+//	GET  /.updraft/streams/NAME       the stream's StreamStats as JSON
 //
 // A POST to / with an X-Amz-Target header is the SQS JSON protocol (see
 // sqs.go).
@@ -31,7 +33,7 @@ func (h *Host) serveControl(w http.ResponseWriter, r *http.Request) {
 	h.streamRoutes(mux)
 	mux.HandleFunc("POST /{$}", h.serveSQS)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		gatewayError(w, http.StatusNotFound, fmt.Sprintf("no control endpoint %s %s: use POST or GET %squeues/NAME", r.Method, r.URL.Path, controlPrefix))
+		gatewayError(w, http.StatusNotFound, fmt.Sprintf("no control endpoint %s %s: use POST or GET %squeues/NAME or %sstreams/NAME", r.Method, r.URL.Path, controlPrefix, controlPrefix))
 	})
 	mux.ServeHTTP(w, r)
 }

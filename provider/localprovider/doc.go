@@ -180,17 +180,22 @@
 // authentication mode is not enforced (the gateway is on loopback).
 // Schedule triggers run while a host has the function open, invoking the
 // route with the trigger's payload or an EventBridge "Scheduled Event".
-// Queue triggers are delivered from local queues (below), also while a
-// host has the function open; what is sent meanwhile waits in the queue.
+// Queue, stream and storage triggers are delivered from local queues,
+// change streams and buckets (below), also while a host has the function
+// open; what is sent, appended or written meanwhile waits for it.
 //
 // Event deliveries go through the trigger route's weights, as HTTP
 // requests do, and are recorded as invocations with the trigger's key
 // (Invocation.Trigger), so Metrics, and the canary gates reading it,
-// count a queue consumer's errors. A Runtime API function gets the event
-// Lambda sends, a batch per invocation (an SQS event); a $PORT function
-// gets the CloudEvent Cloud Run gets through Eventarc, one per request
-// (Pub/Sub messagePublished), answering 2xx for success, with a
-// Ce-Updraftkey extension naming the trigger.
+// count a consumer's errors. A Runtime API function gets the event
+// Lambda sends (an SQS or DynamoDB Streams batch per invocation, an S3
+// notification); a $PORT function gets the CloudEvent Cloud Run gets
+// through Eventarc, one per request (Pub/Sub messagePublished, Firestore
+// document.v1.written, Cloud Storage object finalized or deleted),
+// answering 2xx for success, with a Ce-Updraftkey extension naming the
+// trigger. Deleting a function forgets its stream positions and its
+// pending storage events, as deleting a Lambda function deletes its
+// event source mappings.
 //
 // # Queues
 //
@@ -243,6 +248,104 @@
 // what was sent, received, redelivered, deleted, dead-lettered and
 // expired; Host.PeekMessages lists a queue (a dead-letter queue's
 // messages say where they came from).
+//
+// # Streams
+//
+// A stream trigger's Source names a local change stream, the model of a
+// DynamoDB stream (StreamName): the table of a DynamoDB table or stream
+// ARN ("arn:aws:dynamodb:us-east-1:1:table/orders/stream/…" is
+// "orders"), the collection of a Firestore document path
+// ("projects/p/databases/(default)/documents/orders/{id}" is "orders"),
+// else the source's last element. A stream is a bbolt database,
+// DIR/streams/NAME.db, opened for each transaction like a queue. Changes
+// (insert, modify or remove, with the item's key and its old and new
+// images) are appended with Host.AppendChanges, by a POST to the
+// gateway's /.updraft/streams/NAME (one JSON change {"op","key","old","new"}
+// or an array; the answer lists their sequence numbers), or by `updraft
+// stream append`, and kept 24 hours, as DynamoDB Streams keeps them. GET
+// on the same path answers StreamStats: the records kept, and each
+// consumer's checkpoint, lag and delivered, retried, discarded and
+// expired counts.
+//
+// Each stream trigger is a consumer with a durable checkpoint, created at
+// its first run at the trigger's starting position (latest: after the
+// newest record; trim_horizon: the oldest kept), and delivered by one
+// host at a time (a lock file per consumer). A stream has one shard:
+// records come in the order appended, so in order per key, in batches of
+// up to BatchSize (100). A Runtime API function gets a DynamoDB Streams
+// event (NEW_AND_OLD_IMAGES, images as attribute values); a $PORT
+// function gets one Firestore document.v1.written CloudEvent per change.
+// A batch that succeeds moves the checkpoint past it; a batch response
+// naming failed records (ReportBatchItemFailures) moves it to just
+// before the lowest of them and retries from there; a batch whose
+// invocation fails is retried after a backoff (100 ms doubling to 5 s),
+// split in halves first with BisectOnError (the first half first, down
+// to single records; splitting is not a retry), and after MaxRetries
+// retries its records are skipped, counted discarded and logged (local://
+// has no on-failure destination); with MaxRetries nil it is retried until
+// its records expire. A batch that reached no function is offered again,
+// uncounted. A host that restarts, or one killed, resumes from the
+// checkpoint: delivery is at least once.
+//
+// # Storage
+//
+// A storage trigger's bucket is a directory: Options.Buckets[NAME], else
+// DIR/buckets/NAME, where NAME is the last element of Storage.Bucket
+// ("arn:aws:s3:::photos", "gs://photos" and "photos" all name photos;
+// BucketName), 3 to 63 lower-case letters, digits, '-' and '.'.
+// Host.BucketDir (and `updraft bucket dir`) returns it, creating it if it
+// is missing. While a host has the function open, a file created or
+// overwritten there is a created event and a file deleted a deleted one
+// (a rename is both; a file or directory moved in is created, moved out
+// deleted), with the key (the slash-separated path under the directory),
+// the size and the ETag (the hex MD5 of the content, S3's ETag of a
+// single-part upload), filtered by the trigger's Events (created by
+// default), Prefix and Suffix. Hidden names (a leading '.' in any element
+// of the path) and editors' temporary files (ending in '~', ".swp" or
+// ".tmp") are no objects; symbolic links are not followed. A file becomes
+// an object once its size and modification time have not changed for
+// 100 ms after its last change, so a file written in several chunks is
+// one event; a file written slowly is best written under a hidden name
+// and renamed into place. A changed size or modification time is a new
+// version even when the content is the same.
+//
+// One process at a time watches a bucket (github.com/fsnotify/fsnotify,
+// a watch per directory), the holder of DIR/buckets/.NAME.watch.lock, so
+// hosts sharing a state directory turn each change into one event. A
+// bucket's state is DIR/buckets/.NAME.db (bbolt, opened per transaction
+// as a queue's is): the index of its objects, and for each consumer (a
+// function's storage trigger) a durable queue of its events, written in
+// the transaction that changes the index. A watcher that starts compares
+// the directory with the index, so changes made while no host watched
+// are delivered then. A directory that existed before updraft used it
+// (one Options.Buckets names, say) is indexed as it is, without events,
+// as S3 does not notify for objects older than the notification; in a
+// directory updraft created every file is new. A trigger gets the events
+// of changes made after its function first ran it; the queues of deleted
+// functions and removed triggers are dropped. A bucket directory removed
+// while watched deletes its objects and comes back empty.
+//
+// A consumer gets its events one per invocation, in order, through the
+// trigger route's weights, from one process at a time (the holder of
+// DIR/buckets/.NAME.deliver.FUNCTION.KEY.lock). A Runtime API function
+// gets an S3 event notification (eventVersion 2.1, ObjectCreated:Put or
+// ObjectRemoved:Delete, region local, configurationId the trigger key,
+// bucket arn:aws:s3:::NAME, the key URL-encoded as S3 encodes it, size,
+// eTag and sequencer); a $PORT function gets a binary-mode Cloud Storage
+// CloudEvent (google.cloud.storage.object.v1.finalized or .deleted,
+// source //storage.googleapis.com/projects/_/buckets/NAME, subject
+// objects/KEY) whose data is the object's StorageObjectData (size as a
+// string, etag the MD5, md5Hash, crc32c, contentType from the extension,
+// timeCreated, updated, generation). An invocation that fails is retried
+// as Lambda retries asynchronous invocations, three attempts in all, here
+// 1 s and then 2 s apart (Lambda waits about one and two minutes); after
+// the last the event is dropped, counted and logged with its key. An
+// event that reached no function (throttled, no route, the host closing)
+// is offered again, uncounted. An event leaves its queue only once its
+// fate is known: delivery is at least once, across host deaths.
+// Host.StorageStats (and `updraft bucket stats`) counts a bucket's
+// objects and, per consumer, the events pending, enqueued, delivered,
+// dropped, and the failed attempts.
 //
 // # URLs
 //

@@ -249,7 +249,12 @@ func (l *localFunction) Delete(ctx context.Context) error {
 	if err := os.RemoveAll(l.h.fnDir(l.name)); err != nil {
 		return driver.NewError(driver.Internal, fmt.Sprintf("deleting %s: %v", l.h.fnDir(l.name), err))
 	}
-	fr.sync(nil)
+	fr.sync(nil) // stops this host's pollers of the function
+	// As Lambda deletes a function's event source mappings: a function
+	// created again under the name starts at its trigger's position.
+	if err := l.h.dropStreamConsumers(ctx, l.name); err != nil {
+		l.h.opts.Logger.Warn("the deleted function's stream positions were not forgotten; a function created again under its name resumes from them", "function", l.name, "err", err)
+	}
 	l.h.gcCode()
 	return nil
 }

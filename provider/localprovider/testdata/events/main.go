@@ -53,7 +53,8 @@ func main() {
 		var failed []string
 		for _, m := range batch {
 			body := string(m.Body)
-			if ms, ok := strings.CutPrefix(body, "sleep:"); ok {
+			if rest, ok := strings.CutPrefix(body, "sleep:"); ok {
+				ms, _, _ := strings.Cut(rest, "-") // "sleep:100-07": 100 ms
 				n, _ := strconv.Atoi(ms)
 				time.Sleep(time.Duration(n) * time.Millisecond)
 			}

@@ -108,6 +108,11 @@ func (l *localFunction) Apply(ctx context.Context, s *driver.Spec, opts *driver.
 	if err := checkEntrypoint(s.Entrypoint); err != nil {
 		return nil, driver.NewError(driver.InvalidArgument, err.Error())
 	}
+	for _, t := range s.Triggers {
+		if err := checkLocalSource(t); err != nil {
+			return nil, err
+		}
+	}
 	fr, unlock, err := l.begin(ctx)
 	if err != nil {
 		return nil, err

@@ -3,9 +3,11 @@ package localprovider
 import (
 	"context"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/updraft-dev/updraft/provider"
 	"github.com/updraft-dev/updraft/trigger"
 )
 
@@ -33,4 +35,30 @@ func TestDeleteForgetsStreamPosition(t *testing.T) {
 	}
 	deploy(t, h, "ledger", spec)
 	waitEvents(t, log, 30*time.Second, "the change delivered again from the trim horizon", func(evs []eventLine) bool { return len(evs) == 2 })
+}
+
+// TestApplyRefusesBadEventSources: a source naming no possible local
+// queue, stream or bucket is refused by Apply, before anything changes.
+func TestApplyRefusesBadEventSources(t *testing.T) {
+	h := newHost(t, &Options{Dir: t.TempDir()})
+	ctx := context.Background()
+	fn, err := h.OpenFunction(ctx, "badsrc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fn.Close()
+	for _, tr := range []trigger.Trigger{
+		trigger.Queue{Key: "q", Source: "arn:aws:sqs:us-east-1:1:has space"},
+		trigger.Stream{Key: "s", Source: "table/with*star"},
+		trigger.Storage{Key: "b", Bucket: "Upper_Case"},
+	} {
+		spec := consumerSpec(filepath.Join(t.TempDir(), "log"), false, tr)
+		_, err := fn.Apply(ctx, spec, &provider.ApplyOptions{Publish: true})
+		if provider.Code(err) != provider.InvalidArgument || !strings.Contains(err.Error(), "last element") {
+			t.Errorf("%s: err = %v, want InvalidArgument saying how the name is read", trigger.Describe(tr), err)
+		}
+	}
+	if _, err := fn.Get(ctx); provider.Code(err) != provider.NotFound {
+		t.Fatalf("after refused Applies: Get = %v, want NotFound", err)
+	}
 }

@@ -164,8 +164,11 @@ var queueNameRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,80}$`)
 // of an ARN, a topic path or a URL ("arn:aws:sqs:us-east-1:1:orders",
 // "projects/p/topics/orders" and "orders" all name "orders"), so one
 // Spec deploys to a cloud and to local:// alike.
-func QueueName(source string) string {
-	s := strings.TrimRight(strings.TrimSpace(source), "/")
+func QueueName(source string) string { return lastElement(source) }
+
+// lastElement is what follows the last ':' or '/' of a name.
+func lastElement(name string) string {
+	s := strings.TrimRight(strings.TrimSpace(name), "/")
 	if i := strings.LastIndexAny(s, ":/"); i >= 0 {
 		s = s[i+1:]
 	}

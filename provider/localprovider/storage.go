@@ -56,13 +56,7 @@ var bucketNameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$`)
 // element of an ARN or URL ("arn:aws:s3:::photos", "gs://photos" and
 // "photos" all name "photos"), so one Spec deploys to a cloud and to
 // local:// alike.
-func BucketName(ref string) string {
-	s := strings.TrimRight(strings.TrimSpace(ref), "/")
-	if i := strings.LastIndexAny(s, ":/"); i >= 0 {
-		s = s[i+1:]
-	}
-	return s
-}
+func BucketName(ref string) string { return lastElement(ref) }
 
 func validBucketName(name string) error {
 	if !bucketNameRE.MatchString(name) || strings.Contains(name, "..") {

@@ -85,6 +85,9 @@ func decodeTrigger[T trigger.Trigger](b []byte) (trigger.Trigger, error) {
 func storeTriggers(ts []trigger.Trigger) ([]storedTrigger, error) {
 	out := make([]storedTrigger, 0, len(ts))
 	for _, t := range ts {
+		if err := checkLocalSource(t); err != nil {
+			return nil, err
+		}
 		b, err := json.Marshal(t)
 		if err != nil {
 			return nil, err
@@ -372,4 +375,22 @@ func (h *Host) metaStamp(name string) (time.Time, int64) {
 		return time.Time{}, -1
 	}
 	return fi.ModTime(), fi.Size()
+}
+
+// checkLocalSource refuses an event trigger whose source names no local
+// queue, stream or bucket, before anything is applied.
+func checkLocalSource(t trigger.Trigger) error {
+	var err error
+	switch v := t.(type) {
+	case trigger.Queue:
+		err = validQueueName(QueueName(v.Source))
+	case trigger.Stream:
+		err = validStreamName(StreamName(v.Source))
+	case trigger.Storage:
+		err = validBucketName(BucketName(v.Bucket))
+	}
+	if err != nil {
+		return driver.Wrap(driver.InvalidArgument, err, fmt.Sprintf("%s trigger %s: local:// names its %s by the source's last element", t.Kind(), t.TriggerKey(), t.Kind()))
+	}
+	return nil
 }

@@ -40,10 +40,6 @@ func TestMain(m *testing.M) {
 		orphanHelper()
 		return
 	}
-	if os.Getenv("LOCALPROVIDER_QUEUE_HELPER") != "" {
-		queueHelper()
-		return
-	}
 	if os.Getenv("LOCALPROVIDER_RECORDS_HELPER") != "" {
 		recordsHelper()
 		return

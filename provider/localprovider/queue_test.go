@@ -8,11 +8,9 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -283,18 +281,9 @@ func TestQueueSurvivesHostKill(t *testing.T) {
 		}
 		h.Close()
 	}
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), "LOCALPROVIDER_QUEUE_HELPER="+dir, "LOCALPROVIDER_EVENTS_DIR="+evDir)
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	cmd := startConsumerHost(t, dir, "worker", trigger.Queue{Key: "jobs", Source: "work", BatchSize: 2})
 	waitEvents(t, log, 30*time.Second, "the helper host delivered a few", func(evs []eventLine) bool { return len(evs) >= 3 })
-	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	cmd.Wait()
+	killConsumerHost(t, cmd)
 	before := len(readEvents(t, log))
 
 	h := newHost(t, &Options{Dir: dir})
@@ -329,30 +318,6 @@ func TestQueueSurvivesHostKill(t *testing.T) {
 		t.Fatalf("after the restart: %+v", st)
 	}
 	t.Logf("%d deliveries before the kill, %d in all for 20 messages (at least once)", before, len(evs))
-}
-
-// queueHelper is the host process TestQueueSurvivesHostKill kills: it
-// deploys the consumer on the queue and delivers until it dies.
-func queueHelper() {
-	dir := os.Getenv("LOCALPROVIDER_QUEUE_HELPER")
-	h, err := NewHost(context.Background(), &Options{Dir: dir})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	fn, err := h.OpenFunction(context.Background(), "worker")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	spec := &provider.Spec{Code: bundle.Dir(os.Getenv("LOCALPROVIDER_EVENTS_DIR")), Runtime: "go",
-		Env:      map[string]string{"EVENTS_LOG": filepath.Join(dir, "events.log")},
-		Triggers: []trigger.Trigger{trigger.Queue{Key: "jobs", Source: "work", BatchSize: 2}}}
-	if _, err := fn.Apply(context.Background(), spec, &provider.ApplyOptions{Publish: true}); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	select {}
 }
 
 // TestQueueGatewayEndpoints: messages sent with an HTTP POST to the

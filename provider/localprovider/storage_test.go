@@ -9,10 +9,8 @@ import (
 	"fmt"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -20,7 +18,6 @@ import (
 	"github.com/cloudevents/sdk-go/v2/binding"
 	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
 
-	"github.com/updraft-dev/updraft/bundle"
 	"github.com/updraft-dev/updraft/provider"
 	"github.com/updraft-dev/updraft/trigger"
 )
@@ -530,42 +527,6 @@ func TestStorageEventShapes(t *testing.T) {
 	}
 }
 
-func init() {
-	// The host process TestStorageSurvivesHostKill kills (dispatched
-	// here, before TestMain, so that this file alone holds it).
-	if os.Getenv("LOCALPROVIDER_STORAGE_HELPER") != "" {
-		storageHelper()
-		os.Exit(0)
-	}
-}
-
-func storageSpecFor(log string) *provider.Spec {
-	return &provider.Spec{Code: bundle.Dir(os.Getenv("LOCALPROVIDER_EVENTS_DIR")), Runtime: "go",
-		Env: map[string]string{"EVENTS_LOG": log}, Timeout: time.Second,
-		Triggers: []trigger.Trigger{trigger.Storage{Key: "uploads", Bucket: "kept"}}}
-}
-
-// storageHelper deploys the consumer on bucket "kept" and delivers until
-// it is killed.
-func storageHelper() {
-	dir := os.Getenv("LOCALPROVIDER_STORAGE_HELPER")
-	h, err := NewHost(context.Background(), &Options{Dir: dir})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	fn, err := h.OpenFunction(context.Background(), "keeper")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	if _, err := fn.Apply(context.Background(), storageSpecFor(filepath.Join(dir, "events.log")), &provider.ApplyOptions{Publish: true}); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	select {}
-}
-
 // TestStorageSurvivesHostKill: a host killed (SIGKILL) while it delivers
 // a bucket's events loses none and enqueues none twice: a new host
 // delivers the rest, the one in flight again (at least once).
@@ -580,22 +541,13 @@ func TestStorageSurvivesHostKill(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), "LOCALPROVIDER_STORAGE_HELPER="+dir, "LOCALPROVIDER_EVENTS_DIR="+evDir)
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	cmd := startConsumerHost(t, dir, "keeper", trigger.Storage{Key: "uploads", Bucket: "kept"})
 	const n = 200
 	for i := range n {
 		writeObject(t, bdir, fmt.Sprintf("k%03d.txt", i), fmt.Sprint(i))
 	}
 	waitEvents(t, log, 30*time.Second, "the helper host delivered a few", func(evs []eventLine) bool { return len(evs) >= 3 })
-	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	cmd.Wait()
+	killConsumerHost(t, cmd)
 	before := len(readEvents(t, log))
 
 	fn, err := h.OpenFunction(context.Background(), "keeper")

@@ -8,19 +8,15 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"reflect"
 	"slices"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
 
-	"github.com/updraft-dev/updraft/bundle"
 	"github.com/updraft-dev/updraft/function"
 	"github.com/updraft-dev/updraft/provider"
 	"github.com/updraft-dev/updraft/trigger"
@@ -749,36 +745,6 @@ func TestStreamOneHostDelivers(t *testing.T) {
 
 // The host process TestStreamSurvivesHostKill kills is this test binary
 // with LOCALPROVIDER_STREAM_HELPER set: it runs before TestMain.
-func init() {
-	if dir := os.Getenv("LOCALPROVIDER_STREAM_HELPER"); dir != "" {
-		streamHelper(dir)
-	}
-}
-
-// streamHelper deploys the consumer on stream "killed" and delivers
-// until it dies.
-func streamHelper(dir string) {
-	fail := func(err error) {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	h, err := NewHost(context.Background(), &Options{Dir: dir})
-	if err != nil {
-		fail(err)
-	}
-	fn, err := h.OpenFunction(context.Background(), "cons")
-	if err != nil {
-		fail(err)
-	}
-	spec := &provider.Spec{Code: bundle.Dir(os.Getenv("LOCALPROVIDER_EVENTS_DIR")), Runtime: "go",
-		Env:      map[string]string{"EVENTS_LOG": filepath.Join(dir, "events.log")},
-		Triggers: []trigger.Trigger{trigger.Stream{Key: "changes", Source: "killed", StartingPosition: trigger.StartTrimHorizon, BatchSize: 1}}}
-	if _, err := fn.Apply(context.Background(), spec, &provider.ApplyOptions{Publish: true}); err != nil {
-		fail(err)
-	}
-	select {}
-}
-
 // TestStreamSurvivesHostKill: a host killed (SIGKILL) while it delivers
 // loses no change: a new host resumes from the last saved checkpoint,
 // redelivering at most the batch that was in flight.
@@ -801,18 +767,9 @@ func TestStreamSurvivesHostKill(t *testing.T) {
 		}
 		h.Close()
 	}
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), "LOCALPROVIDER_STREAM_HELPER="+dir, "LOCALPROVIDER_EVENTS_DIR="+evDir)
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	cmd := startConsumerHost(t, dir, "cons", trigger.Stream{Key: "changes", Source: "killed", StartingPosition: trigger.StartTrimHorizon, BatchSize: 1})
 	waitEvents(t, log, 60*time.Second, "the helper host delivered a few", func(evs []eventLine) bool { return len(evs) >= 20 })
-	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	cmd.Wait()
+	killConsumerHost(t, cmd)
 
 	h := newHost(t, &Options{Dir: dir})
 	before := len(readEvents(t, log))

@@ -796,7 +796,7 @@ func (h *Host) sendTyped(ctx context.Context, name string, msgs []QueueMessage, 
 	s.flushing = true
 	s.smu.Unlock()
 	if lead {
-		h.flushSends(s)
+		h.flushSends(s, true)
 	}
 	select {
 	case <-r.done:
@@ -812,9 +812,13 @@ func (h *Host) sendTyped(ctx context.Context, name string, msgs []QueueMessage, 
 	return r.sent, nil
 }
 
-// flushSends commits the pending sends of s, a transaction for all that
-// are waiting, until none is; one caller at a time runs it.
-func (h *Host) flushSends(s *queueStore) {
+// flushSends commits the pending sends of s in one transaction. The
+// caller that found no commit under way runs the first (its own send is
+// in it) and, when more sends arrived meanwhile, hands them to a
+// goroutine that commits a transaction for all that are waiting until
+// none is: a sender never waits for more than the commit in progress and
+// its own.
+func (h *Host) flushSends(s *queueStore, inline bool) {
 	for {
 		s.smu.Lock()
 		batch := s.pending
@@ -825,21 +829,54 @@ func (h *Host) flushSends(s *queueStore) {
 			return
 		}
 		s.smu.Unlock()
-		now := time.Now().UTC()
-		// Not the leader's context: its end must not fail the others.
-		err := s.do(context.Background(), nil, func(tx *bolt.Tx, cfg *queueConfig) error {
-			for _, r := range batch {
-				var err error
-				if r.sent, err = sendTx(tx, cfg, s.name, &h.ids, now, r.msgs, r.types); err != nil {
-					return err
-				}
+		h.commitSends(s, batch)
+		if inline {
+			s.smu.Lock()
+			more := len(s.pending) > 0
+			if !more {
+				s.flushing = false
 			}
-			return nil
-		})
-		for _, r := range batch {
-			r.err = err
-			close(r.done)
+			s.smu.Unlock()
+			if more {
+				go func() {
+					defer func() {
+						if v := recover(); v != nil {
+							h.opts.Logger.Error("queue sends panicked; they failed", "queue", s.name, "panic", fmt.Sprint(v))
+							s.smu.Lock()
+							failed := s.pending
+							s.pending, s.flushing = nil, false
+							s.smu.Unlock()
+							for _, r := range failed {
+								r.err = driver.NewError(driver.Internal, fmt.Sprintf("sending to queue %s: %v", s.name, v))
+								close(r.done)
+							}
+						}
+					}()
+					h.flushSends(s, false)
+				}()
+			}
+			return
 		}
+	}
+}
+
+// commitSends sends a batch of requests in one transaction and tells
+// each how it went.
+func (h *Host) commitSends(s *queueStore, batch []*sendReq) {
+	now := time.Now().UTC()
+	// No sender's context: the end of one must not fail the others.
+	err := s.do(context.Background(), nil, func(tx *bolt.Tx, cfg *queueConfig) error {
+		for _, r := range batch {
+			var err error
+			if r.sent, err = sendTx(tx, cfg, s.name, &h.ids, now, r.msgs, r.types); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	for _, r := range batch {
+		r.err = err
+		close(r.done)
 	}
 }
 

@@ -456,3 +456,43 @@ func TestQueueCanaryRollsBack(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// TestConcurrentSends: concurrent senders share commits and every send
+// is kept, each id once.
+func TestConcurrentSends(t *testing.T) {
+	h := newHost(t, &Options{Dir: t.TempDir()})
+	ctx := context.Background()
+	const senders, each = 8, 50
+	ids := make(chan string, senders*each)
+	errs := make(chan error, senders)
+	for range senders {
+		go func() {
+			for i := range each {
+				got, err := h.SendMessages(ctx, "many", QueueMessage{Body: fmt.Appendf(nil, "m%d", i)})
+				if err != nil {
+					errs <- err
+					return
+				}
+				ids <- got[0]
+			}
+			errs <- nil
+		}()
+	}
+	for range senders {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	close(ids)
+	seen := map[string]bool{}
+	for id := range ids {
+		if seen[id] {
+			t.Fatalf("id %s given twice", id)
+		}
+		seen[id] = true
+	}
+	st, err := h.QueueStats(ctx, "many")
+	if err != nil || st.Sent != senders*each || st.Visible != senders*each || len(seen) != senders*each {
+		t.Fatalf("stats = %+v, %v; %d ids", st, err, len(seen))
+	}
+}

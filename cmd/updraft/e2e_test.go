@@ -150,7 +150,7 @@ func compiledOutputSchema(t *testing.T, command string) *jsonschema.Schema {
 		t.Fatal(err)
 	}
 	comp := jsonschema.NewCompiler()
-	url := "https://updraft.dev/schema/output/" + command + ".json"
+	url := "https://updraft.dev/schema/output/" + strings.ReplaceAll(command, " ", "-") + ".json"
 	if err := comp.AddResource(url, doc); err != nil {
 		t.Fatal(err)
 	}

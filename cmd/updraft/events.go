@@ -101,7 +101,7 @@ and messages, dead-letter queues included.`,
 				if err != nil {
 					return err
 				}
-				return g.emit(map[string]any{"queue": args[0], "messageIds": ids}, func(w io.Writer) {
+				return g.emit(queueSendOutput{Queue: args[0], MessageIDs: ids}, func(w io.Writer) {
 					for _, id := range ids {
 						fmt.Fprintf(w, "sent %s to %s\n", id, args[0])
 					}
@@ -145,18 +145,9 @@ and messages, dead-letter queues included.`,
 				if err != nil {
 					return err
 				}
-				type out struct {
-					ID         string            `json:"id"`
-					Body       string            `json:"body"`
-					Attributes map[string]string `json:"attributes,omitempty"`
-					Group      string            `json:"group,omitempty"`
-					Sent       time.Time         `json:"sent"`
-					Receives   int               `json:"receives"`
-					From       string            `json:"from,omitempty"`
-				}
-				res := make([]out, len(msgs))
+				res := make([]peekedMessage, len(msgs))
 				for i, m := range msgs {
-					res[i] = out{m.ID, string(m.Body), m.Attributes, m.GroupID, m.Sent, m.Receives, m.From}
+					res[i] = peekedMessage{m.ID, string(m.Body), m.Attributes, m.GroupID, m.Sent, m.Receives, m.From}
 				}
 				return g.emit(res, func(w io.Writer) {
 					for _, m := range res {
@@ -229,7 +220,7 @@ shows their records and each consumer's position.`,
 				if err != nil {
 					return err
 				}
-				return g.emit(map[string]any{"stream": args[0], "sequenceNumbers": seqs}, func(w io.Writer) {
+				return g.emit(streamAppendOutput{Stream: args[0], SequenceNumbers: seqs}, func(w io.Writer) {
 					for _, s := range seqs {
 						fmt.Fprintf(w, "appended %s to %s\n", s, args[0])
 					}
@@ -281,7 +272,7 @@ names it by its last element: arn:aws:s3:::photos and gs://photos are "photos".`
 				if err != nil {
 					return err
 				}
-				return g.emit(map[string]string{"bucket": args[0], "dir": d}, func(w io.Writer) { fmt.Fprintln(w, d) })
+				return g.emit(bucketDirOutput{Bucket: args[0], Dir: d}, func(w io.Writer) { fmt.Fprintln(w, d) })
 			})
 		},
 	}

@@ -17,6 +17,9 @@
 //	updraft prune           delete old revisions, never one in use or last known good
 //	updraft destroy --yes   delete the functions
 //	updraft dev             serve the local:// targets on a stable address until Ctrl-C
+//	updraft queue send|stats|peek     a local:// queue: send messages, count, look inside
+//	updraft stream append|stats       a local:// change stream: append changes, positions
+//	updraft bucket dir|stats          a local:// bucket: its directory, its events
 //	updraft bundle PATH     build a reproducible zip
 //	updraft schema          the spec file's JSON Schema
 //	updraft version
@@ -56,6 +59,16 @@
 //	invoke    [{"function", "target", "revision", "payload", "functionError", "durationMs", "error"}]
 //	logs      {"function", "target", "line"}, one compact object a line (JSON Lines)
 //	version   {"version", "go", "platform"}
+//	queue send     {"queue", "messageIds"}
+//	queue stats    localprovider.QueueStats; queue peek: [{"id", "body", "attributes", "group", "sent", "receives", "from"}]
+//	stream append  {"stream", "sequenceNumbers"}; stream stats: localprovider.StreamStats
+//	bucket dir     {"bucket", "dir"}; bucket stats: localprovider.StorageStats
+//
+// The event commands open the state directory (--dir, else the spec
+// file's local:// targets', else local://'s default) themselves: no
+// gateway needs to run, and a host serving it (updraft dev) delivers what
+// they send within its poll. `updraft schema --of "queue stats"` names a
+// two-word command in quotes.
 //
 // # Progress
 //

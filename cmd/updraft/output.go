@@ -4,11 +4,13 @@ import (
 	"encoding/json"
 	"reflect"
 	"slices"
+	"time"
 
 	"github.com/invopop/jsonschema"
 
 	"github.com/updraft-dev/updraft/deploy"
 	"github.com/updraft-dev/updraft/provider"
+	"github.com/updraft-dev/updraft/provider/localprovider"
 	"github.com/updraft-dev/updraft/service"
 )
 
@@ -84,6 +86,32 @@ type initOutput struct {
 	Runtime string   `json:"runtime,omitempty"`
 }
 
+// The local event commands' outputs; their stats are the library's.
+type queueSendOutput struct {
+	Queue      string   `json:"queue"`
+	MessageIDs []string `json:"messageIds"`
+}
+
+type peekedMessage struct {
+	ID         string            `json:"id"`
+	Body       string            `json:"body"`
+	Attributes map[string]string `json:"attributes,omitempty"`
+	Group      string            `json:"group,omitempty"`
+	Sent       time.Time         `json:"sent"`
+	Receives   int               `json:"receives"`
+	From       string            `json:"from,omitempty"`
+}
+
+type streamAppendOutput struct {
+	Stream          string   `json:"stream"`
+	SequenceNumbers []string `json:"sequenceNumbers"`
+}
+
+type bucketDirOutput struct {
+	Bucket string `json:"bucket"`
+	Dir    string `json:"dir"`
+}
+
 // errorOutput is what every command writes on failure.
 type errorOutput struct {
 	Error struct {
@@ -97,6 +125,9 @@ var outputs = map[string]any{
 	"validate": validateOutput{}, "plan": planOutput{}, "deploy": deployOutput{}, "rollout": rolloutOutput{},
 	"rollback": rollbackOutput{}, "prune": pruneOutput{}, "destroy": destroyOutput{}, "status": statusOutput{},
 	"invoke": invokeOutput{}, "logs": logLine{}, "version": versionOutput{}, "init": initOutput{}, "error": errorOutput{},
+	"queue send": queueSendOutput{}, "queue stats": localprovider.QueueStats{}, "queue peek": []peekedMessage{},
+	"stream append": streamAppendOutput{}, "stream stats": localprovider.StreamStats{},
+	"bucket dir": bucketDirOutput{}, "bucket stats": localprovider.StorageStats{},
 }
 
 // outputSchema returns the JSON Schema of command's JSON output.

@@ -94,20 +94,27 @@ type QueueMessage struct {
 
 // QueueStats counts a queue's messages now and since it was created.
 type QueueStats struct {
-	Name string
+	Name string `json:"name"`
 	// Visible can be received now; InFlight are received and hidden;
 	// Delayed were sent with a delay not yet over.
-	Visible, InFlight, Delayed int
+	Visible  int `json:"visible"`
+	InFlight int `json:"inFlight"`
+	Delayed  int `json:"delayed"`
 	// Sent, Received (every receive, redeliveries included), Deleted
 	// (processed), Redelivered (receives after the first),
 	// DeadLettered (moved to the dead-letter queue) and Expired
 	// (dropped at the end of their retention) count since creation.
-	Sent, Received, Deleted, Redelivered, DeadLettered, Expired int64
+	Sent         int64 `json:"sent"`
+	Received     int64 `json:"received"`
+	Deleted      int64 `json:"deleted"`
+	Redelivered  int64 `json:"redelivered"`
+	DeadLettered int64 `json:"deadLettered"`
+	Expired      int64 `json:"expired"`
 	// DeadLetterQueue is where messages go after MaxReceiveCount
 	// receives; "" when nowhere.
-	DeadLetterQueue string
-	MaxReceiveCount int
-	FIFO            bool
+	DeadLetterQueue string `json:"deadLetterQueue,omitempty"`
+	MaxReceiveCount int    `json:"maxReceiveCount"`
+	FIFO            bool   `json:"fifo"`
 }
 
 type queueCounters struct {
@@ -709,15 +716,15 @@ func statsTx(tx *bolt.Tx, cfg *queueConfig, name string, now time.Time) QueueSta
 
 // PeekedMessage is a message as Host.PeekMessages shows it.
 type PeekedMessage struct {
-	ID         string
-	Body       []byte
-	Attributes map[string]string
-	GroupID    string
-	Sent       time.Time
+	ID         string            `json:"id"`
+	Body       []byte            `json:"body"`
+	Attributes map[string]string `json:"attributes,omitempty"`
+	GroupID    string            `json:"groupId,omitempty"`
+	Sent       time.Time         `json:"sent"`
 	// Receives is how many times it was received; From names the queue
 	// it was dead-lettered from.
-	Receives int
-	From     string
+	Receives int    `json:"receives"`
+	From     string `json:"from,omitempty"`
 }
 
 func peekTx(tx *bolt.Tx, max int) []PeekedMessage {

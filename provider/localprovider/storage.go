@@ -349,26 +349,30 @@ func loadIndex(tx *bolt.Tx) (map[string]objEntry, bool, error) {
 
 // StorageStats counts a local bucket's objects and its consumers' events.
 type StorageStats struct {
-	Bucket string
+	Bucket string `json:"bucket"`
 	// Dir is the bucket's directory.
-	Dir string
+	Dir string `json:"dir"`
 	// Objects and Bytes are what the index holds.
-	Objects int
-	Bytes   int64
+	Objects int   `json:"objects"`
+	Bytes   int64 `json:"bytes"`
 	// Consumers are the storage triggers on the bucket, by function and
 	// trigger key.
-	Consumers []StorageConsumerStats
+	Consumers []StorageConsumerStats `json:"consumers"`
 }
 
 // StorageConsumerStats counts one storage trigger's events.
 type StorageConsumerStats struct {
-	Function, Trigger string
+	Function string `json:"function"`
+	Trigger  string `json:"trigger"`
 	// Pending are enqueued and not yet settled.
-	Pending int
+	Pending int `json:"pending"`
 	// Enqueued counts events since the trigger was first seen; Delivered
 	// those that succeeded; Failed the failed attempts; Dropped the
 	// events given up after the last attempt.
-	Enqueued, Delivered, Failed, Dropped int64
+	Enqueued  int64 `json:"enqueued"`
+	Delivered int64 `json:"delivered"`
+	Failed    int64 `json:"failed"`
+	Dropped   int64 `json:"dropped"`
 }
 
 // StorageStats reports local bucket's counts (a bucket name, or an ARN or
@@ -380,7 +384,7 @@ func (h *Host) StorageStats(ctx context.Context, bucket string) (*StorageStats, 
 		return nil, err
 	}
 	b := h.bucketPaths(name)
-	st := &StorageStats{Bucket: name, Dir: b.root}
+	st := &StorageStats{Bucket: name, Dir: b.root, Consumers: []StorageConsumerStats{}}
 	err := viewBucketDB(ctx, b, func(tx *bolt.Tx) error {
 		ib, cb := tx.Bucket(bktStIndex), tx.Bucket(bktStConsumers)
 		if ib == nil || cb == nil {

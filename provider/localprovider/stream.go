@@ -133,28 +133,34 @@ type StreamChange struct {
 // StreamStats counts a local stream's records and reports each
 // consumer's position.
 type StreamStats struct {
-	Name string
+	Name string `json:"name"`
 	// Records are kept now; First is the sequence number of the oldest
 	// kept, Last of the newest appended ("" when none).
-	Records     int
-	First, Last string
+	Records int    `json:"records"`
+	First   string `json:"first"`
+	Last    string `json:"last"`
 	// Appended and Expired (trimmed after 24 hours) count since creation.
-	Appended, Expired int64
-	Consumers         []StreamConsumerStats
+	Appended  int64                 `json:"appended"`
+	Expired   int64                 `json:"expired"`
+	Consumers []StreamConsumerStats `json:"consumers"`
 }
 
 // StreamConsumerStats is one stream trigger's position in a stream.
 type StreamConsumerStats struct {
-	Function, Trigger string
-	StartingPosition  string
+	Function         string `json:"function"`
+	Trigger          string `json:"trigger"`
+	StartingPosition string `json:"startingPosition"`
 	// Checkpoint is the sequence number of the last record processed or
 	// skipped ("" before the first); Lag counts the records after it.
-	Checkpoint string
-	Lag        int64
+	Checkpoint string `json:"checkpoint"`
+	Lag        int64  `json:"lag"`
 	// Delivered counts records processed; Retries deliveries after a
 	// failure (bisected halves included); Discarded records skipped after
 	// MaxRetries; Expired records trimmed before the consumer read them.
-	Delivered, Retries, Discarded, Expired int64
+	Delivered int64 `json:"delivered"`
+	Retries   int64 `json:"retries"`
+	Discarded int64 `json:"discarded"`
+	Expired   int64 `json:"expired"`
 }
 
 var (

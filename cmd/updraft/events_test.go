@@ -29,6 +29,9 @@ func TestQueueCommands(t *testing.T) {
 		t.Fatalf("send: %d %q %q", code, out, errOut)
 	}
 	code, out, _ := runCLI(t, "--output", "json", "queue", "send", "--dir", dir, "jobs", "three")
+	if code != 0 {
+		t.Fatalf("send: %d %s", code, out)
+	}
 	checkOutput(t, "queue send", out)
 	code, out, _ = runCLI(t, "--output", "json", "queue", "stats", "--dir", dir, "jobs")
 	checkOutput(t, "queue stats", out)
@@ -67,9 +70,8 @@ func TestStreamCommands(t *testing.T) {
 	}
 	code, out, _ = runCLI(t, "--output", "json", "stream", "stats", "--dir", dir, "orders")
 	checkOutput(t, "stream stats", out)
-	if _, o, _ := runCLI(t, "--output", "json", "stream", "append", "--dir", dir, "orders", `{"op":"insert","key":{"id":"2"},"new":{"id":"2"}}`); true {
-		checkOutput(t, "stream append", o)
-	}
+	_, o, _ := runCLI(t, "--output", "json", "stream", "append", "--dir", dir, "orders", `{"op":"insert","key":{"id":"2"},"new":{"id":"2"}}`)
+	checkOutput(t, "stream append", o)
 	var st struct{ Records, Appended int }
 	if code != 0 || json.Unmarshal([]byte(out), &st) != nil || st.Records != 3 || st.Appended != 3 {
 		t.Fatalf("stats: %d %s", code, out)

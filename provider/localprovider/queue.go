@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -283,6 +284,30 @@ func (s *queueStore) do(ctx context.Context, opts *QueueOptions, fn func(tx *bol
 		}
 		return fn(tx, cfg)
 	})
+}
+
+// viewBolt runs fn in a read-only transaction of the bbolt database at
+// path, opened shared: readers in several processes do not wait for each
+// other, and an idle poll writes nothing. A database that does not exist
+// yet, or that a writer has created and not yet initialised (which a
+// read-only open cannot do), is empty: fn is not called. damaged says
+// what removing a damaged file does.
+func viewBolt(ctx context.Context, path, what, damaged string, fn func(tx *bolt.Tx) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if fi, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) || err == nil && fi.Size() == 0 {
+		return nil
+	}
+	db, err := bolt.Open(path, 0o644, &bolt.Options{Timeout: queueOpenTimeout, ReadOnly: true})
+	if err != nil {
+		if errors.Is(err, bolterrors.ErrTimeout) {
+			return driver.NewError(driver.ResourceExhausted, fmt.Sprintf("%s is locked by another process for over %s: retry, or stop the process holding %s", what, queueOpenTimeout, path))
+		}
+		return driver.Wrap(driver.Internal, err, fmt.Sprintf("opening %s (%s): if the file is damaged, remove it (%s)", what, path, damaged))
+	}
+	defer db.Close()
+	return db.View(fn)
 }
 
 // updateBolt opens the bbolt database at path (what names it in errors),
@@ -991,7 +1016,8 @@ func (qs *queues) release(ctx context.Context, name string, receipts []string, w
 	return s.do(ctx, nil, func(tx *bolt.Tx, _ *queueConfig) error { return releaseTx(tx, receipts, now, wait, undo) })
 }
 
-// visibleCount counts the queue's visible messages, up to limit.
+// visibleCount counts the queue's visible messages, up to limit, in a
+// read-only transaction: an idle poller writes nothing.
 func (qs *queues) visibleCount(ctx context.Context, name string, limit int) (int, error) {
 	s, err := qs.store(name)
 	if err != nil {
@@ -999,8 +1025,12 @@ func (qs *queues) visibleCount(ctx context.Context, name string, limit int) (int
 	}
 	visible := 0
 	now := time.Now()
-	err = s.do(ctx, nil, func(tx *bolt.Tx, _ *queueConfig) error {
-		c := tx.Bucket(bktMsgs).Cursor()
+	err = viewBolt(ctx, s.path, "queue "+name, "its messages are lost", func(tx *bolt.Tx) error {
+		b := tx.Bucket(bktMsgs)
+		if b == nil {
+			return nil
+		}
+		c := b.Cursor()
 		for k, v := c.First(); k != nil && visible < limit; k, v = c.Next() {
 			var m struct {
 				VisibleAt time.Time `json:"visibleAt"`
@@ -1012,4 +1042,13 @@ func (qs *queues) visibleCount(ctx context.Context, name string, limit int) (int
 		return nil
 	})
 	return visible, err
+}
+
+// ensure creates queue name with the defaults if it does not exist.
+func (qs *queues) ensure(ctx context.Context, name string) error {
+	s, err := qs.store(name)
+	if err != nil {
+		return err
+	}
+	return s.do(ctx, nil, func(*bolt.Tx, *queueConfig) error { return nil })
 }

@@ -39,6 +39,10 @@ func (fr *fnRuntime) runQueue(ctx context.Context, q trigger.Queue, route string
 		fr.h.opts.Logger.Warn("queue trigger not started", "function", fr.name, "trigger", q.Key, "err", err)
 		return
 	}
+	// The queue exists once a function consumes it (GetQueueUrl finds it).
+	if err := fr.h.queues.ensure(ctx, name); err != nil && ctx.Err() == nil {
+		fr.h.opts.Logger.Warn("queue not created; its pollers retry", "function", fr.name, "trigger", q.Key, "queue", name, "err", err)
+	}
 	fr.mu.Lock()
 	n := min(max(fr.max, 1), maxQueuePollers)
 	fr.mu.Unlock()
@@ -66,11 +70,20 @@ func (fr *fnRuntime) pollQueue(ctx context.Context, q trigger.Queue, name, route
 	var firstSeen time.Time
 	failures := 0
 	for ctx.Err() == nil {
+		// Look before receiving: a read-only transaction, so that an
+		// idle queue costs no write and no fsync.
+		visible, err := qs.visibleCount(ctx, name, batch)
+		if err == nil && visible == 0 {
+			firstSeen = time.Time{}
+			if !sleep(ctx, queuePoll, wake) {
+				return
+			}
+			continue
+		}
 		if q.MaxBatchingWindow > 0 {
 			// Gather: wait until a full batch is visible or the window
 			// since the first visible message ends.
-			visible, err := qs.visibleCount(ctx, name, batch)
-			if err == nil && visible > 0 && visible < batch {
+			if err == nil && visible < batch {
 				if firstSeen.IsZero() {
 					firstSeen = time.Now()
 				}

@@ -14,7 +14,6 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
-	bolterrors "go.etcd.io/bbolt/errors"
 
 	"github.com/updraft-dev/updraft/provider/driver"
 	"github.com/updraft-dev/updraft/trigger"
@@ -215,23 +214,7 @@ func bucketDB(ctx context.Context, b bucketPaths, fn func(tx *bolt.Tx) error) er
 // an idle poll writes nothing). A bucket's database that does not exist
 // yet is empty: fn is not called. fn must allow for missing buckets.
 func viewBucketDB(ctx context.Context, b bucketPaths, fn func(tx *bolt.Tx) error) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	// An empty file is one a writer has created and not yet initialised
-	// (which a read-only open cannot do).
-	if fi, err := os.Stat(b.db); errors.Is(err, fs.ErrNotExist) || err == nil && fi.Size() == 0 {
-		return nil
-	}
-	db, err := bolt.Open(b.db, 0o644, &bolt.Options{Timeout: queueOpenTimeout, ReadOnly: true})
-	if err != nil {
-		if errors.Is(err, bolterrors.ErrTimeout) {
-			return driver.NewError(driver.ResourceExhausted, fmt.Sprintf("bucket %s's index is locked by another process for over %s: retry, or stop the process holding %s", b.name, queueOpenTimeout, b.db))
-		}
-		return driver.Wrap(driver.Internal, err, fmt.Sprintf("opening bucket %s's index (%s): if the file is damaged, remove it (the bucket is indexed again, without events)", b.name, b.db))
-	}
-	defer db.Close()
-	return db.View(fn)
+	return viewBolt(ctx, b.db, "bucket "+b.name+"'s index", "the bucket is indexed again, without events", fn)
 }
 
 func getJSON[T any](b *bolt.Bucket, k []byte) (*T, error) {

@@ -186,18 +186,16 @@ func (p *streamPoller) idle(ctx context.Context) bool {
 	if !p.known || ctx.Err() != nil {
 		return false
 	}
-	db, err := bolt.Open(p.fr.h.streamPath(p.name), 0o644, &bolt.Options{ReadOnly: true, Timeout: queueOpenTimeout})
-	if err != nil {
-		return false
-	}
-	defer db.Close()
 	idle := false
-	db.View(func(tx *bolt.Tx) error {
+	err := viewBolt(ctx, p.fr.h.streamPath(p.name), "stream "+p.name, "its records and positions are lost", func(tx *bolt.Tx) error {
 		if b := tx.Bucket(bktRecords); b != nil {
 			idle = b.Sequence() <= p.checkpoint
 		}
 		return nil
 	})
+	if err != nil {
+		return false
+	}
 	return idle
 }
 

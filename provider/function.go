@@ -56,8 +56,22 @@ func (f *Function) Capabilities() Capabilities { return capabilitiesFromDriver(f
 // Validate checks s against the target's Capabilities without any call,
 // returning an *Error with code InvalidArgument (or Unimplemented when only
 // unsupported features are at fault) that wraps a *ValidationError.
+//
+// A driver with rules of its own (driver.SpecChecker) checks them next;
+// what it refuses is one violation of the Spec as a whole.
 func (f *Function) Validate(s *Spec) error {
-	if err := Validate(s, f.Capabilities()); err != nil {
+	caps := f.Capabilities()
+	err := Validate(s, caps)
+	if sc, ok := f.d.(driver.SpecChecker); ok && err == nil {
+		if cerr := sc.CheckSpec(toDriverSpec(s, caps)); cerr != nil {
+			code := driver.CodeOf(cerr)
+			if code != Unimplemented {
+				code = InvalidArgument
+			}
+			err = &ValidationError{Provider: caps.Provider, Violations: []Violation{{Field: "Spec", Code: code, Message: cerr.Error()}}}
+		}
+	}
+	if err != nil {
 		var ve *ValidationError
 		errors.As(err, &ve)
 		return &Error{Code: ve.code(), Target: f.target, Op: "Validate", err: err}

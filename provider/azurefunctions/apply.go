@@ -169,16 +169,24 @@ func (a *applyCall) hook(site *armappservice.Site, settings *armappservice.Strin
 
 // Apply implements driver.Function. See the package doc for how
 // revisions map onto packages and slots.
-func (f *function) Apply(ctx context.Context, s *driver.Spec, opts *driver.ApplyOptions) (*driver.ApplyResult, error) {
+// CheckSpec implements driver.SpecChecker: the route is live, and the
+// triggers compile into function.json files, so a trigger Azure cannot
+// express is reported by Plan and refused before any call.
+func (f *function) CheckSpec(s *driver.Spec) error {
 	if s.Route != "live" {
-		return nil, invalid("route %q: an Azure function app has one route, live (its production host)", s.Route)
+		return invalid("route %q: an Azure function app has one route, live (its production host)", s.Route)
 	}
-	// The triggers compile into function.json files: a trigger Azure
-	// cannot express is refused before any call.
 	if s.Triggers != nil {
 		if _, _, err := generated(s.Timeout, s.Triggers); err != nil {
-			return nil, err
+			return err
 		}
+	}
+	return nil
+}
+
+func (f *function) Apply(ctx context.Context, s *driver.Spec, opts *driver.ApplyOptions) (*driver.ApplyResult, error) {
+	if err := f.CheckSpec(s); err != nil {
+		return nil, err
 	}
 	l, err := f.load(ctx)
 	if isMissing(err) {

@@ -465,6 +465,18 @@ func TargetURL(scheme, name string, selectors map[string]string) string {
 	return t
 }
 
+// SpecChecker is implemented by drivers whose targets have rules a
+// Capabilities cannot state: the form of a trigger's source, a setting
+// one cloud lacks, a runtime missing from a table. CheckSpec makes no
+// call and no I/O; the portable Validate, and so every Plan, runs it
+// after the Capabilities checks pass, and Apply runs Validate first, so
+// what it refuses is reported before any call. It returns the driver's
+// error for the first rule broken (InvalidArgument, or Unimplemented for
+// a feature the target lacks).
+type SpecChecker interface {
+	CheckSpec(s *Spec) error
+}
+
 // Function is one function on one target. Unless stated otherwise the
 // portable type guarantees: ctx is not done on entry, option pointers are
 // non-nil, a Spec is validated against Capabilities with defaults filled,

@@ -42,17 +42,29 @@ type applyRun struct {
 // (a long-running operation); then one read-modify-write of the Cloud
 // Run service when the route, its pinned traffic, provisioned instances
 // or the HTTP trigger's auth need it; then the schedule jobs.
-func (f *function) Apply(ctx context.Context, s *driver.Spec, opts *driver.ApplyOptions) (*driver.ApplyResult, error) {
+// CheckSpec implements driver.SpecChecker: secrets are Secret Manager
+// versions, no env name takes updraft's prefix, the runtime is in the
+// table, and the triggers map to one EventTrigger (a stream's retry
+// policy included), so Plan reports what Apply would refuse.
+func (f *function) CheckSpec(s *driver.Spec) error {
 	if err := checkSecrets(s.Secrets); err != nil {
-		return nil, err
+		return err
 	}
 	for k := range s.Env {
 		if strings.HasPrefix(k, envPrefix) {
-			return nil, driver.NewError(driver.InvalidArgument, fmt.Sprintf("environment variable %s: names starting with %s are updraft's own", k, envPrefix))
+			return driver.NewError(driver.InvalidArgument, fmt.Sprintf("environment variable %s: names starting with %s are updraft's own", k, envPrefix))
 		}
 	}
 	if _, ok := f.opts.Runtimes[s.Runtime]; !ok {
-		return nil, driver.NewError(driver.InvalidArgument, fmt.Sprintf("runtime %q has no Cloud Functions runtime in the table (Options.Runtimes)", s.Runtime))
+		return driver.NewError(driver.InvalidArgument, fmt.Sprintf("runtime %q has no Cloud Functions runtime in the table (Options.Runtimes)", s.Runtime))
+	}
+	_, err := f.planTriggers(s.Triggers)
+	return err
+}
+
+func (f *function) Apply(ctx context.Context, s *driver.Spec, opts *driver.ApplyOptions) (*driver.ApplyResult, error) {
+	if err := f.CheckSpec(s); err != nil {
+		return nil, err
 	}
 	tp, err := f.planTriggers(s.Triggers)
 	if err != nil {

@@ -84,8 +84,8 @@
 // as a violation before any call. A stream's MaxRetries is the retry
 // policy: nil keeps RETRY_POLICY_RETRY (Cloud Functions retries a failed
 // event with backoff for up to 7 days), 0 is RETRY_POLICY_DO_NOT_RETRY,
-// and a count is refused with InvalidArgument by Apply's pre-flight, as
-// is BisectOnError (one document change per event, no batch to split);
+// and a count is refused with InvalidArgument by Validate (so Plan
+// reports it, and Apply makes no call), as is BisectOnError (one document change per event, no batch to split);
 // an event trigger read back without RETRY_POLICY_RETRY is MaxRetries 0. Cloud Functions cannot turn an HTTP function into an
 // event-triggered one, or back, in place: Apply refuses with
 // FailedPrecondition (delete the function, or use another). Schedules are

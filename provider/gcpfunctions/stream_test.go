@@ -84,5 +84,14 @@ func TestStreamRetryPolicy(t *testing.T) {
 		if c := fg.srv.Calls(); len(c) != 0 {
 			t.Errorf("%+v: refused spec made calls %v", tc.tr, c)
 		}
+		// Plan reports it too, as a violation (its reads of the live
+		// state still run, as for any violation).
+		p, err := deploy.Plan(t.Context(), []*provider.Function{fn}, s, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if perr := p.Err(); perr == nil || !strings.Contains(perr.Error(), tc.want) || len(p.Targets[0].Violations) != 1 {
+			t.Errorf("%+v: Plan err %v, violations %+v; want the refusal as a violation", tc.tr, perr, p.Targets[0].Violations)
+		}
 	}
 }

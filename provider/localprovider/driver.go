@@ -98,6 +98,21 @@ func (l *localFunction) state(fr *fnRuntime, m *fnMeta) (*driver.State, error) {
 	return m.State(l.h.URL(l.name), fr.provisionedStatus), nil
 }
 
+// CheckSpec implements driver.SpecChecker: the entrypoint lies inside
+// the code, and every event trigger's source names a possible local
+// queue, stream or bucket.
+func (l *localFunction) CheckSpec(s *driver.Spec) error {
+	if err := checkEntrypoint(s.Entrypoint); err != nil {
+		return driver.NewError(driver.InvalidArgument, err.Error())
+	}
+	for _, t := range s.Triggers {
+		if err := checkLocalSource(t); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 func (l *localFunction) Apply(ctx context.Context, s *driver.Spec, opts *driver.ApplyOptions) (*driver.ApplyResult, error) {
 	if opts.BeforeApply != nil {
 		// local has no native request; asFunc never converts.
@@ -105,13 +120,8 @@ func (l *localFunction) Apply(ctx context.Context, s *driver.Spec, opts *driver.
 			return nil, err
 		}
 	}
-	if err := checkEntrypoint(s.Entrypoint); err != nil {
-		return nil, driver.NewError(driver.InvalidArgument, err.Error())
-	}
-	for _, t := range s.Triggers {
-		if err := checkLocalSource(t); err != nil {
-			return nil, err
-		}
+	if err := l.CheckSpec(s); err != nil {
+		return nil, err
 	}
 	fr, unlock, err := l.begin(ctx)
 	if err != nil {

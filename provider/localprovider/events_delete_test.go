@@ -53,6 +53,9 @@ func TestApplyRefusesBadEventSources(t *testing.T) {
 		trigger.Storage{Key: "b", Bucket: "Upper_Case"},
 	} {
 		spec := consumerSpec(filepath.Join(t.TempDir(), "log"), false, tr)
+		if err := fn.Validate(spec); provider.Code(err) != provider.InvalidArgument || !strings.Contains(err.Error(), "last element") {
+			t.Errorf("%s: Validate = %v, want the refusal Plan reports", trigger.Describe(tr), err)
+		}
 		_, err := fn.Apply(ctx, spec, &provider.ApplyOptions{Publish: true})
 		if provider.Code(err) != provider.InvalidArgument || !strings.Contains(err.Error(), "last element") {
 			t.Errorf("%s: err = %v, want InvalidArgument saying how the name is read", trigger.Describe(tr), err)

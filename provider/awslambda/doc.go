@@ -111,9 +111,11 @@
 // S3 client, code over 50 MB without code_bucket, and for a create (known
 // before any call with IfNotExist, else after the GetFunction that found
 // the function missing) no code or no role (Spec.Identity or the URL's
-// role=). The same checks are the driver's CheckSpec(spec, creating), the
-// shape proposed for an optional driver hook the portable Validate and
-// deploy.Plan would call; the kinds that need a setting are listed in
+// role=), and queue and stream sources that are not SQS, Kinesis or
+// DynamoDB stream ARNs. The driver implements driver.SpecChecker with the
+// same checks but the create ones (which need the read that finds the
+// function missing), so the portable Validate and deploy.Plan report
+// them as a violation; the kinds that need a setting are listed in
 // Capabilities so that Validate lets CheckSpec name the setting.
 //
 // # Triggers

@@ -113,14 +113,14 @@ func TestPreflightBeforeAnyCall(t *testing.T) {
 		}
 	}
 	// A plain Apply of a missing function without a role stops after the
-	// read that found it missing, and CheckSpec says the same to a planner.
+	// read that found it missing, and checkSpec says the same to a planner.
 	noRole := fa.open(t, "pf", func(o *Options) { o.DefaultRole = "" })
 	fa.lam.ResetCalls()
 	if _, err := noRole.Apply(t.Context(), testSpec(), nil); provider.Code(err) != provider.InvalidArgument || fmt.Sprint(fa.lam.Calls()) != "[GetFunction]" {
 		t.Errorf("create without a role: %v after %v", err, fa.lam.Calls())
 	}
 	d, _ := openDriver(fa.client, "pf", &Options{})
-	err = d.CheckSpec(&driver.Spec{Runtime: "go", Route: "live"}, true)
+	err = d.checkSpec(&driver.Spec{Runtime: "go", Route: "live"}, true)
 	if driver.CodeOf(err) != driver.InvalidArgument || !strings.Contains(err.Error(), "Spec.Code") || !strings.Contains(err.Error(), "role=") {
 		t.Errorf("CheckSpec of a create without role or code: %v", err)
 	}
@@ -251,5 +251,27 @@ func TestTargetNamesTheRegion(t *testing.T) {
 	}
 	if targets[0] == targets[1] || targets[0] != "awslambda://same?region=eu-west-1" {
 		t.Fatalf("targets %v", targets)
+	}
+}
+
+// TestValidateRunsCheckSpec: what Apply's pre-flight refuses without a
+// call, the portable Validate (and so Plan) reports as a violation: a
+// queue source that is not an SQS ARN, a schedule without scheduler_role.
+func TestValidateRunsCheckSpec(t *testing.T) {
+	fa := newFakeAWS(t, nil)
+	fn := fa.open(t, "checked", func(o *Options) { o.SchedulerRoleArn = "" })
+	s := testSpec()
+	s.Triggers = []trigger.Trigger{trigger.Queue{Key: "jobs", Source: "jobs"}, trigger.Schedule{Key: "tick", Rate: time.Hour}}
+	err := fn.Validate(s)
+	if provider.Code(err) != provider.InvalidArgument || !strings.Contains(err.Error(), "SQS queue ARN") || !strings.Contains(err.Error(), "scheduler_role") {
+		t.Fatalf("Validate = %v, want both problems", err)
+	}
+	var ve *provider.ValidationError
+	if !errors.As(err, &ve) || len(ve.Violations) != 1 || ve.Violations[0].Field != "Spec" {
+		t.Fatalf("Validate's error %#v is not one violation of the Spec", err)
+	}
+	fa.lam.ResetCalls()
+	if _, err := fn.Apply(t.Context(), s, nil); provider.Code(err) != provider.InvalidArgument || len(fa.lam.Calls()) != 0 {
+		t.Fatalf("Apply = %v after calls %v; want the same refusal before any call", err, fa.lam.Calls())
 	}
 }

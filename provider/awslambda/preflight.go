@@ -26,18 +26,17 @@ var knownRegions = []string{
 // envNameRE is envRules' name pattern, anchored.
 var envNameRE = regexp.MustCompile(`^(?:` + envRules.NamePattern + `)$`)
 
-// CheckSpec reports, without any call, what Lambda or this handle's
+// checkSpec reports, without any call, what Lambda or this handle's
 // settings would refuse in s: the region, environment names and values
 // (Capabilities.Env has the same rules, so the portable validation
-// normally reports them first), secrets that are not ARNs,
+// normally reports them first), secrets that are not ARNs, queue and
+// stream sources that are not SQS, Kinesis or DynamoDB stream ARNs,
 // triggers that need a setting the handle lacks (scheduler_role, an S3
 // client), code over the inline limit without code_bucket, and — when
 // creating is true, because the function does not exist — a missing
 // execution role or code. It returns an InvalidArgument *driver.Error
-// listing every problem, or nil. Apply runs it before its first call. It
-// has the shape proposed for an optional driver hook that the portable
-// Validate and deploy.Plan would call (see the package doc).
-func (f *function) CheckSpec(s *driver.Spec, creating bool) error {
+// listing every problem, or nil.
+func (f *function) checkSpec(s *driver.Spec, creating bool) error {
 	probs := f.specProblems(s)
 	if creating {
 		probs = append(probs, f.createProblems(s)...)
@@ -48,10 +47,15 @@ func (f *function) CheckSpec(s *driver.Spec, creating bool) error {
 	return driver.NewError(driver.InvalidArgument, fmt.Sprintf("awslambda://%s: %s", f.name, strings.Join(probs, "; ")))
 }
 
-// preflight is Apply's CheckSpec: creation problems are checked here only
+// CheckSpec implements driver.SpecChecker, so the portable Validate and
+// Plan report these problems: checkSpec without the create problems,
+// which need the read that finds the function missing.
+func (f *function) CheckSpec(s *driver.Spec) error { return f.checkSpec(s, false) }
+
+// preflight is Apply's checkSpec: creation problems are checked here only
 // for a create-only Apply, and otherwise once GetFunction says NotFound.
 func (f *function) preflight(s *driver.Spec, createOnly bool) error {
-	return f.CheckSpec(s, createOnly)
+	return f.checkSpec(s, createOnly)
 }
 
 func (f *function) checkCreate(s *driver.Spec) error {
@@ -77,6 +81,10 @@ func (f *function) specProblems(s *driver.Spec) []string {
 	}
 	for _, t := range s.Triggers {
 		switch t.Kind() {
+		case trigger.KindQueue, trigger.KindStream:
+			if _, err := (esmKind{}).sig(f, nil, t); err != nil {
+				probs = append(probs, err.Error())
+			}
 		case trigger.KindSchedule:
 			if f.sched == nil || f.opts.SchedulerRoleArn == "" {
 				probs = append(probs, scheduleNeedsRole(t.TriggerKey()))

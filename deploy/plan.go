@@ -546,7 +546,11 @@ func (t *TargetPlan) diff() {
 	}
 
 	if t.spec.Triggers != nil {
-		t.Changes = append(t.Changes, triggerChanges(t.liveTriggers(), t.spec.Triggers)...)
+		var drift map[string]string
+		if t.state != nil {
+			drift = t.state.TriggerDrift
+		}
+		t.Changes = append(t.Changes, triggerChanges(t.liveTriggers(), t.spec.Triggers, drift)...)
 	}
 	r := t.route()
 	if p := t.spec.Concurrency.Provisioned; p != nil {
@@ -619,7 +623,10 @@ func (t *TargetPlan) liveTriggers() []trigger.Trigger {
 	return t.state.Triggers
 }
 
-func triggerChanges(live, want []trigger.Trigger) []Change {
+// triggerChanges compares the live triggers with the wanted ones; a
+// trigger equal to the wanted one but drifted (State.TriggerDrift) is an
+// update too, saying what it repairs.
+func triggerChanges(live, want []trigger.Trigger, drift map[string]string) []Change {
 	byKey := func(ts []trigger.Trigger) map[string]trigger.Trigger {
 		m := make(map[string]trigger.Trigger, len(ts))
 		for _, tr := range ts {
@@ -645,6 +652,9 @@ func triggerChanges(live, want []trigger.Trigger) []Change {
 				to += " (settings changed)"
 			}
 			out = append(out, Change{Kind: ChangeTriggerUpdate, Field: k, From: from, To: to})
+		case drift[k] != "":
+			d := trigger.Describe(wt)
+			out = append(out, Change{Kind: ChangeTriggerUpdate, Field: k, From: d + " (" + drift[k] + ")", To: d})
 		}
 	}
 	return out

@@ -1,6 +1,7 @@
 package provider
 
 import (
+	"maps"
 	"slices"
 
 	"github.com/updraft-dev/updraft/bundle"
@@ -141,6 +142,7 @@ func stateFromDriver(s *driver.State) *State {
 	if s.Triggers != nil {
 		out.Triggers = append(out.Triggers, s.Triggers...)
 	}
+	out.TriggerDrift = maps.Clone(s.TriggerDrift)
 	for name, r := range s.Routes {
 		if r == nil {
 			continue

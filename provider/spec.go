@@ -205,6 +205,11 @@ type State struct {
 	Routes map[string]*Route
 	// Triggers are the triggers updraft owns, by key.
 	Triggers []trigger.Trigger
+	// TriggerDrift says, by trigger key, how a live trigger differs from
+	// what the adapter writes for the same trigger where the portable
+	// fields cannot show it (a setting an older updraft did not write):
+	// Plan reports each as a trigger update, which Apply makes.
+	TriggerDrift map[string]string
 	// Endpoint is the HTTPS endpoint, when the function has one.
 	Endpoint string
 }

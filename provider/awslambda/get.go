@@ -186,6 +186,12 @@ func (f *function) GetScoped(ctx context.Context, sc *ReadScope) (*driver.State,
 				if o.endpoint != "" && st.Endpoint == "" {
 					st.Endpoint = o.endpoint
 				}
+				if d := f.esmDrift(trs, o); d != "" {
+					if st.TriggerDrift == nil {
+						st.TriggerDrift = map[string]string{}
+					}
+					st.TriggerDrift[o.key] = d
+				}
 			}
 		}
 	}

@@ -277,3 +277,22 @@ func (f *function) deleteESM(ctx context.Context, o *owned) error {
 	}
 	return err
 }
+
+// esmDrift says how a mapping updraft owns differs from the one it
+// writes for the same trigger, where the portable trigger cannot show it:
+// one an older updraft created without ReportBatchItemFailures, which
+// would delete the messages a batch response names as failed. "" when it
+// does not, or o is no mapping.
+func (f *function) esmDrift(rt *routeTriggers, o *owned) string {
+	if o.esm == nil || o.trigger == nil || (o.kind != trigger.KindQueue && o.kind != trigger.KindStream) {
+		return ""
+	}
+	want, err := (esmKind{}).sig(f, rt, o.trigger)
+	if err != nil || want == o.sig {
+		return ""
+	}
+	if !slices.Contains(o.esm.FunctionResponseTypes, types.FunctionResponseTypeReportBatchItemFailures) {
+		return "the mapping does not ask for ReportBatchItemFailures: Lambda would delete the messages a batch response names as failed"
+	}
+	return "the mapping's settings differ from those updraft writes"
+}

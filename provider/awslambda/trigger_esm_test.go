@@ -148,8 +148,30 @@ func TestESMWithoutResponseTypesIsUpdated(t *testing.T) {
 		}
 		waitMappingSettled(t, fa, aws.ToString(c.UUID))
 	}
+	// Plan sees the drift the portable triggers cannot show, so even a
+	// deploy with nothing else to do repairs the mappings.
+	planDrift := func() []deploy.Change {
+		t.Helper()
+		p, err := deploy.Plan(t.Context(), []*provider.Function{fn}, s, nil)
+		if err != nil || p.Err() != nil {
+			t.Fatal(err, p.Err())
+		}
+		var out []deploy.Change
+		for _, c := range p.Targets[0].Changes {
+			if c.Kind == deploy.ChangeTriggerUpdate {
+				out = append(out, c)
+			}
+		}
+		return out
+	}
+	if d := planDrift(); len(d) != 2 || !strings.Contains(d[0].From, "ReportBatchItemFailures") {
+		t.Fatalf("plan of mappings without response types: %+v, want two trigger updates saying why", d)
+	}
 	fa.lam.ResetCalls()
 	mustApply(t, fn, s)
+	if d := planDrift(); len(d) != 0 {
+		t.Errorf("plan after the repair: %+v", d)
+	}
 	calls := fa.lam.Calls()
 	if n := countOf(calls, "UpdateEventSourceMapping"); n != 2 || slices.Contains(calls, "CreateEventSourceMapping") || slices.Contains(calls, "DeleteEventSourceMapping") {
 		t.Errorf("calls %v: want two UpdateEventSourceMapping and no recreate", calls)

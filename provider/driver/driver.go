@@ -357,6 +357,11 @@ type State struct {
 	Routes map[string]*Route
 	// Triggers are the triggers updraft owns (by key), normalized.
 	Triggers []trigger.Trigger
+	// TriggerDrift says, by trigger key, how a live trigger differs from
+	// what the driver writes for the same portable trigger, when the
+	// portable fields cannot show it (a setting an older updraft did not
+	// write). Plan reports each as a trigger update, which Apply makes.
+	TriggerDrift map[string]string
 	// Endpoint is the function's HTTPS endpoint, if it has one.
 	Endpoint string
 }

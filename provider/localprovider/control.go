@@ -26,6 +26,12 @@ import (
 const controlPrefix = "/.updraft/"
 
 func (h *Host) serveControl(w http.ResponseWriter, r *http.Request) {
+	h.controlOnce.Do(func() { h.control = h.controlMux() })
+	h.control.ServeHTTP(w, r)
+}
+
+// controlMux routes the control endpoints; built once per host.
+func (h *Host) controlMux() *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /.updraft/queues/{name}", h.serveSend)
 	mux.HandleFunc("GET /.updraft/queues/{name}", h.serveQueueStats)
@@ -35,7 +41,7 @@ func (h *Host) serveControl(w http.ResponseWriter, r *http.Request) {
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		gatewayError(w, http.StatusNotFound, fmt.Sprintf("no control endpoint %s %s: use POST or GET %squeues/NAME or %sstreams/NAME", r.Method, r.URL.Path, controlPrefix, controlPrefix))
 	})
-	mux.ServeHTTP(w, r)
+	return mux
 }
 
 // controlError answers err with the HTTP status of its code.

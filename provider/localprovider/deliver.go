@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"io"
 	"net/http"
 	"reflect"
 	"sync"
@@ -122,26 +121,16 @@ func (fr *fnRuntime) deliverHTTP(ctx context.Context, rp *revPool, in *instance,
 			start = time.Now()
 		}
 		id := fr.h.ids.next()
-		req, _ := http.NewRequest(http.MethodPost, in.base+"/", bytes.NewReader(ev.body))
-		req.Header = ev.header.Clone()
-		req.Header["X-Request-Id"] = []string{id}
-		resp, o := fr.roundTrip(ctx, in, req)
-		if resp != nil {
-			body, err := io.ReadAll(io.LimitReader(resp.Body, maxPayload+1))
-			resp.Body.Close()
-			switch {
-			case err != nil || len(body) > maxPayload:
-				in.kill("its response could not be read")
-				o = outcome{status: StatusCrash}
-			case resp.StatusCode >= 200 && resp.StatusCode < 300:
-				fr.release(in)
-				o = outcome{status: StatusOK}
-			default:
-				// A non-2xx answer is a nack: Pub/Sub and Eventarc
-				// deliver the event again.
-				fr.release(in)
-				o = outcome{status: StatusError, detail: fmt.Sprintf("HTTP %d: %s", resp.StatusCode, bytes.TrimSpace(body))}
-			}
+		header := ev.header.Clone()
+		header["X-Request-Id"] = []string{id}
+		code, body, o := fr.post(ctx, in, header, ev.body)
+		switch {
+		case code >= 200 && code < 300:
+			o = outcome{status: StatusOK}
+		case code != 0:
+			// A non-2xx answer is a nack: Pub/Sub and Eventarc deliver
+			// the event again.
+			o = outcome{status: StatusError, detail: fmt.Sprintf("HTTP %d: %s", code, bytes.TrimSpace(body))}
 		}
 		if o.status == StatusCanceled {
 			if i == 0 {

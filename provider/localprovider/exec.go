@@ -302,24 +302,34 @@ func errorPayload(typ, msg string) []byte {
 // postHTTP runs a direct invocation on an HTTP-protocol instance: a POST
 // of the payload to "/".
 func (fr *fnRuntime) postHTTP(ctx context.Context, in *instance, id string, payload []byte) outcome {
-	req, _ := http.NewRequest(http.MethodPost, in.base+"/", bytes.NewReader(payload))
-	req.Header["Content-Type"] = []string{"application/json"}
-	req.Header["X-Request-Id"] = []string{id}
-	resp, o := fr.roundTrip(ctx, in, req)
-	if resp == nil {
+	code, body, o := fr.post(ctx, in, http.Header{"Content-Type": {"application/json"}, "X-Request-Id": {id}}, payload)
+	switch {
+	case code == 0:
 		return o
-	}
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxPayload+1))
-	resp.Body.Close()
-	if err != nil || len(body) > maxPayload {
-		in.kill("its response could not be read")
-		return outcome{status: StatusCrash, errType: "Runtime.ExitError", detail: in.crashDetail()}
-	}
-	fr.release(in)
-	if resp.StatusCode >= 500 {
+	case code >= 500:
 		return outcome{status: StatusError, errType: "Unhandled", payload: body}
 	}
 	return outcome{status: StatusOK, payload: body}
+}
+
+// post POSTs body to an HTTP-protocol instance's "/" with header and
+// reads the answer: its status code and body, the instance released. On
+// failure the code is 0, the instance is killed and the outcome says why.
+func (fr *fnRuntime) post(ctx context.Context, in *instance, header http.Header, body []byte) (int, []byte, outcome) {
+	req, _ := http.NewRequest(http.MethodPost, in.base+"/", bytes.NewReader(body))
+	req.Header = header
+	resp, o := fr.roundTrip(ctx, in, req)
+	if resp == nil {
+		return 0, nil, o
+	}
+	answer, err := io.ReadAll(io.LimitReader(resp.Body, maxPayload+1))
+	resp.Body.Close()
+	if err != nil || len(answer) > maxPayload {
+		in.kill("its response could not be read")
+		return 0, nil, outcome{status: StatusCrash, errType: "Runtime.ExitError", detail: in.crashDetail()}
+	}
+	fr.release(in)
+	return resp.StatusCode, answer, outcome{}
 }
 
 // roundTrip sends req to an HTTP-protocol instance within the revision's

@@ -170,6 +170,9 @@ type Host struct {
 	queues queues
 	// awsEnv is the AWS region and identity instances get (awsEnviron).
 	awsEnv []string
+	// control routes the gateway's /.updraft/ endpoints (control.go).
+	controlOnce sync.Once
+	control     *http.ServeMux
 
 	mu     sync.Mutex
 	fns    map[string]*fnRuntime

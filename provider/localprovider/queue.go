@@ -467,20 +467,15 @@ func validateMessage(name string, fifo bool, m *QueueMessage) error {
 	return nil
 }
 
-// sendTx appends msgs; ids gets each message's id (a duplicate on a FIFO
-// queue gets the id of the message it duplicates).
 // sentMessage is the id and sequence number a send gave a message.
 type sentMessage struct {
 	id  string
 	seq uint64
 }
 
-func sendTx(tx *bolt.Tx, cfg *queueConfig, name string, ids *idGen, now time.Time, msgs []QueueMessage, types []map[string]string) ([]sentMessage, error) {
-	for i := range msgs {
-		if err := validateMessage(name, cfg.FIFO, &msgs[i]); err != nil {
-			return nil, err
-		}
-	}
+// sendTx appends msgs, checked before (validateMessage); a duplicate on
+// a FIFO queue gets the id of the message it duplicates.
+func sendTx(tx *bolt.Tx, cfg *queueConfig, ids *idGen, now time.Time, msgs []QueueMessage, types []map[string]string) ([]sentMessage, error) {
 	mb, db := tx.Bucket(bktMsgs), tx.Bucket(bktDedup)
 	c := counters(tx)
 	out := make([]sentMessage, len(msgs))
@@ -900,7 +895,7 @@ func (h *Host) commitSends(s *queueStore, batch []*sendReq) {
 	err := s.do(context.Background(), nil, func(tx *bolt.Tx, cfg *queueConfig) error {
 		for _, r := range batch {
 			var err error
-			if r.sent, err = sendTx(tx, cfg, s.name, &h.ids, now, r.msgs, r.types); err != nil {
+			if r.sent, err = sendTx(tx, cfg, &h.ids, now, r.msgs, r.types); err != nil {
 				return err
 			}
 		}
